@@ -1,0 +1,66 @@
+"""The Stage protocol: what every frame transform implements.
+
+Stages see R'G'B' float tensors [N,3,H,W] in [0,1] on the compute device.
+Stateless stages take whole batches (``BatchStage``); stateful ones walk the
+frames in time order and are reset at scene cuts (``RecurrentStage``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class StageContext:
+    """What a stage may know about the frames of a batch besides their pixels."""
+
+    luma: torch.Tensor  # [N,1,H,W] source luma in [0,1], same size as the stage input
+    cuts: list[bool]  # cuts[i]: frame i starts a new scene (state must not cross it)
+
+    def frame(self, i: int) -> StageContext:
+        return StageContext(self.luma[i : i + 1], [self.cuts[i]])
+
+    def map(self, fn) -> StageContext:
+        """The same context with ``fn`` applied to every tensor (padding, resizing)."""
+        return StageContext(fn(self.luma), self.cuts)
+
+
+class Stage(ABC):
+    """A frame transform. ``multiple``: height and width must be multiples of it."""
+
+    name: str = "stage"
+    multiple: int = 1
+
+    @abstractmethod
+    def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """Transform a batch [N,3,H,W] in time order; returns the same shape."""
+
+    def reset(self) -> None:
+        """Forget any state carried between frames (scene cut, seek)."""
+
+
+class BatchStage(Stage):
+    """A stage without memory: each frame is processed on its own, a whole batch at once."""
+
+
+class RecurrentStage(Stage):
+    """A stage with memory: frames are stepped one at a time and state resets at cuts."""
+
+    def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        out = []
+        for i in range(rgb.shape[0]):
+            if ctx.cuts[i]:
+                self.reset()
+            out.append(self.step(rgb[i : i + 1], ctx.frame(i)))
+        return torch.cat(out)
+
+    @abstractmethod
+    def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """Process one frame [1,3,H,W] given the state left by the previous one."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Drop the carried state; the next step starts a new scene."""

@@ -1,0 +1,1 @@
+"""Turning networks into deployable engines (ONNX, AOTInductor, TensorRT) and their cache."""

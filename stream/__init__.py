@@ -1,0 +1,15 @@
+"""dfstream: a streaming video filter that colorizes, stabilizes and cartoonizes film.
+
+Python API::
+
+    import dfstream
+    dfstream.process("in.mp4", "out.mkv", stages="gray")
+    for frame in dfstream.frames("in.mp4", stages="gray"):
+        frame.image  # [H, W, 3] uint8 RGB
+"""
+
+from .errors import DfstreamError
+from .pipeline import Options, OutputFrame, Pipeline, Summary, frames, process
+
+__version__ = "0.1.0"
+__all__ = ["DfstreamError", "Options", "OutputFrame", "Pipeline", "Summary", "frames", "process"]

@@ -1,0 +1,155 @@
+"""The ``dfstream`` command: ``dfstream run IN OUT``, ``dfstream IN OUT`` and ``dfstream info``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .errors import DfstreamError, UsageError
+from .pipeline import Interrupted, Options, Pipeline
+from .progress import MODES
+from .sink import EncoderSettings
+
+COMMANDS = ("run", "info")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str):
+        raise UsageError(message, f"see '{self.prog} --help'")
+
+
+def parse_time(text: str) -> float:
+    """Seconds as '12.5', 'MM:SS' or 'HH:MM:SS.ms', like ffmpeg's -ss and -t."""
+    try:
+        seconds = 0.0
+        for part in text.split(":"):
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time (use 12.5 or 00:01:02.5)") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"time '{text}' is negative")
+    return seconds
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be 1 or more")
+    return value
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=VALUE")
+    return key, value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="dfstream", description="Streaming video filter: colorize, stabilize, "
+                    "cartoonize. 'dfstream IN OUT' is short for 'dfstream run IN OUT'.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    run = sub.add_parser("run", help="stream a video through the stages")
+    run.add_argument("input", help="file, URL, device, or - for standard input")
+    run.add_argument("output", help="file (container from the extension), URL, or - for standard output")
+    run.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
+    run.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
+    run.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
+    run.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                     help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
+    run.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
+    run.add_argument("-t", "--duration", type=parse_time, help="stop after this much input time")
+    run.add_argument("--stages", default="none",
+                     help="comma-separated chain: colorize, stabilize, cartoonize, gray; none = passthrough")
+    enc = run.add_argument_group("encoder")
+    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    rate = enc.add_mutually_exclusive_group()
+    rate.add_argument("--crf", type=int, help="constant quality (x264/x265; default 18)")
+    rate.add_argument("--bitrate", help="target bitrate, e.g. 2500k or 8M")
+    enc.add_argument("--preset", help="encoder preset (ultrafast ... veryslow)")
+    enc.add_argument("--pix-fmt", help="output pixel format (default: the input's, if the encoder takes it)")
+    work = run.add_argument_group("processing")
+    work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
+    work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
+    work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    work.add_argument("--scene-threshold", type=float, default=0.12,
+                      help="luma change that counts as a scene cut (0-1, default 0.12)")
+    run.add_argument("--progress", choices=MODES, default="auto",
+                     help="bar on a terminal, plain lines otherwise; json for programs")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    run.set_defaults(func=cmd_run)
+
+    info = sub.add_parser("info", help="devices, backends, stages and versions")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def cmd_run(args) -> int:
+    options = Options(
+        stages=args.stages, batch=args.batch, max_height=args.max_height, device=args.device,
+        input_format=args.input_format, input_options=dict(args.input_option),
+        start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
+        scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
+        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt),
+    )
+    summary = Pipeline(args.input, options).run(args.output)
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    for note in summary.notes:
+        say(f"note: {note}")
+    if summary.pipe_closed:
+        return 0
+    for line in summary.lines():
+        say(line)
+    if summary.interrupted:
+        where = f"; the playable partial output is {summary.partial}" if summary.partial else ""
+        print(f"dfstream: interrupted after {summary.frames} frames{where}", file=sys.stderr)
+        return 143 if summary.interrupted == "SIGTERM" else 130
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .info import report
+
+    print("\n".join(report()))
+    return 0
+
+
+def _terminate(signum, frame):
+    raise Interrupted()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    first = next((a for a in argv if a != "--debug"), None)
+    if first is not None and first not in COMMANDS and first not in ("-h", "--help"):
+        argv.insert(argv.index(first), "run")
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "func", None):
+            build_parser().print_help(sys.stderr)
+            return 2
+        return args.func(args)
+    except DfstreamError as err:
+        if debug:
+            raise
+        print(f"dfstream: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt as err:
+        print("dfstream: interrupted", file=sys.stderr)
+        return 143 if isinstance(err, Interrupted) else 130
+    except Exception as err:  # noqa: BLE001 - one line instead of a traceback
+        if debug:
+            raise
+        print(f"dfstream: error: {type(err).__name__}: {err} (run with --debug for details)",
+              file=sys.stderr)
+        return 1

@@ -1,0 +1,160 @@
+"""Y'CbCr <-> R'G'B' conversion in torch, on whatever device the frames live on.
+
+Honours the stream's matrix (BT.601, BT.709, BT.2020, SMPTE 240M, FCC), its
+range (limited "MPEG" or full "JPEG") and bit depth, and upsamples or
+downsamples chroma for 4:2:0 and 4:2:2 layouts. R'G'B' is float in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+# Kr, Kb per matrix; Kg = 1 - Kr - Kb.
+MATRICES = {
+    "bt601": (0.299, 0.114),
+    "bt709": (0.2126, 0.0722),
+    "bt2020": (0.2627, 0.0593),
+    "smpte240m": (0.212, 0.087),
+    "fcc": (0.30, 0.11),
+}
+
+# FFmpeg's AVColorSpace values (frame.colorspace) -> matrix name.
+_AVCOL_SPC = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+_MATRIX_TO_AVCOL_SPC = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}
+
+
+@dataclass(frozen=True)
+class PixelLayout:
+    """A planar pixel format the compute path reads and writes directly."""
+
+    name: str
+    gray: bool
+    bits: int
+    sub_x: int = 1  # horizontal chroma subsampling factor
+    sub_y: int = 1  # vertical chroma subsampling factor
+    full_range: bool = False  # forced full range (the yuvj formats)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.uint8 if self.bits == 8 else torch.int16
+
+    @property
+    def numpy_dtype(self) -> str:
+        return "u1" if self.bits == 8 else "<u2"
+
+
+LAYOUTS = {
+    layout.name: layout
+    for layout in (
+        PixelLayout("gray", True, 8),
+        PixelLayout("gray10le", True, 10),
+        PixelLayout("gray12le", True, 12),
+        PixelLayout("yuv420p", False, 8, 2, 2),
+        PixelLayout("yuvj420p", False, 8, 2, 2, True),
+        PixelLayout("yuv422p", False, 8, 2, 1),
+        PixelLayout("yuvj422p", False, 8, 2, 1, True),
+        PixelLayout("yuv444p", False, 8),
+        PixelLayout("yuvj444p", False, 8, 1, 1, True),
+        PixelLayout("yuv420p10le", False, 10, 2, 2),
+        PixelLayout("yuv422p10le", False, 10, 2, 1),
+        PixelLayout("yuv444p10le", False, 10),
+        PixelLayout("yuv420p12le", False, 12, 2, 2),
+        PixelLayout("yuv444p12le", False, 12),
+    )
+}
+
+# Decoded formats that are not planar Y'CbCr are converted once (by libswscale,
+# in the decode thread) to the nearest layout above.
+FALLBACK_LAYOUT = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "ya8": "gray"}
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How Y'CbCr codes map to R'G'B': matrix and range."""
+
+    matrix: str = "bt709"
+    full_range: bool = False
+
+    @classmethod
+    def of_frame(cls, colorspace: int, color_range: int, layout: PixelLayout, height: int) -> Colour:
+        """Read FFmpeg's tags; unspecified matrices follow players: BT.601 below 720 lines."""
+        matrix = _AVCOL_SPC.get(colorspace) or ("bt601" if height < 720 else "bt709")
+        return cls(matrix, layout.full_range or color_range == 2)
+
+    @property
+    def avcol_spc(self) -> int:
+        return _MATRIX_TO_AVCOL_SPC[self.matrix]
+
+    @property
+    def avcol_range(self) -> int:
+        return 2 if self.full_range else 1
+
+
+def _scales(bits: int, full: bool) -> tuple[float, float, float]:
+    """(luma offset, luma scale, chroma scale) in code values for a bit depth and range."""
+    if full:
+        top = float(2**bits - 1)
+        return 0.0, top, top
+    k = float(2 ** (bits - 8))
+    return 16 * k, 219 * k, 224 * k
+
+
+def luma_weights(matrix: str) -> tuple[float, float, float]:
+    kr, kb = MATRICES[matrix]
+    return kr, 1.0 - kr - kb, kb
+
+
+def to_rgb(planes: list[torch.Tensor], layout: PixelLayout, colour: Colour) -> torch.Tensor:
+    """Planes [N,h,w] (integer codes) -> R'G'B' [N,3,H,W] float32 in [0,1]."""
+    y_off, y_scale, c_scale = _scales(layout.bits, colour.full_range)
+    y = (planes[0].float() - y_off) / y_scale
+    if layout.gray:
+        return y.clamp(0, 1).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    mid = float(2 ** (layout.bits - 1))
+    c = torch.stack(planes[1:3], 1).float()
+    c = (c - mid) / c_scale
+    if c.shape[-2:] != y.shape[-2:]:
+        c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
+    kr, kg, kb = luma_weights(colour.matrix)
+    cb, cr = c[:, 0], c[:, 1]
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / kg
+    return torch.stack((r, g, b), 1).clamp(0, 1)
+
+
+def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
+    """Y' [N,1,H,W] in [0,1] from R'G'B' with a matrix's weights."""
+    kr, kg, kb = luma_weights(matrix)
+    return kr * rgb[:, 0:1] + kg * rgb[:, 1:2] + kb * rgb[:, 2:3]
+
+
+def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[torch.Tensor]:
+    """R'G'B' [N,3,H,W] in [0,1] -> integer planes [N,h,w] of ``layout``."""
+    rgb = rgb.float().clamp(0, 1)
+    y_off, y_scale, c_scale = _scales(layout.bits, colour.full_range)
+    top = 2**layout.bits - 1
+    y = luma(rgb, colour.matrix)
+    planes = [_quantise(y[:, 0] * y_scale + y_off, top, layout.dtype)]
+    if layout.gray:
+        return planes
+    kr, _, kb = luma_weights(colour.matrix)
+    cb = (rgb[:, 2:3] - y) / (2 * (1 - kb))
+    cr = (rgb[:, 0:1] - y) / (2 * (1 - kr))
+    c = torch.cat((cb, cr), 1)
+    if layout.sub_x > 1 or layout.sub_y > 1:
+        h, w = c.shape[-2:]
+        pad = (0, (-w) % layout.sub_x, 0, (-h) % layout.sub_y)
+        if any(pad):
+            c = F.pad(c, pad, mode="replicate")
+        c = F.avg_pool2d(c, (layout.sub_y, layout.sub_x))
+    mid = float(2 ** (layout.bits - 1))
+    c = c * c_scale + mid
+    return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
+
+
+def _quantise(x: torch.Tensor, top: int, dtype: torch.dtype) -> torch.Tensor:
+    return x.round().clamp(0, top).to(dtype)

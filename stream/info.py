@@ -1,0 +1,75 @@
+"""``dfstream info``: devices, backends and library versions on this machine."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+
+import av
+import torch
+
+from dfstream.engines import engines
+from dfstream.engines.registry import STAGES
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _gpus() -> list[str]:
+    """GPUs as NVML sees them (name, memory, driver), else as torch sees them."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            driver = pynvml.nvmlSystemGetDriverVersion()
+            out = []
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+                memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**30
+                out.append(f"cuda:{i} {pynvml.nvmlDeviceGetName(handle)}, {memory:.0f} GiB, driver {driver}")
+            return out
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no NVML or no driver: fall back to torch
+        pass
+    return [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+
+
+def _backends() -> list[tuple[str, str]]:
+    rows = [("torch", f"yes (CPU{', CUDA' if torch.cuda.is_available() else ''})")]
+    try:
+        import onnxruntime
+
+        rows.append(("onnxruntime", "yes (" + ", ".join(onnxruntime.get_available_providers()) + ")"))
+    except ImportError:
+        rows.append(("onnxruntime", "no: not installed (pip install onnxruntime)"))
+    try:
+        importlib.import_module("torch_tensorrt")
+        trt = "yes" if torch.cuda.is_available() else "no: installed, but there is no CUDA GPU"
+    except ImportError:
+        trt = "no: not installed (pip install 'dfstream[gpu]')"
+    rows.append(("tensorrt", trt))
+    return rows
+
+
+def report() -> list[str]:
+    lines = ["dfstream " + (_version("dfstream") or "(not installed)")]
+    lines.append(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPU cores")
+    gpus = _gpus()
+    lines.append("devices: cpu" + "".join(f"; {g}" for g in gpus))
+    lines.append("backends:")
+    lines += [f"  {name:<12} {state}" for name, state in _backends()]
+    lines.append("stages:")
+    lines += [f"  {stage:<12} {', '.join(engines(stage)) or 'no engine installed'}" for stage in STAGES]
+    lines.append(f"libraries: torch {torch.__version__}, av {av.__version__} (FFmpeg {av.ffmpeg_version_info})")
+    others = [f"{d} {_version(d)}" for d in ("numpy", "opencv-python", "onnx", "onnxruntime",
+                                             "onnxruntime-gpu", "torch-tensorrt", "nvidia-ml-py")]
+    lines.append("          " + ", ".join(o for o in others if not o.endswith("None")))
+    return lines

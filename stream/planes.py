@@ -1,0 +1,60 @@
+"""Moving pixel planes between PyAV frames, numpy and torch without format conversions."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import torch
+
+from .colour import LAYOUTS, Colour, PixelLayout, from_rgb, to_rgb
+
+
+def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
+    """Views of a frame's planes as [h, w] arrays (line padding cut off, no copy)."""
+    arrays = []
+    for plane in frame.planes:
+        a = np.frombuffer(plane, dtype=layout.numpy_dtype)
+        width = plane.line_size // a.itemsize
+        arrays.append(a.reshape(-1, width)[: plane.height, : plane.width])
+    return arrays
+
+
+def stack_planes(frames: list[av.VideoFrame], layout: PixelLayout, device: torch.device) -> list[torch.Tensor]:
+    """N frames -> one integer tensor [N, h, w] per plane on ``device``."""
+    per_frame = [plane_arrays(f, layout) for f in frames]
+    out = []
+    for i in range(len(per_frame[0])):
+        arr = np.stack([planes[i] for planes in per_frame])
+        if layout.bits > 8:
+            arr = arr.view("<i2")  # torch has no full uint16 support; codes fit in int16
+        out.append(torch.from_numpy(arr).to(device, non_blocking=True))
+    return out
+
+
+def frame_from_planes(planes: list[np.ndarray], layout: PixelLayout, colour: Colour) -> av.VideoFrame:
+    """A new PyAV frame holding ``planes`` ([h, w] arrays of the layout's dtype)."""
+    height, width = planes[0].shape
+    frame = av.VideoFrame(width, height, layout.name)
+    for target, source in zip(plane_arrays(frame, layout), planes):
+        target[...] = source
+    frame.colorspace = colour.avcol_spc
+    frame.color_range = colour.avcol_range
+    return frame
+
+
+def frames_from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[av.VideoFrame]:
+    """R'G'B' [N,3,H,W] -> N PyAV frames in ``layout``."""
+    planes = [p.cpu().numpy() for p in from_rgb(rgb, layout, colour)]
+    if layout.bits > 8:
+        planes = [p.view("<u2") for p in planes]
+    return [frame_from_planes([p[i] for p in planes], layout, colour) for i in range(rgb.shape[0])]
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """One frame -> [H, W, 3] uint8 R'G'B', honouring its matrix and range."""
+    layout = LAYOUTS.get(frame.format.name)
+    if layout is None:
+        return frame.to_ndarray(format="rgb24")
+    colour = Colour.of_frame(frame.colorspace, frame.color_range, layout, frame.height)
+    rgb = to_rgb(stack_planes([frame], layout, torch.device("cpu")), layout, colour)
+    return (rgb[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()

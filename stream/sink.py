@@ -1,0 +1,295 @@
+"""Output: encode video on the fly, copy audio and subtitle packets, write safely.
+
+Files are written beside the target under a temporary name and renamed when
+complete; an interrupted run keeps a playable ``NAME.partial.EXT``; a failed
+run leaves nothing under the target name. ``-`` writes to standard output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+
+from .colour import LAYOUTS, Colour, PixelLayout
+from .errors import DfstreamError, UsageError
+from .source import Source, describe_av_error, is_url
+
+# Containers that can only be written front to back need fragments when not seekable.
+FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
+FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
+PIPE_FORMATS = "nut, matroska or mpegts"
+
+
+@dataclass
+class EncoderSettings:
+    """Video encoder options, named as in ffmpeg."""
+
+    codec: str = "libx264"
+    crf: int | None = None
+    bitrate: str | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    def codec_options(self) -> dict[str, str]:
+        opts = dict(self.options)
+        if self.preset:
+            opts["preset"] = self.preset
+        if self.crf is not None:
+            opts["crf"] = str(self.crf)
+        elif self.bitrate is None and self.codec in ("libx264", "libx265"):
+            opts.setdefault("crf", "18")
+        return opts
+
+
+def parse_bitrate(text: str) -> int:
+    """'2500k', '8M' or '800000' -> bits per second."""
+    scale = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}.get(text[-1:].lower(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise UsageError(f"bitrate '{text}' is not a number", "write it as 2500k or 8M") from None
+    if value <= 0:
+        raise UsageError(f"bitrate '{text}' must be positive", "write it as 2500k or 8M")
+    return value
+
+
+def output_layout(settings: EncoderSettings, source: PixelLayout, processed: bool) -> PixelLayout:
+    """The encoder's pixel format: asked for, else the source's when the encoder takes it.
+
+    Processed video is colour, so a grey source then goes out as 4:2:0 of its depth.
+    """
+    try:
+        codec = av.codec.Codec(settings.codec, "w")
+    except Exception:
+        raise UsageError(f"unknown video encoder '{settings.codec}'",
+                         "pass --codec with an encoder FFmpeg has, e.g. libx264") from None
+    if codec.type != "video":
+        raise UsageError(f"'{settings.codec}' is not a video encoder", "pass --codec libx264")
+    supported = [f.name for f in codec.video_formats or []]
+    if settings.pix_fmt:
+        if settings.pix_fmt not in LAYOUTS:
+            raise UsageError(f"pixel format '{settings.pix_fmt}' is not supported",
+                             f"choose one of {', '.join(LAYOUTS)}")
+        if supported and settings.pix_fmt not in supported:
+            raise UsageError(f"{settings.codec} cannot encode {settings.pix_fmt}",
+                             f"choose one of {', '.join(f for f in supported if f in LAYOUTS)}")
+        return LAYOUTS[settings.pix_fmt]
+    wanted = source
+    if processed and source.gray:
+        wanted = LAYOUTS["yuv420p" if source.bits == 8 else f"yuv420p{source.bits}le"]
+    candidates = [wanted.name, "yuv420p10le" if wanted.bits > 8 else "yuv420p", "yuv420p"]
+    for name in candidates:
+        if name in LAYOUTS and (not supported or name in supported):
+            return LAYOUTS[name]
+    raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
+                     "pass --codec libx264")
+
+
+def check_target(target: str, source_name: str, overwrite: bool) -> None:
+    """Refuse before any work: same file as the input, existing without -y, unwritable place."""
+    if target == "-" or is_url(target):
+        return
+    if source_name != "-" and not is_url(source_name) and os.path.exists(source_name):
+        if os.path.abspath(target) == os.path.abspath(source_name) or (
+                os.path.exists(target) and os.path.samefile(target, source_name)):
+            raise DfstreamError(f"output '{target}' is the input", "choose another output name")
+    if os.path.isdir(target):
+        raise DfstreamError(f"output '{target}' is a directory", "give a file name")
+    if os.path.exists(target) and not overwrite:
+        raise DfstreamError(f"output '{target}' exists", "pass -y to overwrite it")
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise DfstreamError(f"cannot write '{target}': folder '{folder}' does not exist",
+                            "create it or choose another output")
+    if not os.access(folder, os.W_OK):
+        raise DfstreamError(f"cannot write '{target}': no permission in '{folder}'",
+                            "choose a writable folder")
+
+
+def partial_name(target: str) -> str:
+    stem, ext = os.path.splitext(target)
+    return f"{stem}.partial{ext}"
+
+
+class Sink:
+    """An output container with one encoded video stream and the copied passthrough streams."""
+
+    def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout,
+                 colour: Colour | None, fmt: str | None = None, overwrite: bool = False,
+                 notes: list[str] | None = None):
+        self.target = target
+        self.layout = layout
+        self.colour = colour
+        self.notes = notes if notes is not None else []
+        self.to_file = target != "-" and not is_url(target)
+        self.path = self._temporary_name(target) if self.to_file else None
+        if target == "-" and not fmt:
+            raise UsageError("writing to standard output needs a container format",
+                             f"pass -f with {PIPE_FORMATS}")
+        url = "pipe:1" if target == "-" else self.path or target
+        container_options = {}
+        if not self.to_file and (fmt or os.path.splitext(target)[1].lstrip(".")) in FRAGMENTED:
+            container_options["movflags"] = FRAGMENT_FLAGS
+        try:
+            self.container = av.open(url, "w", format=fmt, container_options=container_options)
+        except ValueError as err:
+            raise UsageError(f"cannot write format for '{target}': {err}",
+                             "use a known extension (.mp4, .mkv, .mov, .nut, .ts) or -f FORMAT") from None
+        except av.error.FFmpegError as err:
+            self._remove_temporary()
+            raise DfstreamError(f"cannot write '{target}': {describe_av_error(err)}",
+                                "check the path, and -f for standard output or URLs") from None
+        try:
+            self.video = self._add_video(source, settings)
+            self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
+        except Exception:
+            self.abort()
+            raise
+        self.frames = 0
+
+    @staticmethod
+    def _temporary_name(target: str) -> str:
+        folder, name = os.path.split(os.path.abspath(target))
+        stem, ext = os.path.splitext(name)
+        return os.path.join(folder, f".{stem}.dfstream-{os.getpid()}{ext}")
+
+    def _add_video(self, source: Source, settings: EncoderSettings) -> av.VideoStream:
+        rate = source.rate if source.rate and source.rate < 1000 else Fraction(25)
+        try:
+            stream = self.container.add_stream(settings.codec, rate=rate,
+                                               options=settings.codec_options())
+        except (ValueError, av.error.FFmpegError) as err:
+            raise UsageError(f"cannot use encoder '{settings.codec}': {err}",
+                             "pass --codec libx264") from None
+        stream.width, stream.height = source.width, source.height
+        stream.pix_fmt = self.layout.name
+        ctx = stream.codec_context
+        ctx.time_base = source.time_base
+        if settings.bitrate:
+            ctx.bit_rate = parse_bitrate(settings.bitrate)
+        if self.colour:
+            ctx.colorspace = self.colour.avcol_spc
+            ctx.color_range = self.colour.avcol_range
+        src_ctx = source.video.codec_context
+        ctx.color_primaries = src_ctx.color_primaries
+        ctx.color_trc = src_ctx.color_trc
+        if self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):
+            ctx.codec_tag = "hvc1"
+        return stream
+
+    def _add_copy(self, stream: av.stream.Stream):
+        """Copy a stream packet for packet; re-encode audio the container cannot hold."""
+        codec = stream.codec_context.name if stream.codec_context else None
+        supported = self.container.supported_codecs
+        if codec and codec in supported:
+            return self.container.add_stream_from_template(stream)
+        what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
+        fmt = self.container.format.name
+        if stream.type == "audio" and codec:
+            target = self.container.default_audio_codec
+            if target and target != "none":
+                self.notes.append(f"re-encoding {what} to {target}: {fmt} cannot hold {codec}")
+                return AudioTranscode(self.container, stream, target)
+        self.notes.append(f"dropping {what}: {fmt} cannot hold it; write .mkv to keep it")
+        return None
+
+    def write_frame(self, frame: av.VideoFrame) -> None:
+        frame.pict_type = av.video.frame.PictureType.NONE
+        for packet in self.video.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        out = self.streams.get(packet.stream.index)
+        if out is None:
+            return
+        if isinstance(out, AudioTranscode):
+            out.write(packet)
+        else:
+            packet.stream = out
+            self.container.mux(packet)
+
+    def _close(self) -> None:
+        """Flush the encoders and write the trailer."""
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        for out in self.streams.values():
+            if isinstance(out, AudioTranscode):
+                out.flush()
+        self.container.close()
+
+    def finish(self) -> None:
+        """Complete the output and move it to its name."""
+        self._close()
+        if self.path:
+            os.replace(self.path, self.target)
+
+    def finish_partial(self) -> str | None:
+        """After an interrupt: finalise a playable file under NAME.partial.EXT, return its name."""
+        try:
+            self._close()
+        except (OSError, av.error.FFmpegError):
+            self.abort()
+            return None
+        if not self.path:
+            return None
+        name = partial_name(self.target)
+        os.replace(self.path, name)
+        return name
+
+    def abort(self) -> None:
+        """Close without caring about errors and remove the temporary file."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the stream may be broken; we only clean up
+            pass
+        self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        if self.path and os.path.exists(self.path):
+            os.remove(self.path)
+
+
+class AudioTranscode:
+    """Decode an audio stream and encode it with a codec the container holds."""
+
+    def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str):
+        self.container = container
+        self.decoder = av.CodecContext.create(stream.codec_context.name, "r")
+        self.decoder.extradata = stream.codec_context.extradata
+        self.decoder.sample_rate = stream.codec_context.sample_rate
+        self.decoder.layout = stream.codec_context.layout
+        self.decoder.format = stream.codec_context.format
+        self.decoder.time_base = stream.time_base
+        self.stream = container.add_stream(codec, rate=stream.codec_context.sample_rate)
+        self.stream.layout = stream.codec_context.layout
+        self.resampler = None
+
+    def write(self, packet: av.Packet) -> None:
+        for frame in self.decoder.decode(packet):
+            self._encode(frame)
+
+    def _encode(self, frame) -> None:
+        if self.resampler is None:
+            fmt = self.stream.codec_context.codec.audio_formats[0].name
+            self.resampler = av.AudioResampler(format=fmt, layout=self.stream.layout,
+                                               rate=self.stream.rate,
+                                               frame_size=self.stream.codec_context.frame_size or None)
+        for out in self.resampler.resample(frame):
+            for packet in self.stream.encode(out):
+                self.container.mux(packet)
+
+    def flush(self) -> None:
+        for frame in self.decoder.decode(None):
+            self._encode(frame)
+        if self.resampler is not None:
+            for out in self.resampler.resample(None):
+                for packet in self.stream.encode(out):
+                    self.container.mux(packet)
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)

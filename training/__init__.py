@@ -1,0 +1,1 @@
+"""Datasets, losses and trainers for the stabilizer and the cartoonizer."""
