@@ -76,6 +76,8 @@ def build_parser() -> Parser:
     rate.add_argument("--bitrate", help="target bitrate, e.g. 2500k or 8M")
     enc.add_argument("--preset", help="encoder preset (ultrafast ... veryslow)")
     enc.add_argument("--pix-fmt", help="output pixel format (default: the input's, if the encoder takes it)")
+    enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
+                     metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable)")
     work = run.add_argument_group("processing")
     work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
     work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
@@ -98,7 +100,8 @@ def cmd_run(args) -> int:
         input_format=args.input_format, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
-        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt),
+        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
+                                dict(args.encoder_option)),
     )
     summary = Pipeline(args.input, options).run(args.output)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))

@@ -131,10 +131,11 @@ class Pipeline:
         ctx = self.source.video.codec_context
         self.layout = self.source.layout
         self.colour = Colour.of_frame(ctx.colorspace, ctx.color_range, self.layout, self.source.height)
-        self.out_layout = output_layout(options.encoder, self.layout, bool(self.stages))
+        self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
+        self.out_layout = output_layout(options.encoder, self.layout, bool(self.stages),
+                                        (self.source.height, self.source.width), self.summary.notes)
         self.out_colour = Colour(self.colour.matrix, self.out_layout.full_range or self.colour.full_range)
         self.scenes = SceneCuts(options.scene_threshold)
-        self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
         self.halt = threading.Event()  # stop decoding (interrupt, failure, early end)
         self.failed = threading.Event()  # stop everything now
         self.errors: list[BaseException] = []

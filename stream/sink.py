@@ -40,7 +40,7 @@ class EncoderSettings:
             opts["preset"] = self.preset
         if self.crf is not None:
             opts["crf"] = str(self.crf)
-        elif self.bitrate is None and self.codec in ("libx264", "libx265"):
+        elif self.bitrate is None and "qp" not in opts and self.codec in ("libx264", "libx265"):
             opts.setdefault("crf", "18")
         return opts
 
@@ -58,10 +58,12 @@ def parse_bitrate(text: str) -> int:
     return value
 
 
-def output_layout(settings: EncoderSettings, source: PixelLayout, processed: bool) -> PixelLayout:
+def output_layout(settings: EncoderSettings, source: PixelLayout, processed: bool,
+                  size: tuple[int, int], notes: list[str] | None = None) -> PixelLayout:
     """The encoder's pixel format: asked for, else the source's when the encoder takes it.
 
-    Processed video is colour, so a grey source then goes out as 4:2:0 of its depth.
+    Processed video is colour, so a grey source then goes out as 4:2:0 of its depth;
+    4:2:0 cannot hold odd sizes, so those go out as 4:4:4 (with a note).
     """
     try:
         codec = av.codec.Codec(settings.codec, "w")
@@ -79,12 +81,18 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
             raise UsageError(f"{settings.codec} cannot encode {settings.pix_fmt}",
                              f"choose one of {', '.join(f for f in supported if f in LAYOUTS)}")
         return LAYOUTS[settings.pix_fmt]
-    wanted = source
+    depth = "" if source.bits == 8 else f"{source.bits}le"
+    wanted = source.name
     if processed and source.gray:
-        wanted = LAYOUTS["yuv420p" if source.bits == 8 else f"yuv420p{source.bits}le"]
-    candidates = [wanted.name, "yuv420p10le" if wanted.bits > 8 else "yuv420p", "yuv420p"]
-    for name in candidates:
+        wanted = f"yuv420p{depth}"
+    height, width = size
+    odd = (width % 2 and LAYOUTS[wanted].sub_x > 1) or (height % 2 and LAYOUTS[wanted].sub_y > 1)
+    if odd:
+        wanted = f"yuv444p{depth}"
+    for name in (wanted, f"yuv420p{depth}", "yuv420p"):
         if name in LAYOUTS and (not supported or name in supported):
+            if odd and notes is not None:
+                notes.append(f"writing {name}: {width}x{height} is odd and 4:2:0 needs even sides")
             return LAYOUTS[name]
     raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
                      "pass --codec libx264")
@@ -186,7 +194,7 @@ class Sink:
         """Copy a stream packet for packet; re-encode audio the container cannot hold."""
         codec = stream.codec_context.name if stream.codec_context else None
         supported = self.container.supported_codecs
-        if codec and codec in supported:
+        if codec and (not supported or codec in supported):  # empty: the muxer takes anything
             return self.container.add_stream_from_template(stream)
         what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
         fmt = self.container.format.name
@@ -260,12 +268,7 @@ class AudioTranscode:
 
     def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str):
         self.container = container
-        self.decoder = av.CodecContext.create(stream.codec_context.name, "r")
-        self.decoder.extradata = stream.codec_context.extradata
-        self.decoder.sample_rate = stream.codec_context.sample_rate
-        self.decoder.layout = stream.codec_context.layout
-        self.decoder.format = stream.codec_context.format
-        self.decoder.time_base = stream.time_base
+        self.decoder = stream.codec_context
         self.stream = container.add_stream(codec, rate=stream.codec_context.sample_rate)
         self.stream.layout = stream.codec_context.layout
         self.resampler = None

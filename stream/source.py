@@ -87,6 +87,8 @@ class Source:
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.width, self.height = ctx.width, ctx.height
+        fmt = ctx.pix_fmt or "yuv420p"
+        self.layout: PixelLayout = LAYOUTS.get(fmt) or LAYOUTS[FALLBACK_LAYOUT.get(fmt, "yuv444p")]
         self.start = start or 0.0
         self.end = None if duration is None else self.start + duration
         self.window = window
@@ -103,12 +105,6 @@ class Source:
     def frame_step(self) -> int:
         """Nominal frame duration in stream time base units."""
         return max(1, round(1 / (self.rate * self.time_base)))
-
-    @property
-    def layout(self) -> PixelLayout:
-        """The planar layout frames leave the decoder in (after any fallback conversion)."""
-        fmt = self.video.codec_context.pix_fmt or "yuv420p"
-        return LAYOUTS.get(fmt) or LAYOUTS[FALLBACK_LAYOUT.get(fmt, "yuv444p")]
 
     def expected_frames(self) -> int | None:
         """Best guess of how many frames will come out, for progress and ETA."""
@@ -162,9 +158,8 @@ class Source:
         if end_pts is not None and pts >= end_pts:
             self.stop.set()
             return
-        fmt = frame.format.name
-        if fmt not in LAYOUTS:
-            frame = frame.reformat(format=FALLBACK_LAYOUT.get(fmt, "yuv444p"))
+        if frame.format.name != self.layout.name:  # non-planar, or changed mid-stream
+            frame = frame.reformat(format=self.layout.name)
         yield VideoItem(frame, pts - start_pts if self.start else pts)
 
     def _trim_packet(self, packet: av.Packet) -> av.Packet | None:

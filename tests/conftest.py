@@ -1,0 +1,110 @@
+"""Shared fixtures: generated clips written with PyAV, the real footage, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+WALKERS = MEDIA / "walkers_720p_aac.avi"
+
+
+def needs_media(path: Path = MEDIA):
+    return pytest.mark.skipif(not path.exists(), reason=f"real footage not found at {path}")
+
+
+def pattern(i: int, height: int, width: int, scene: int = 0) -> np.ndarray:
+    """A moving colour pattern (RGB uint8); ``scene`` changes its look entirely."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = i * 0.15
+    if scene % 2 == 0:
+        r = 128 + 100 * np.sin(x / 9.0 + phase)
+        g = 128 + 100 * np.cos(y / 7.0 - phase)
+        b = 128 + 60 * np.sin((x + y) / 13.0)
+    else:
+        r = 40 + 30 * np.cos(y / 5.0 + phase)
+        g = 200 - 40 * np.sin(x / 11.0)
+        b = 220 + 30 * np.sin((x - y) / 6.0 - phase)
+    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
+
+
+def make_clip(path: Path, *, width: int = 96, height: int = 64, frames: int = 12,
+              pix_fmt: str = "yuv420p", codec: str = "libx264", rate: int = 25,
+              pts: list[int] | None = None, time_base: Fraction | None = None,
+              audio: str | None = None, cut_at: int | None = None, options: dict | None = None) -> Path:
+    """Write a test clip. ``pts`` (in ``time_base``) makes it VFR; ``audio`` names an audio codec;
+    ``cut_at`` switches to a different scene from that frame on."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream(codec, rate=rate, options=options or ({"qp": "0", "preset": "ultrafast"}
+                                                                 if codec == "libx264" else {}))
+        v.width, v.height, v.pix_fmt = width, height, pix_fmt
+        tb = time_base or Fraction(1, rate)
+        v.codec_context.time_base = tb
+        a = None
+        if audio:
+            a = out.add_stream(audio, rate=48000)
+            a.layout = "stereo"
+        for i in range(frames):
+            scene = int(cut_at is not None and i >= cut_at)
+            frame = av.VideoFrame.from_ndarray(pattern(i, height, width, scene), format="rgb24")
+            frame = frame.reformat(format=pix_fmt)
+            frame.pts = pts[i] if pts else i
+            frame.time_base = tb
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode(None):
+            out.mux(packet)
+        if a is not None:
+            seconds = (pts[-1] * tb if pts else Fraction(frames, rate)) + Fraction(1, 10)
+            write_tone(out, a, float(seconds))
+    return path
+
+
+def write_tone(out, stream, seconds: float) -> None:
+    fmt = stream.codec_context.codec.audio_formats[0].name
+    size = stream.codec_context.frame_size or 1024
+    t = 0
+    total = int(seconds * 48000)
+    resampler = av.AudioResampler(format=fmt, layout="stereo", rate=48000)
+    while t < total:
+        n = min(size, total - t)
+        samples = (0.3 * np.sin(2 * np.pi * 440 * (t + np.arange(n)) / 48000)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([samples, samples]).reshape(1, -1),
+                                           format="flt", layout="stereo")
+        frame.sample_rate = 48000
+        frame.pts = t
+        for f in resampler.resample(frame):
+            for packet in stream.encode(f):
+                out.mux(packet)
+        t += n
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
+def decode(path, stream: str = "video") -> list:
+    """All decoded video frames (or packets of another stream type) of a file."""
+    with av.open(str(path)) as c:
+        if stream == "video":
+            return [(f.pts, f.time, f.to_ndarray(), f.format.name)
+                    for f in c.decode(video=0)]
+        s = next(s for s in c.streams if s.type == stream)
+        return [(p.pts, bytes(p)) for p in c.demux(s) if p.size]
+
+
+def run_cli(*args, input: bytes | None = None, timeout: float = 120, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``python -m dfstream`` as a user would, capturing bytes."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "dfstream", *map(str, args)], input=input,
+                          capture_output=True, timeout=timeout, env=env, cwd=cwd)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "clip.mkv")

@@ -1,0 +1,29 @@
+import torch
+
+from dfstream.geometry import crop, pad_to_multiple, resize, work_size
+
+
+def test_work_size_caps_height_keeps_aspect_and_even_sides():
+    assert work_size(1080, 1920, 720) == (720, 1280)
+    assert work_size(480, 854, 360) == (360, 640)
+    assert work_size(480, 640, None) == (480, 640)
+    assert work_size(360, 640, 720) == (360, 640)
+    h, w = work_size(1081, 1441, 301)
+    assert (h % 2, w % 2) == (0, 0) and abs(w / h - 1441 / 1081) < 0.02
+
+
+def test_pad_reflects_and_crop_restores():
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).view(2, 3, 5, 7)
+    p = pad_to_multiple(x, 4)
+    assert p.shape == (2, 3, 8, 8)
+    assert torch.equal(p[..., 5, :7], x[..., 3, :])  # reflection: row 5 mirrors row 3
+    assert torch.equal(p[..., :5, 7], x[..., :, 5])
+    assert torch.equal(crop(p, 5, 7), x)
+    assert pad_to_multiple(x, 1) is x
+
+
+def test_resize_is_identity_at_the_same_size_and_keeps_range():
+    x = torch.rand(1, 3, 20, 30)
+    assert resize(x, (20, 30)) is x
+    y = resize(x, (10, 15))
+    assert y.shape == (1, 3, 10, 15) and y.min() >= 0 and y.max() <= 1

@@ -1,0 +1,218 @@
+"""End to end on generated clips: frames, timestamps, formats, audio, trimming, stages."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+
+import dfstream
+from dfstream.engines import RecurrentStage
+from tests.conftest import decode, make_clip, pattern, run_cli
+
+
+def video_times(path):
+    with av.open(str(path)) as c:
+        return [f.time for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("pix_fmt,size,codec", [
+    ("yuv420p", (96, 64), "libx264"), ("yuv444p", (97, 61), "libx264"),
+    ("gray", (95, 63), "ffv1"), ("yuv420p10le", (64, 48), "libx264")])
+def test_passthrough_keeps_frames_format_and_pixels(tmp_path, pix_fmt, size, codec):
+    src = make_clip(tmp_path / "in.mkv", width=size[0], height=size[1], pix_fmt=pix_fmt, codec=codec)
+    out = tmp_path / "out.mkv"
+    lossless = ["--encoder-option", "qp=0", "--preset", "ultrafast"] if codec == "libx264" else []
+    r = run_cli(src, out, "--stages", "none", "--codec", codec, *lossless)
+    assert r.returncode == 0, r.stderr
+    a, b = decode(src), decode(out)
+    assert len(a) == len(b) == 12
+    assert [f[3] for f in b] == [pix_fmt] * 12
+    for fa, fb in zip(a, b):
+        assert fa[0] == fb[0]
+        assert np.array_equal(fa[2], fb[2])  # lossless both ways: the very same planes
+
+
+def test_variable_frame_rate_timestamps_survive(tmp_path):
+    pts = [0, 40, 80, 100, 180, 400, 410, 420, 700, 1000]
+    src = make_clip(tmp_path / "vfr.mkv", frames=len(pts), pts=pts, time_base=Fraction(1, 1000))
+    for ext in ("mkv", "mp4", "mov"):
+        out = tmp_path / f"out.{ext}"
+        assert run_cli(src, out, "-q").returncode == 0
+        assert video_times(out) == pytest.approx([p / 1000 for p in pts], abs=1e-6)
+
+
+def test_audio_packets_are_copied_byte_for_byte(tmp_path):
+    src = make_clip(tmp_path / "a.mkv", frames=25, audio="aac")
+    out = tmp_path / "out.mp4"
+    assert run_cli(src, out, "-q").returncode == 0
+    assert [p for _, p in decode(src, "audio")] == [p for _, p in decode(out, "audio")]
+    assert len(decode(out)) == 25
+
+
+def test_audio_the_container_cannot_hold_is_re_encoded_and_said(tmp_path):
+    src = make_clip(tmp_path / "a.mkv", frames=25, audio="alac")
+    out = tmp_path / "out.avi"
+    r = run_cli(src, out, "--codec", "libx264")
+    assert r.returncode == 0, r.stderr
+    assert b"re-encoding audio stream #1 (alac) to mp3: avi cannot hold alac" in r.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.codec.name.startswith("mp3")
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert samples >= 48000  # a second of audio survives
+
+
+def test_subtitles_are_copied(tmp_path):
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n\n2\n00:00:00,300 --> 00:00:00,450\nworld\n")
+    video = make_clip(tmp_path / "v.mkv")
+    src = tmp_path / "vs.mkv"
+    with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(src), "w") as out:
+        vo = out.add_stream_from_template(v.streams.video[0])
+        so = out.add_stream_from_template(s.streams[0])
+        for container, stream in ((v, vo), (s, so)):
+            for p in container.demux():
+                if p.size:
+                    p.stream = stream
+                    out.mux(p)
+    out = tmp_path / "out.mkv"
+    assert run_cli(src, out, "-q").returncode == 0
+    assert decode(out, "subtitle") == decode(src, "subtitle")
+
+
+def test_trim_with_start_and_duration(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
+    out = tmp_path / "out.mkv"
+    assert run_cli(src, out, "-ss", "0.4", "-t", "1", "-q").returncode == 0
+    times = video_times(out)
+    assert len(times) == 25
+    assert times[0] == pytest.approx(0.0, abs=1e-3)
+    frames = decode(out)
+    source = decode(src)
+    nearest = np.argmin([np.abs(f[2].astype(int) - frames[0][2]).mean() for f in source])
+    assert nearest == 10  # the frame at 0.4 s
+    audio_pts = [pts for pts, _ in decode(out, "audio")]
+    assert audio_pts and max(audio_pts) / 1000 < 1.05
+
+
+def test_gray_stage_converts_on_the_device_and_keeps_luma(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", pix_fmt="yuv444p")
+    out = tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "gray", "--crf", "0", "--preset", "ultrafast", "--pix-fmt", "yuv444p")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        for fa, fb in zip(a.decode(video=0), b.decode(video=0)):
+            ya, yb = fa.to_ndarray()[0].astype(int), fb.to_ndarray()
+            assert np.abs(yb[1:].astype(int) - 128).max() <= 1  # chroma neutral
+            # BT.601 luma of the decoded RGB; the source is tagged BT.601 (under 720 lines)
+            assert np.abs(yb[0].astype(int) - ya).mean() < 1.5
+
+
+def test_gray_input_processed_goes_out_in_colour_format(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", pix_fmt="gray")
+    out = tmp_path / "out.mkv"
+    assert run_cli(src, out, "--stages", "gray", "-q").returncode == 0
+    assert decode(out)[0][3] == "yuv420p"
+
+
+def test_max_height_processes_smaller_and_outputs_source_size(tmp_path):
+    seen = []
+
+    class Probe(dfstream.engines.BatchStage):
+        name = "probe"
+        multiple = 8
+
+        def process(self, rgb, ctx):
+            seen.append(tuple(rgb.shape[-2:]))
+            return rgb
+
+    src = make_clip(tmp_path / "in.mkv", width=96, height=64)
+    out = tmp_path / "out.mkv"
+    dfstream.process(str(src), str(out), stages=[Probe()], max_height=30)
+    assert seen and all(s == (32, 48) for s in seen)  # 30x46 work size padded to 8
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (96, 64)
+
+
+class Counter(RecurrentStage):
+    """Writes the number of frames since its last reset into the red channel."""
+
+    name = "counter"
+
+    def __init__(self):
+        self.count = 0
+        self.resets = 0
+
+    def reset(self):
+        self.count = 0
+        self.resets += 1
+
+    def step(self, rgb, ctx):
+        self.count += 1
+        out = rgb.clone()
+        out[:, 0] = self.count / 50
+        return out
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8, 64])
+def test_stateful_stage_resets_at_the_scene_cut_whatever_the_batch(tmp_path, batch):
+    src = make_clip(tmp_path / "cut.mkv", frames=14, cut_at=9)
+    counter = Counter()
+    frames = list(dfstream.frames(str(src), stages=[counter], batch=batch))
+    reds = [round(f.image[..., 0].mean() / 255 * 50) for f in frames]
+    assert reds == list(range(1, 10)) + list(range(1, 6))
+    assert counter.resets == 2
+
+
+def test_frames_api_yields_rgb_with_times(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=5)
+    frames = list(dfstream.frames(str(src)))
+    assert [f.pts for f in frames] == [0, 40, 80, 120, 160]  # Matroska counts milliseconds
+    assert frames[2].time == pytest.approx(0.08)
+    assert frames[0].image.shape == (64, 96, 3) and frames[0].image.dtype == np.uint8
+    np.testing.assert_allclose(frames[0].image.astype(int), pattern(0, 64, 96), atol=6)
+
+
+def test_process_api_returns_a_summary(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=6)
+    summary = dfstream.process(str(src), str(tmp_path / "out.mp4"), stages="gray")
+    assert summary.frames == 6 and summary.output.endswith("out.mp4")
+    assert set(summary.stage_seconds) == {"gray"}
+
+
+def test_a_stage_failing_midway_leaves_nothing_behind(tmp_path):
+    class Broken(dfstream.engines.BatchStage):
+        name = "broken"
+        calls = 0
+
+        def process(self, rgb, ctx):
+            Broken.calls += 1
+            if Broken.calls == 2:
+                raise RuntimeError("boom")
+            return rgb
+
+    src = make_clip(tmp_path / "in.mkv", frames=30)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        dfstream.process(str(src), str(out), stages=[Broken()], batch=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+
+
+def test_json_progress_lines(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=10)
+    r = run_cli(src, tmp_path / "o.mkv", "--progress", "json")
+    import json
+
+    records = [json.loads(line) for line in r.stderr.decode().splitlines() if line.startswith("{")]
+    assert records and records[-1]["frames"] == 10 and records[-1]["total"] == 10
+    assert b"10 frames in" in r.stderr
+
+
+def test_info_lists_devices_backends_and_stages():
+    r = run_cli("info")
+    assert r.returncode == 0
+    text = r.stdout.decode()
+    for word in ("devices: cpu", "onnxruntime", "tensorrt", "gray", "FFmpeg"):
+        assert word in text
+    assert torch.__version__ in text
