@@ -47,7 +47,7 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
         if os.path.isdir(name):
             raise DfstreamError(f"input '{name}' is a directory", "give a video file")
     try:
-        return av.open(url, "r", format=input_format, options=options or {}, timeout=(20.0, 20.0))
+        container = av.open(url, "r", format=input_format, options=options or {}, timeout=(20.0, 20.0))
     except av.error.InvalidDataError:
         raise DfstreamError(
             f"cannot read '{name}': not a media file FFmpeg can read, or it is corrupt",
@@ -58,6 +58,11 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
     except av.error.FFmpegError as err:
         raise DfstreamError(f"cannot open '{name}': {describe_av_error(err)}",
                             "check the path, URL or device and --input-format") from None
+    if container.format.name == "tty" and not input_format:  # FFmpeg renders any text as video
+        container.close()
+        raise DfstreamError(f"cannot read '{name}': it is a text file, not a video",
+                            "give a video file, or pass --input-format tty to render the text")
+    return container
 
 
 class Source:

@@ -1,0 +1,110 @@
+"""Bad input of every kind: one line on stderr, non-zero exit, nothing under the target name."""
+
+import os
+
+import pytest
+
+from tests.conftest import make_clip, run_cli
+
+
+def assert_one_line_error(r, *words):
+    err = r.stderr.decode()
+    assert r.returncode != 0
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("dfstream: error: "), err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def leftovers(folder, keep):
+    return sorted(p for p in os.listdir(folder) if p not in keep)
+
+
+def test_missing_input(tmp_path):
+    r = run_cli(tmp_path / "nope.mp4", tmp_path / "out.mp4")
+    assert_one_line_error(r, "does not exist")
+    assert leftovers(tmp_path, []) == []
+
+
+def test_corrupt_and_unsupported_inputs(tmp_path):
+    (tmp_path / "noise.mp4").write_bytes(os.urandom(20000))
+    (tmp_path / "notes.txt").write_text("not a video\n" * 100)
+    for name in ("noise.mp4", "notes.txt"):
+        r = run_cli(tmp_path / name, tmp_path / "out.mp4")
+        assert_one_line_error(r, "cannot read")
+    assert leftovers(tmp_path, ["noise.mp4", "notes.txt"]) == []
+
+
+def test_truncated_file(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=30)
+    data = src.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 3])
+    r = run_cli(tmp_path / "cut.mp4", tmp_path / "out.mkv")
+    assert r.returncode != 0 and "Traceback" not in r.stderr.decode()
+    assert not (tmp_path / "out.mkv").exists()
+
+
+def test_file_without_video(tmp_path):
+    import av
+
+    from tests.conftest import write_tone
+
+    path = tmp_path / "sound.mka"
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        write_tone(out, a, 0.5)
+    assert_one_line_error(run_cli(path, tmp_path / "out.mp4"), "no video stream")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_output_problems(tmp_path, clip):
+    cases = [
+        ((clip, clip), "is the input"),
+        ((clip, tmp_path / "missing" / "out.mp4"), "does not exist"),
+        ((clip, tmp_path / "clip.mkv" / "out.mp4"), "does not exist"),
+        ((clip, tmp_path), "is a directory"),
+        ((clip, tmp_path / "out.unknownext"), "-f FORMAT"),
+        ((clip, "-"), "-f"),
+    ]
+    for args, words in cases:
+        assert_one_line_error(run_cli(*args), words)
+    assert leftovers(tmp_path, ["clip.mkv"]) == []
+
+
+def test_existing_output_needs_y(tmp_path, clip):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    assert_one_line_error(run_cli(clip, out), "exists", "-y")
+    assert out.read_bytes() == b"precious"
+    assert run_cli(clip, out, "-y", "-q").returncode == 0
+    assert out.read_bytes() != b"precious"
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--stages", "sparkle"], "unknown stage 'sparkle'"),
+    (["--stages", "colorize"], "no engine"),
+    (["--stages", "gray,gray"], "twice"),
+    (["--crf", "abc"], "invalid int"),
+    (["--batch", "0"], "must be 1 or more"),
+    (["--codec", "nope"], "unknown video encoder"),
+    (["--codec", "aac"], "not a video encoder"),
+    (["--pix-fmt", "rgb48"], "not supported"),
+    (["--pix-fmt", "gray12le"], "cannot encode"),
+    (["-f", "nosuchformat"], "cannot write format"),
+    (["--bitrate", "fast"], "not a number"),
+    (["-ss", "abc"], "not a time"),
+    (["--device", "tpu"], "device"),
+    (["--device", "cuda"], "no CUDA GPU"),
+    (["--progress", "loud"], "invalid choice"),
+    (["--input-format", "nosuchdemuxer"], "cannot open"),
+])
+def test_bad_options(tmp_path, clip, args, words):
+    assert_one_line_error(run_cli(clip, tmp_path / "out.mp4", *args), words)
+    assert leftovers(tmp_path, ["clip.mkv"]) == []
+
+
+def test_usage_errors_exit_2(tmp_path, clip):
+    assert run_cli(clip, tmp_path / "o.mp4", "--stages", "sparkle").returncode == 2
+    assert run_cli(tmp_path / "nope.mp4", tmp_path / "o.mp4").returncode == 1
