@@ -17,15 +17,16 @@ import torch
 class StageContext:
     """What a stage may know about the frames of a batch besides their pixels."""
 
-    luma: torch.Tensor  # [N,1,H,W] source luma in [0,1], same size as the stage input
+    source: torch.Tensor  # [N,3,H,W] the input frames (or --original), same size as the stage input
+    luma: torch.Tensor  # [N,1,H,W] their BT.601 luma in [0,1]
     cuts: list[bool]  # cuts[i]: frame i starts a new scene (state must not cross it)
 
     def frame(self, i: int) -> StageContext:
-        return StageContext(self.luma[i : i + 1], [self.cuts[i]])
+        return StageContext(self.source[i : i + 1], self.luma[i : i + 1], [self.cuts[i]])
 
     def map(self, fn) -> StageContext:
         """The same context with ``fn`` applied to every tensor (padding, resizing)."""
-        return StageContext(fn(self.luma), self.cuts)
+        return StageContext(fn(self.source), fn(self.luma), self.cuts)
 
 
 class Stage(ABC):

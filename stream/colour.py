@@ -158,3 +158,21 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
 
 def _quantise(x: torch.Tensor, top: int, dtype: torch.dtype) -> torch.Tensor:
     return x.round().clamp(0, top).to(dtype)
+
+
+def ycbcr(rgb: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch.Tensor]:
+    """R'G'B' [N,3,H,W] -> (Y' [N,1,H,W] in [0,1], CbCr [N,2,H,W] in [-0.5,0.5]), no quantisation."""
+    kr, _, kb = luma_weights(matrix)
+    y = luma(rgb, matrix)
+    return y, torch.cat(((rgb[:, 2:3] - y) / (2 * (1 - kb)), (rgb[:, 0:1] - y) / (2 * (1 - kr))), 1)
+
+
+def rgb_from_ycbcr(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+    """Inverse of ``ycbcr``; chroma is resized to the luma's size if needed."""
+    if c.shape[-2:] != y.shape[-2:]:
+        c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
+    kr, kg, kb = luma_weights(matrix)
+    r = y + 2 * (1 - kr) * c[:, 1:2]
+    b = y + 2 * (1 - kb) * c[:, 0:1]
+    g = (y - kr * r - kb * b) / kg
+    return torch.cat((r, g, b), 1).clamp(0, 1)

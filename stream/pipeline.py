@@ -207,12 +207,12 @@ class Pipeline:
 
     def _run_stages(self, frames: list[av.VideoFrame], pts: list[int]) -> torch.Tensor:
         rgb = to_rgb(stack_planes(frames, self.layout, self.device), self.layout, self.colour)
-        y = luma(rgb, self.colour.matrix)
+        y = luma(rgb, "bt601")
         cuts = self.scenes.detect(y, pts, self.source.time_base)
         height, width = rgb.shape[-2:]
         size = work_size(height, width, self.options.max_height)
         x = resize(rgb, size)
-        ctx = StageContext(resize(y, size), cuts)
+        ctx = StageContext(x, resize(y, size), cuts)
         for stage in self.stages:
             started = time.perf_counter()
             m = stage.multiple
