@@ -1,0 +1,152 @@
+"""``reference``: colour a black-and-white video from one or more colour stills.
+
+Chroma is worked out at a reduced size (chroma is smooth; the luma is always
+the source's, at full resolution) from three estimates, per pixel:
+
+1. the reference pulled along the optical flow from the frame to the best
+   matching reference still, where that flow passes the occlusion test and
+   the photometric check (a direct anchor, so colours never drift);
+2. the previous frame's chroma pulled along the flow between frames, where it
+   is trustworthy (propagation through motion);
+3. a look-up of the chroma of reference pixels with the same luminance and
+   local texture (for content the flow cannot find in the reference).
+
+At a scene cut or on the first frame the propagation is empty and the frame
+is re-anchored. The result is smoothed edge-aware with the luma as guide.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dfstream.colour import rgb_from_ycbcr, ycbcr
+from dfstream.errors import DfstreamError
+
+from ..filters import box_blur, guided_filter
+from ..flow import DISFlow, FlowEstimator, occlusion, warp
+from ..registry import register
+from ..stage import RecurrentStage, StageContext
+
+PHOTOMETRIC = 50.0
+LUMA_BINS, TEXTURE_EDGES = 32, (0.015, 0.04, 0.09)
+
+
+def load_image(path: str | Path) -> torch.Tensor:
+    """A colour still as R'G'B' [1,3,H,W] in [0,1]."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DfstreamError(f"cannot read reference image '{path}'", "give a PNG or JPEG colour image")
+    return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
+
+
+def texture(y: torch.Tensor, radius: int = 3) -> torch.Tensor:
+    """Local standard deviation of luma."""
+    mean = box_blur(y, radius)
+    return (box_blur(y * y, radius) - mean * mean).clamp_min(0).sqrt()
+
+
+def _bins(y: torch.Tensor) -> torch.Tensor:
+    lb = (y * LUMA_BINS).long().clamp(0, LUMA_BINS - 1)
+    tb = torch.bucketize(texture(y), y.new_tensor(TEXTURE_EDGES))
+    return lb * (len(TEXTURE_EDGES) + 1) + tb
+
+
+class ChromaTable:
+    """Mean reference chroma per (luminance, texture) cell, empty cells filled from neighbours."""
+
+    def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):
+        cells = LUMA_BINS * (len(TEXTURE_EDGES) + 1)
+        total = torch.zeros(cells, 2, dtype=torch.float64)
+        count = torch.zeros(cells, dtype=torch.float64)
+        for y, c in zip(lumas, chromas):
+            idx = _bins(y).flatten().cpu()
+            total.index_add_(0, idx, c.flatten(2)[0].T.double().cpu())
+            count.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))
+        table = (total / count.clamp_min(1)[:, None]).view(LUMA_BINS, -1, 2)
+        filled = (count > 0).view(LUMA_BINS, -1)
+        overall = total.view(LUMA_BINS, -1, 2).sum(1) / count.view(LUMA_BINS, -1).sum(1).clamp_min(1)[:, None]
+        any_luma = count.view(LUMA_BINS, -1).sum(1) > 0
+        for t in range(table.shape[1]):
+            for b in range(LUMA_BINS):
+                if not filled[b, t]:
+                    table[b, t] = self._nearest(table[:, t], filled[:, t], overall, any_luma, b)
+        self.table = table.view(-1, 2).float()
+
+    @staticmethod
+    def _nearest(column, filled, overall, any_luma, b):
+        """Chroma of the nearest luminance bin with samples (same texture, else any texture)."""
+        for source, ok in ((column, filled), (overall, any_luma)):
+            found = ok.nonzero().flatten()
+            if len(found):
+                return source[found[(found - b).abs().argmin()]]
+        return torch.zeros(2, dtype=column.dtype)
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        """Luma [1,1,h,w] -> chroma [1,2,h,w]."""
+        table = self.table.to(y.device)
+        return table[_bins(y)[:, 0]].permute(0, 3, 1, 2)
+
+
+@register("colorize", "reference")
+class ReferenceColorizer(RecurrentStage):
+    name = "colorize"
+
+    def __init__(self, references: list | None = None, max_side: int = 480, anchor: float = 0.5,
+                 estimator: FlowEstimator | None = None):
+        if not references:
+            raise DfstreamError("the reference colorizer needs a colour image",
+                                "pass --reference IMAGE (a colour still or a hand-coloured keyframe)")
+        self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
+        self.max_side = max_side
+        self.anchor = anchor
+        self.flow = estimator or DISFlow("fast", max_side=max_side)
+        self._size: tuple[int, int] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self._chroma: torch.Tensor | None = None
+        self._luma: torch.Tensor | None = None
+
+    def _prepare(self, size: tuple[int, int], device: torch.device) -> None:
+        """Bring the references to the working size once the frame size is known."""
+        self._size = size
+        refs = [F.interpolate(r.to(device), size=size, mode="area") for r in self.references]
+        parts = [ycbcr(r) for r in refs]
+        self._ref_luma = [y for y, _ in parts]
+        self._ref_chroma = [c for _, c in parts]
+        self._thumbs = torch.cat([F.interpolate(y, size=(18, 32), mode="area") for y in self._ref_luma])
+        self._table = ChromaTable(self._ref_luma, self._ref_chroma)
+
+    def _trusted(self, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow from y to other and how far it can be trusted per pixel (0..1)."""
+        to_other = self.flow(y, other)
+        back = self.flow(other, y)
+        photometric = torch.exp(-PHOTOMETRIC * (y - warp(other, to_other)) ** 2)
+        # a ramp, not the raw mask: partial trust compounded over many frames would fade the colour
+        return to_other, (1 - occlusion(to_other, back)) * (2 * photometric - 0.8).clamp(0, 1)
+
+    def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        h, w = ctx.luma.shape[-2:]
+        scale = min(1.0, self.max_side / max(h, w))
+        size = (max(8, round(h * scale)), max(8, round(w * scale)))
+        if self._size != size:
+            self._prepare(size, ctx.luma.device)
+        y = F.interpolate(ctx.luma, size=size, mode="area")
+        thumb = F.interpolate(y, size=(18, 32), mode="area")
+        best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
+        to_ref, confidence = self._trusted(y, self._ref_luma[best])
+        direct = warp(self._ref_chroma[best], to_ref)
+        anchored = confidence * direct + (1 - confidence) * self._table(y)
+        if self._chroma is None:
+            chroma = anchored
+        else:
+            to_prev, trust = self._trusted(y, self._luma)
+            chroma = trust * warp(self._chroma, to_prev) + (1 - trust) * anchored
+            chroma = chroma + self.anchor * confidence * (direct - chroma)
+        self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
+        return rgb_from_ycbcr(ctx.luma, guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3))
