@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window; windows are cut at the borders, not padded.
-
-    Separable running sums: the cost does not grow with the radius.
-    """
+    """Mean over a (2r+1)^2 window, as two 1-D passes; windows are cut at the borders, not padded."""
     if radius < 1:
         return x
-    return _box_1d(_box_1d(x, radius, -1), radius, -2)
-
-
-def _box_1d(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
-    n = x.shape[dim]
-    sums = torch.cat((torch.zeros_like(x.narrow(dim, 0, 1)), x.cumsum(dim)), dim)
-    idx = torch.arange(n, device=x.device)
-    hi, lo = (idx + radius + 1).clamp(max=n), (idx - radius).clamp(min=0)
-    shape = [1] * x.dim()
-    shape[dim] = n
-    count = (hi - lo).to(x.dtype).view(shape)
-    return (sums.index_select(dim, hi) - sums.index_select(dim, lo)) / count
+    k = 2 * radius + 1
+    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
 
 
 def smooth(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -31,12 +20,27 @@ def smooth(x: torch.Tensor, radius: int) -> torch.Tensor:
     return box_blur(box_blur(x, radius), radius)
 
 
-def guided_filter(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
-    """He et al.'s guided filter with a one-channel guide [N,1,H,W]: edge-aware smoothing of x."""
-    mean_g = box_blur(guide, radius)
-    mean_x = box_blur(x, radius)
-    cov = box_blur(guide * x, radius) - mean_g * mean_x
-    var = box_blur(guide * guide, radius) - mean_g * mean_g
+def guided_filter(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float,
+                  scale: int = 1) -> torch.Tensor:
+    """He et al.'s guided filter with a one-channel guide [N,1,H,W]: edge-aware smoothing of x.
+
+    ``scale`` > 1 fits the local linear model on a subsampled image and applies it
+    at full size (He and Sun's fast guided filter); ``radius`` is in full-size pixels.
+    """
+    size = guide.shape[-2:]
+    g, v = guide, x
+    if scale > 1:
+        small = (max(1, size[0] // scale), max(1, size[1] // scale))
+        g, v = F.interpolate(guide, size=small, mode="area"), F.interpolate(x, size=small, mode="area")
+        radius = max(1, radius // scale)
+    mean_g = box_blur(g, radius)
+    mean_x = box_blur(v, radius)
+    cov = box_blur(g * v, radius) - mean_g * mean_x
+    var = box_blur(g * g, radius) - mean_g * mean_g
     a = cov / (var + eps)
     b = mean_x - a * mean_g
-    return box_blur(a, radius) * guide + box_blur(b, radius)
+    a, b = box_blur(a, radius), box_blur(b, radius)
+    if scale > 1:
+        a = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
+        b = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
+    return a * guide + b

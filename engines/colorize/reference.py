@@ -44,10 +44,12 @@ def load_image(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
 
 
-def texture(y: torch.Tensor, radius: int = 3) -> torch.Tensor:
-    """Local standard deviation of luma."""
-    mean = box_blur(y, radius)
-    return (box_blur(y * y, radius) - mean * mean).clamp_min(0).sqrt()
+def texture(y: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """Local standard deviation of luma (measured at half size: it only picks a table row)."""
+    half = F.interpolate(y, scale_factor=0.5, mode="area")
+    mean = box_blur(half, radius)
+    std = (box_blur(half * half, radius) - mean * mean).clamp_min(0).sqrt()
+    return F.interpolate(std, size=y.shape[-2:], mode="nearest")
 
 
 def _bins(y: torch.Tensor) -> torch.Tensor:
@@ -149,4 +151,5 @@ class ReferenceColorizer(RecurrentStage):
             chroma = trust * warp(self._chroma, to_prev) + (1 - trust) * anchored
             chroma = chroma + self.anchor * confidence * (direct - chroma)
         self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
-        return rgb_from_ycbcr(ctx.luma, guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3))
+        smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
+        return rgb_from_ycbcr(ctx.luma, smoothed)

@@ -1,0 +1,3 @@
+"""Cartoonizers: a drawn look."""
+
+from . import classic  # noqa: F401  (registers the engine)
