@@ -1,7 +1,8 @@
 """Everything that transforms frames: the Stage protocol, the registry and the engines."""
 
-from . import gray  # noqa: F401  (registers the engine)
-from .registry import build, engines, parse_stages
+from . import cartoonize, colorize, gray, stabilize  # noqa: F401  (register the engines)
+from .registry import EngineOptions, build, build_chain, engines, parse_stages
 from .stage import BatchStage, RecurrentStage, Stage, StageContext
 
-__all__ = ["BatchStage", "RecurrentStage", "Stage", "StageContext", "build", "engines", "parse_stages"]
+__all__ = ["BatchStage", "EngineOptions", "RecurrentStage", "Stage", "StageContext", "build",
+           "build_chain", "engines", "parse_stages"]

@@ -1,27 +1,38 @@
 """The stage registry: stage names on the command line -> engines that implement them.
 
-A stage (``colorize``, ``stabilize``, ``cartoonize``, ``gray``) has one or more
-engines; ``--colorizer NAME`` and friends pick one, ``auto`` the first registered.
+A stage (``colorize``, ``stabilize``, ``cartoonize``, ``gray``) has engines in
+order of preference; ``--colorizer NAME[:VARIANT]`` and friends pick one, and
+``auto`` takes the first whose needs are met here (weights installed, a
+reference given), saying why.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
 
-from dfstream.errors import UsageError
+from dfstream.errors import DfstreamError, UsageError
 
 from .stage import Stage
 
 STAGES = ("colorize", "stabilize", "cartoonize", "gray")
-_ENGINES: dict[str, dict[str, Callable[..., Stage]]] = {stage: {} for stage in STAGES}
+_ENGINES: dict[str, dict[str, type]] = {stage: {} for stage in STAGES}
+
+
+@dataclass
+class EngineOptions:
+    """Settings an engine may read; each takes what it needs in ``create``."""
+
+    references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
+    strength: float = 0.8  # stabilizer strength
+    chroma_only: bool = False  # set when a stabilizer follows a colorizer
 
 
 def register(stage: str, engine: str):
-    """Class decorator: make ``engine`` available for ``stage``."""
+    """Class decorator: offer ``engine`` for ``stage`` (earlier registrations are preferred)."""
 
-    def add(factory):
-        _ENGINES[stage][engine] = factory
-        return factory
+    def add(cls):
+        _ENGINES[stage][engine] = cls
+        return cls
 
     return add
 
@@ -43,14 +54,42 @@ def parse_stages(spec: str | list[str]) -> list[str]:
     return names
 
 
-def build(stage: str, engine: str = "auto", **options) -> Stage:
-    """Instantiate the chosen engine of a stage."""
+def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
+    """The engine for a stage and a few words on why it was chosen."""
     available = _ENGINES[stage]
-    if not available:
-        raise UsageError(f"stage '{stage}' has no engine installed",
-                         "choose other --stages (see 'dfstream info')")
-    if engine == "auto":
-        engine = next(iter(available))
-    if engine not in available:
-        raise UsageError(f"unknown {stage} engine '{engine}'", f"choose from {', '.join(available)}")
-    return available[engine](**options)
+    if spec == "auto":
+        reasons = []
+        for name, cls in available.items():
+            why = cls.missing(options)
+            if why is None:
+                because = f" ({'; '.join(reasons)})" if reasons else ""
+                return cls.create(None, options), f"{stage}={name}{because}"
+            reasons.append(f"{name}: {why}")
+        if stage == "colorize":
+            raise DfstreamError("no colorizer can run: " + "; ".join(reasons),
+                                "pass --reference IMAGE (a colour still of the scene), install network "
+                                "weights, or choose other --stages (e.g. --stages stabilize)")
+        raise UsageError(f"no {stage} engine can run here: " + "; ".join(reasons),
+                         "choose other --stages")
+    name, _, variant = spec.partition(":")
+    if name not in available:
+        raise UsageError(f"unknown {stage} engine '{name}'", f"choose from {', '.join(available)}")
+    why = available[name].missing(options)
+    if why is not None:
+        raise DfstreamError(f"the {name} {stage} engine cannot run: {why}",
+                            "see 'dfstream info' and the README")
+    return available[name].create(variant or None, options), f"{stage}={name}"
+
+
+def build_chain(names: list[str], choices: dict[str, str], options: EngineOptions
+                ) -> tuple[list[Stage], list[str]]:
+    """Stages in order; a stabilizer after a colorizer works on chroma only."""
+    stages, why = [], []
+    for i, stage in enumerate(names):
+        opts = options
+        if stage == "stabilize" and "colorize" in names[:i]:
+            opts = EngineOptions(options.references, options.strength, chroma_only=True)
+        built, reason = build(stage, choices.get(stage, "auto"), opts)
+        stages.append(built)
+        why.append(reason)
+    return stages, why

@@ -35,6 +35,16 @@ class Stage(ABC):
     name: str = "stage"
     multiple: int = 1
 
+    @classmethod
+    def create(cls, variant: str | None, options) -> Stage:
+        """Build from the command line's engine variant (``NAME:VARIANT``) and EngineOptions."""
+        return cls()
+
+    @staticmethod
+    def missing(options) -> str | None:
+        """Why this engine cannot run with these options (no weights, no reference), or None."""
+        return None
+
     @abstractmethod
     def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         """Transform a batch [N,3,H,W] in time order; returns the same shape."""

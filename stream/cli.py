@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 
+from dfstream.engines import engines
+
 from .errors import DfstreamError, UsageError
 from .pipeline import Interrupted, Options, Pipeline
 from .progress import MODES
@@ -44,6 +46,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be at least 0 and below 1")
+    return value
+
+
 def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -67,8 +79,19 @@ def build_parser() -> Parser:
                      help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
     run.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
     run.add_argument("-t", "--duration", type=parse_time, help="stop after this much input time")
-    run.add_argument("--stages", default="none",
-                     help="comma-separated chain: colorize, stabilize, cartoonize, gray; none = passthrough")
+    run.add_argument("--stages", default="colorize,stabilize",
+                     help="comma-separated chain of colorize, stabilize, cartoonize, gray "
+                          "(default colorize,stabilize); none = passthrough")
+    eng = run.add_argument_group("engines")
+    for stage, flag in (("colorize", "--colorizer"), ("stabilize", "--stabilizer"),
+                        ("cartoonize", "--cartoonizer")):
+        eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]",
+                         help=f"{stage} engine: {', '.join(engines(stage))} (default auto: the best installed)")
+    eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
+                     help="colour still(s) for the reference colorizer (repeatable)")
+    eng.add_argument("--strength", type=fraction, default=0.8, help="stabilizer strength, 0-0.99 (default 0.8)")
+    eng.add_argument("--original", metavar="VIDEO",
+                     help="the unprocessed video IN was made from: flow and scene cuts come from it")
     enc = run.add_argument_group("encoder")
     enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
     rate = enc.add_mutually_exclusive_group()
@@ -96,15 +119,19 @@ def build_parser() -> Parser:
 
 def cmd_run(args) -> int:
     options = Options(
-        stages=args.stages, batch=args.batch, max_height=args.max_height, device=args.device,
+        stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
+        original=args.original, engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option)),
     )
-    summary = Pipeline(args.input, options).run(args.output)
+    pipeline = Pipeline(args.input, options)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    if pipeline.choices:
+        say("engines: " + ", ".join(pipeline.choices))
+    summary = pipeline.run(args.output)
     for note in summary.notes:
         say(f"note: {note}")
     if summary.pipe_closed:

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import torch
 
-from dfstream.engines import Stage, StageContext, build, parse_stages
+from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
 from .colour import Colour, luma, to_rgb
 from .device import resolve_device
@@ -46,7 +46,10 @@ class Options:
     """Everything that shapes a run; the CLI and the Python API fill it alike."""
 
     stages: str | list = "none"  # 'colorize,stabilize', 'none', or a list of names / Stage objects
-    engines: dict[str, str] = field(default_factory=dict)  # stage -> engine name
+    engines: dict[str, str] = field(default_factory=dict)  # stage -> engine 'NAME[:VARIANT]'
+    references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
+    strength: float = 0.8  # stabilizer strength
+    original: str | None = None  # the unprocessed input, read in step (de-flicker another tool)
     batch: int = 8
     max_height: int | None = None
     device: str = "auto"
@@ -125,9 +128,15 @@ class Pipeline:
         if options.batch < 1:
             raise DfstreamError(f"batch size {options.batch} is too small", "pass --batch 1 or more")
         self.device = resolve_device(options.device)
-        self.stages = self._build_stages(options)  # missing weights fail here, before decoding
         self.source = Source(source_name, options.input_format, options.input_options,
                              options.start, options.duration)
+        self.original = None
+        try:
+            self.stages, self.choices = self._build_stages(options)  # fail before any decoding
+            self.original = self._open_original(options) if options.original else None
+        except BaseException:
+            self.source.close()
+            raise
         ctx = self.source.video.codec_context
         self.layout = self.source.layout
         self.colour = Colour.of_frame(ctx.colorspace, ctx.color_range, self.layout, self.source.height)
@@ -139,21 +148,33 @@ class Pipeline:
         self.halt = threading.Event()  # stop decoding (interrupt, failure, early end)
         self.failed = threading.Event()  # stop everything now
         self.errors: list[BaseException] = []
-        self._decoder: threading.Thread | None = None
+        self._decoders: list[threading.Thread] = []
 
     @staticmethod
-    def _build_stages(options: Options) -> list[Stage]:
+    def _build_stages(options: Options) -> tuple[list[Stage], list[str]]:
         if isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages):
-            return list(options.stages)
-        return [build(name, options.engines.get(name, "auto")) for name in parse_stages(options.stages)]
+            return list(options.stages), [s.name for s in options.stages]
+        engine_options = EngineOptions(options.references, options.strength)
+        return build_chain(parse_stages(options.stages), options.engines, engine_options)
+
+    def _open_original(self, options: Options) -> Source:
+        """The unprocessed video the input was made from, read frame for frame in step."""
+        original = Source(options.original, None, None, options.start, options.duration)
+        original.passthrough = []
+        if (original.width, original.height) != (self.source.width, self.source.height):
+            raise DfstreamError(
+                f"'{options.original}' is {original.width}x{original.height} but '{self.source.name}' "
+                f"is {self.source.width}x{self.source.height}",
+                "give the original that the processed video was made from")
+        return original
 
     # --- decode thread -------------------------------------------------------------
 
-    def _decode(self, q: queue.Queue) -> None:
+    def _decode(self, source: Source, q: queue.Queue) -> None:
         started = time.perf_counter()
         waited = 0.0
         try:
-            for item in self.source.items():
+            for item in source.items():
                 t = time.perf_counter()
                 _put(q, item, self.halt)
                 waited += time.perf_counter() - t
@@ -163,7 +184,7 @@ class Pipeline:
         except BaseException as err:  # noqa: BLE001 - handed to the main thread
             self._fail(err)
         finally:
-            self.summary.decode_seconds = time.perf_counter() - started - waited
+            self.summary.decode_seconds += time.perf_counter() - started - waited
 
     def _fail(self, err: BaseException) -> None:
         self.errors.append(err)
@@ -175,9 +196,8 @@ class Pipeline:
     def batches(self) -> Iterator[tuple[list[av.VideoFrame], list[av.Packet]]]:
         """Processed frames and the pass-through packets that came with them, in order."""
         size = self.options.batch
-        q: queue.Queue = queue.Queue(maxsize=size * self.options.queue_batches)
-        self._decoder = threading.Thread(target=self._decode, args=(q,), name="decode", daemon=True)
-        self._decoder.start()
+        q = self._start_decoding(self.source)
+        originals = self._start_decoding(self.original) if self.original else None
         done = False
         while not done:
             items: list[VideoItem] = []
@@ -189,30 +209,60 @@ class Pipeline:
                     break
                 (items if isinstance(item, VideoItem) else packets).append(item)
             if items or packets:
-                yield (self._compute(items) if items else []), packets
+                source = self._take_originals(originals, len(items)) if originals else None
+                yield (self._compute(items, source) if items else []), packets
+        if originals and _get(originals, self.failed) is not END:
+            raise DfstreamError(f"'{self.original.name}' has more frames than '{self.source.name}'",
+                                "give the original that the processed video was made from")
+
+    def _start_decoding(self, source: Source) -> queue.Queue:
+        q: queue.Queue = queue.Queue(maxsize=self.options.batch * self.options.queue_batches)
+        thread = threading.Thread(target=self._decode, args=(source, q), name="decode", daemon=True)
+        thread.start()
+        self._decoders.append(thread)
+        return q
+
+    def _take_originals(self, q: queue.Queue, count: int) -> list[VideoItem]:
+        items = [_get(q, self.failed) for _ in range(count)]
+        if END in items:
+            raise DfstreamError(f"'{self.original.name}' has fewer frames than '{self.source.name}'",
+                                "give the original that the processed video was made from")
+        return items
 
     @torch.inference_mode()
-    def _compute(self, items: list[VideoItem]) -> list[av.VideoFrame]:
+    def _compute(self, items: list[VideoItem], originals: list[VideoItem] | None) -> list[av.VideoFrame]:
         frames = [item.frame for item in items]
         pts = [item.pts for item in items]
         if not self.stages:
             name = self.out_layout.name
             out = [f if f.format.name == name else f.reformat(format=name) for f in frames]
         else:
-            out = frames_from_rgb(self._run_stages(frames, pts), self.out_layout, self.out_colour)
+            source = None
+            if originals:
+                layout = self.original.layout
+                colour = Colour.of_frame(self.original.video.codec_context.colorspace,
+                                         self.original.video.codec_context.color_range,
+                                         layout, self.original.height)
+                planes = stack_planes([o.frame for o in originals], layout, self.device)
+                source = to_rgb(planes, layout, colour)
+            rgb = self._run_stages(frames, pts, source)
+            out = frames_from_rgb(rgb, self.out_layout, self.out_colour)
         for frame, p in zip(out, pts):
             frame.pts = p
             frame.time_base = self.source.time_base
         return out
 
-    def _run_stages(self, frames: list[av.VideoFrame], pts: list[int]) -> torch.Tensor:
+    def _run_stages(self, frames: list[av.VideoFrame], pts: list[int],
+                    source: torch.Tensor | None) -> torch.Tensor:
+        """Stages on R'G'B' at the work size; ``source``: the --original frames, if any."""
         rgb = to_rgb(stack_planes(frames, self.layout, self.device), self.layout, self.colour)
-        y = luma(rgb, "bt601")
+        source = rgb if source is None else source
+        y = luma(source, "bt601")
         cuts = self.scenes.detect(y, pts, self.source.time_base)
         height, width = rgb.shape[-2:]
         size = work_size(height, width, self.options.max_height)
         x = resize(rgb, size)
-        ctx = StageContext(x, resize(y, size), cuts)
+        ctx = StageContext(resize(source, size), resize(y, size), cuts)
         for stage in self.stages:
             started = time.perf_counter()
             m = stage.multiple
@@ -315,9 +365,11 @@ class Pipeline:
     def close(self) -> None:
         self.halt.set()
         self.failed.set()
-        if self._decoder is not None:
-            self._decoder.join()
+        for thread in self._decoders:
+            thread.join()
         self.source.close()
+        if self.original:
+            self.original.close()
 
 
 def process(source: str, target: str, stages: str | list = "none", **options) -> Summary:

@@ -4,7 +4,13 @@ import os
 
 import pytest
 
-from tests.conftest import make_clip, run_cli
+from tests.conftest import make_clip
+from tests.conftest import run_cli as cli
+
+
+def run_cli(*args):
+    """The CLI with the passthrough chain unless a test names its own stages."""
+    return cli("--stages", "none", *args)
 
 
 def assert_one_line_error(r, *words):
@@ -84,7 +90,13 @@ def test_existing_output_needs_y(tmp_path, clip):
 
 @pytest.mark.parametrize("args,words", [
     (["--stages", "sparkle"], "unknown stage 'sparkle'"),
-    (["--stages", "colorize"], "no engine"),
+    (["--stages", "colorize"], "no colorizer can run"),
+    (["--stages", "colorize", "--reference", "nope.png"], "reference image 'nope.png' does not exist"),
+    (["--stages", "colorize", "--reference", __file__], "cannot read reference image"),
+    (["--stages", "stabilize", "--original", "nope.mkv"], "does not exist"),
+    (["--stages", "stabilize", "--strength", "1.5"], "below 1"),
+    (["--cartoonizer", "classic:wobbly", "--stages", "cartoonize"], "unknown classic cartoon preset"),
+    (["--cartoonizer", "magic", "--stages", "cartoonize"], "unknown cartoonize engine"),
     (["--stages", "gray,gray"], "twice"),
     (["--crf", "abc"], "invalid int"),
     (["--batch", "0"], "must be 1 or more"),

@@ -32,7 +32,7 @@ def test_pipe_in_and_out(tmp_path, fmt):
 
 def test_fragmented_mp4_on_a_pipe(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=10)
-    r = run_cli(src, "-", "-f", "mp4")
+    r = run_cli(src, "-", "-f", "mp4", "--stages", "none")
     assert r.returncode == 0 and b"moof" in r.stdout  # fragments: playable while it arrives
 
 
@@ -42,7 +42,7 @@ def popen(*args):
 
 
 def test_closed_output_pipe_ends_quietly():
-    p = popen(*LIVE, "-", "-f", "nut", "--preset", "ultrafast", "--progress", "none")
+    p = popen(*LIVE, "-", "-f", "nut", "--stages", "none", "--preset", "ultrafast", "--progress", "none")
     assert len(p.stdout.read(20000)) == 20000
     p.stdout.close()
     rc = p.wait(timeout=60)
@@ -71,5 +71,5 @@ def test_interrupt_keeps_a_playable_partial_file(tmp_path, sig, code):
 
 def test_time_limit_ends_an_endless_source(tmp_path):
     out = tmp_path / "o.mkv"
-    assert run_cli(*LIVE, out, "-t", "1", "-q").returncode == 0
+    assert run_cli(*LIVE, out, "-t", "1", "-q", "--stages", "none").returncode == 0
     assert len(decode(out)) == 25

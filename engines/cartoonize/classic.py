@@ -40,6 +40,10 @@ PRESETS = {
 class ClassicCartoonizer(BatchStage):
     name = "cartoonize"
 
+    @classmethod
+    def create(cls, variant, options):
+        return cls(variant or "comic")
+
     def __init__(self, preset: str = "comic"):
         if preset not in PRESETS:
             raise UsageError(f"unknown classic cartoon preset '{preset}'", f"choose {', '.join(PRESETS)}")

@@ -38,7 +38,9 @@ LUMA_BINS, TEXTURE_EDGES = 32, (0.015, 0.04, 0.09)
 
 def load_image(path: str | Path) -> torch.Tensor:
     """A colour still as R'G'B' [1,3,H,W] in [0,1]."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if not Path(path).is_file():
+        raise DfstreamError(f"reference image '{path}' does not exist", "check the path")
+    image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DfstreamError(f"cannot read reference image '{path}'", "give a PNG or JPEG colour image")
     return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
@@ -97,6 +99,14 @@ class ChromaTable:
 @register("colorize", "reference")
 class ReferenceColorizer(RecurrentStage):
     name = "colorize"
+
+    @staticmethod
+    def missing(options):
+        return None if options.references else "no --reference image given"
+
+    @classmethod
+    def create(cls, variant, options):
+        return cls(options.references)
 
     def __init__(self, references: list | None = None, max_side: int = 480, anchor: float = 0.5,
                  estimator: FlowEstimator | None = None):

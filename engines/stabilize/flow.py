@@ -41,6 +41,10 @@ def fit_affine(i: torch.Tensor, p: torch.Tensor, radius: int, eps: float):
 class FlowStabilizer(RecurrentStage):
     name = "stabilize"
 
+    @classmethod
+    def create(cls, variant, options):
+        return cls(strength=options.strength, chroma_only=options.chroma_only)
+
     def __init__(self, strength: float = 0.8, chroma_only: bool = False, radius: int = 4,
                  eps: float = 1e-4, estimator: FlowEstimator | None = None):
         if not 0 <= strength < 1:
