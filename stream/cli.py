@@ -13,7 +13,7 @@ from .pipeline import Interrupted, Options, Pipeline
 from .progress import MODES
 from .sink import EncoderSettings
 
-COMMANDS = ("run", "info")
+COMMANDS = ("run", "info", "eval", "demo")
 
 
 class Parser(argparse.ArgumentParser):
@@ -114,6 +114,20 @@ def build_parser() -> Parser:
 
     info = sub.add_parser("info", help="devices, backends, stages and versions")
     info.set_defaults(func=cmd_info)
+
+    ev = sub.add_parser("eval", help="warping error, fidelity and colourfulness of a video")
+    ev.add_argument("video", help="the video to measure (file or folder of frames)")
+    ev.add_argument("--original", help="the unprocessed input: flow is taken on it (Lai et al.)")
+    ev.add_argument("--processed", help="the video before stabilization: fidelity (PSNR) to it")
+    ev.add_argument("--against", metavar="GROUND_TRUTH", help="true colour frames: PSNR to them")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(func=cmd_eval)
+
+    demo = sub.add_parser("demo", help="colorize and stabilize a generated clip, no files needed")
+    demo.add_argument("folder", nargs="?", default="dfstream-demo", help="where to write (default dfstream-demo)")
+    demo.add_argument("--seconds", type=float, default=4.0, help="clip length (default 4)")
+    demo.add_argument("--size", default="640x360", help="clip size (default 640x360)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -149,6 +163,23 @@ def cmd_info(args) -> int:
     from .info import report
 
     print("\n".join(report()))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import json
+
+    from .evaluate import evaluate, table
+
+    report = evaluate(args.video, args.original, args.processed, args.against)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(table(report)))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.folder, args.seconds, args.size)
     return 0
 
 
