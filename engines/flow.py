@@ -78,15 +78,18 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def occlusion(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = True) -> torch.Tensor:
     """Lai et al.'s occlusion mask [N,1,H,W] (1 = occluded or motion boundary).
 
-    ``forward``: flow t -> t+1; ``backward``: flow t+1 -> t.
+    ``forward``: flow t -> t+1; ``backward``: flow t+1 -> t. ``boundaries=False``
+    keeps only the forward-backward check.
     """
     back = warp(backward, forward)
     total = forward + back
     fb = (total**2).sum(1, keepdim=True) > 0.01 * ((forward**2).sum(1, keepdim=True)
                                                   + (back**2).sum(1, keepdim=True)) + 0.5
+    if not boundaries:
+        return fb.to(forward.dtype)
     du = _gradient_sq(forward[:, 0:1])
     dv = _gradient_sq(forward[:, 1:2])
     boundary = du + dv > 0.01 * (forward**2).sum(1, keepdim=True) + 0.002

@@ -140,7 +140,9 @@ class ReferenceColorizer(RecurrentStage):
         back = self.flow(other, y)
         photometric = torch.exp(-PHOTOMETRIC * (y - warp(other, to_other)) ** 2)
         # a ramp, not the raw mask: partial trust compounded over many frames would fade the colour
-        return to_other, (1 - occlusion(to_other, back)) * (2 * photometric - 0.8).clamp(0, 1)
+        # (motion boundaries of a noisy flow still carry the right colour: only the
+        # forward-backward check counts)
+        return to_other, (1 - occlusion(to_other, back, boundaries=False)) * (2 * photometric - 0.8).clamp(0, 1)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         h, w = ctx.luma.shape[-2:]
