@@ -223,8 +223,10 @@ class Pipeline:
         return q
 
     def _take_originals(self, q: queue.Queue, count: int) -> list[VideoItem]:
-        items = [_get(q, self.failed) for _ in range(count)]
-        if END in items:
+        items = []
+        while len(items) < count and (item := _get(q, self.failed)) is not END:
+            items.append(item)
+        if len(items) < count:
             raise DfstreamError(f"'{self.original.name}' has fewer frames than '{self.source.name}'",
                                 "give the original that the processed video was made from")
         return items
