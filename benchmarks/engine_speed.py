@@ -1,0 +1,93 @@
+"""Speed of the weights-free engines on this CPU at 640x360: each stage alone, then whole runs.
+
+Stages alone take DAVIS frames already on the device (R'G'B' tensors); the
+whole runs go through ``dfstream`` end to end (decode, colour conversion,
+stages, libx264 veryfast encode) on a grey 640x360 clip made from the same
+frames. Warm-up excluded; the median of three passes counts.
+
+    python benchmarks/engine_speed.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+
+import torch
+from davis import load, save
+
+import dfstream
+from dfstream.colour import luma
+from dfstream.engines import StageContext
+from dfstream.engines.cartoonize.classic import ClassicCartoonizer
+from dfstream.engines.colorize.reference import ReferenceColorizer
+from dfstream.engines.stabilize.flow import FlowStabilizer
+from dfstream.pipeline import EncoderSettings
+
+SIZE = (640, 360)
+BATCH = 8
+
+
+def stage_fps(make, frames, grey: bool) -> float:
+    inputs = [luma(f, "bt601").expand(-1, 3, -1, -1).contiguous() if grey else f for f in frames]
+    batches = [torch.cat(inputs[i : i + BATCH]) for i in range(0, len(inputs) - BATCH + 1, BATCH)]
+    times = []
+    for _ in range(4):  # the first pass warms up
+        stage = make()
+        started = time.perf_counter()
+        for i, b in enumerate(batches):
+            y = luma(b, "bt601")
+            stage.process(b, StageContext(b, y, [i == 0] + [False] * (len(b) - 1)))
+        times.append(time.perf_counter() - started)
+    return len(batches) * BATCH / statistics.median(times[1:])
+
+
+def write_clip(frames, path: str) -> None:
+    import av
+
+    with av.open(path, "w") as out:
+        v = out.add_stream("libx264", rate=25, options={"qp": "0", "preset": "ultrafast"})
+        v.width, v.height, v.pix_fmt = *SIZE, "yuv420p"
+        for f in frames:
+            image = (luma(f, "bt601")[0, 0] * 255).round().to(torch.uint8).numpy()
+            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+
+
+def chain_fps(src: str, stages: str, reference: str, folder: str) -> float:
+    times = []
+    for i in range(3):
+        summary = dfstream.process(src, f"{folder}/out{i}.mkv", stages=stages, references=[reference],
+                                   encoder=EncoderSettings(preset="veryfast"), overwrite=True)
+        times.append(summary.frames / summary.seconds)
+    return statistics.median(times)
+
+
+def main() -> None:
+    frames = load("bus", SIZE)
+    reference = frames[0]
+    results = {
+        "colorize=reference": stage_fps(lambda: ReferenceColorizer([reference]), frames, grey=True),
+        "stabilize=flow": stage_fps(FlowStabilizer, frames, grey=False),
+        "cartoonize=classic:comic": stage_fps(lambda: ClassicCartoonizer("comic"), frames, grey=False),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        import cv2
+
+        src, ref = f"{folder}/grey.mkv", f"{folder}/ref.png"
+        write_clip(frames, src)
+        cv2.imwrite(ref, cv2.cvtColor((reference[0].permute(1, 2, 0) * 255).byte().numpy(), cv2.COLOR_RGB2BGR))
+        for chain in ("none", "colorize", "stabilize", "cartoonize", "colorize,stabilize"):
+            results[f"dfstream --stages {chain}"] = chain_fps(src, chain, ref, folder)
+    for name, fps in results.items():
+        print(f"{name:40} {fps:7.1f} fps")
+    print(save("engine_speed", {"size": f"{SIZE[0]}x{SIZE[1]}", "frames": len(frames),
+                                "fps": {k: round(v, 1) for k, v in results.items()}}))
+
+
+if __name__ == "__main__":
+    main()
