@@ -71,7 +71,9 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", help="stream a video through the stages")
     run.add_argument("input", help="file, URL, device, or - for standard input")
-    run.add_argument("output", help="file (container from the extension), URL, or - for standard output")
+    run.add_argument("output", nargs="?",
+                     help="file (container from the extension), URL (udp://, srt://, rtmp://), or - for "
+                          "standard output; may be left out with --preview")
     run.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
     run.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
     run.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
@@ -110,6 +112,14 @@ def build_parser() -> Parser:
     run.add_argument("--progress", choices=MODES, default="auto",
                      help="bar on a terminal, plain lines otherwise; json for programs")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    live = run.add_argument_group("live")
+    live.add_argument("--realtime", action="store_true",
+                      help="keep up with the source's clock: lower the work size, then drop frames")
+    live.add_argument("--latency", choices=("normal", "low"), default="normal",
+                      help="low: no input buffering, zero-latency encoder, packets flushed at once")
+    live.add_argument("--preview", nargs="?", const="output", choices=("output", "split"),
+                      help="show the output in a window (split: input and output side by side); "
+                           "keys: space pause, s split, q quit")
     run.set_defaults(func=cmd_run)
 
     info = sub.add_parser("info", help="devices, backends, stages and versions")
@@ -134,7 +144,8 @@ def build_parser() -> Parser:
 def cmd_run(args) -> int:
     options = Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
-        original=args.original, engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
+        original=args.original, realtime=args.realtime, latency=args.latency, preview=args.preview,
+        engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,

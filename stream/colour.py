@@ -176,3 +176,9 @@ def rgb_from_ycbcr(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> t
     b = y + 2 * (1 - kb) * c[:, 0:1]
     g = (y - kr * r - kb * b) / kg
     return torch.cat((r, g, b), 1).clamp(0, 1)
+
+
+def luma_plane(plane: torch.Tensor, layout: PixelLayout, colour: Colour) -> torch.Tensor:
+    """The Y' plane [N,h,w] of integer codes as [N,1,H,W] in [0,1]."""
+    y_off, y_scale, _ = _scales(layout.bits, colour.full_range)
+    return ((plane.float() - y_off) / y_scale).clamp(0, 1).unsqueeze(1)

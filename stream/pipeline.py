@@ -8,6 +8,7 @@ subtitle packets ride the same queues behind the video frames they came with.
 from __future__ import annotations
 
 import queue
+from collections import deque
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,11 +20,13 @@ import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
-from .colour import Colour, luma, to_rgb
+from .colour import Colour, luma, luma_plane, to_rgb
 from .device import resolve_device
 from .errors import DfstreamError
 from .geometry import crop, pad_to_multiple, resize, work_size
 from .planes import frame_to_rgb, frames_from_rgb, stack_planes
+from .realtime import Realtime
+from .preview import Preview, check_display
 from .progress import Progress
 from .scenes import SceneCuts
 from .sink import EncoderSettings, Sink, check_target, output_layout
@@ -50,6 +53,9 @@ class Options:
     references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
     strength: float = 0.8  # stabilizer strength
     original: str | None = None  # the unprocessed input, read in step (de-flicker another tool)
+    realtime: bool = False  # keep up with the source's clock: lower the work size, then drop frames
+    latency: str = "normal"  # 'low': no buffering on input, zero-latency encoder, packets flushed
+    preview: str | None = None  # 'output' or 'split': show the frames in a window
     batch: int = 8
     max_height: int | None = None
     device: str = "auto"
@@ -78,6 +84,7 @@ class Summary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     decode_seconds: float = 0.0
     encode_seconds: float = 0.0
+    latency: tuple[float, float] | None = None  # ms from decoder to encoder: median, p95
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -89,7 +96,20 @@ class Summary:
         parts = [f"decode {self.decode_seconds:.1f}s"]
         parts += [f"{name} {1000 * s / max(1, self.frames):.1f} ms/frame" for name, s in per_frame]
         parts.append(f"encode {self.encode_seconds:.1f}s")
-        return [f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
+        lines = [f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
+        if self.latency:
+            lines.append(f"latency from frame in to frame out: median {self.latency[0]:.0f} ms, "
+                         f"p95 {self.latency[1]:.0f} ms")
+        return lines
+
+
+@dataclass
+class Batch:
+    """Processed frames with the source frames they came from and when those left the decoder."""
+
+    outputs: list[av.VideoFrame] = field(default_factory=list)
+    inputs: list[av.VideoFrame] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -128,8 +148,12 @@ class Pipeline:
         if options.batch < 1:
             raise DfstreamError(f"batch size {options.batch} is too small", "pass --batch 1 or more")
         self.device = resolve_device(options.device)
-        self.source = Source(source_name, options.input_format, options.input_options,
-                             options.start, options.duration)
+        live = options.realtime or options.latency == "low"
+        input_options = dict(options.input_options)
+        if options.latency == "low":
+            input_options.setdefault("fflags", "nobuffer")
+        self.source = Source(source_name, options.input_format, input_options,
+                             options.start, options.duration, window=0 if live else 8)
         self.original = None
         try:
             self.stages, self.choices = self._build_stages(options)  # fail before any decoding
@@ -145,6 +169,10 @@ class Pipeline:
                                         (self.source.height, self.source.width), self.summary.notes)
         self.out_colour = Colour(self.colour.matrix, self.out_layout.full_range or self.colour.full_range)
         self.scenes = SceneCuts(options.scene_threshold)
+        self.realtime = Realtime() if options.realtime else None
+        self._colours = {s.name: Colour.of_frame(s.video.codec_context.colorspace, s.video.codec_context.color_range,
+                                                 s.layout, s.height) for s in (self.source, self.original) if s}
+        self.latencies: deque[float] = deque(maxlen=100_000)
         self.halt = threading.Event()  # stop decoding (interrupt, failure, early end)
         self.failed = threading.Event()  # stop everything now
         self.errors: list[BaseException] = []
@@ -193,7 +221,7 @@ class Pipeline:
 
     # --- compute ----------------------------------------------------------------------
 
-    def batches(self) -> Iterator[tuple[list[av.VideoFrame], list[av.Packet]]]:
+    def batches(self) -> Iterator[tuple[Batch, list[av.Packet]]]:
         """Processed frames and the pass-through packets that came with them, in order."""
         size = self.options.batch
         q = self._start_decoding(self.source)
@@ -203,6 +231,8 @@ class Pipeline:
             items: list[VideoItem] = []
             packets: list[av.Packet] = []
             while len(items) < size and len(packets) < MAX_PACKETS:
+                if self.realtime and items and q.empty():
+                    break  # live: process what has arrived, do not wait for a full batch
                 item = _get(q, self.failed)
                 if item is END:
                     done = True
@@ -210,7 +240,7 @@ class Pipeline:
                 (items if isinstance(item, VideoItem) else packets).append(item)
             if items or packets:
                 source = self._take_originals(originals, len(items)) if originals else None
-                yield (self._compute(items, source) if items else []), packets
+                yield (self._compute(items, source) if items else Batch()), packets
         if originals and _get(originals, self.failed) is not END:
             raise DfstreamError(f"'{self.original.name}' has more frames than '{self.source.name}'",
                                 "give the original that the processed video was made from")
@@ -232,39 +262,53 @@ class Pipeline:
         return items
 
     @torch.inference_mode()
-    def _compute(self, items: list[VideoItem], originals: list[VideoItem] | None) -> list[av.VideoFrame]:
-        frames = [item.frame for item in items]
-        pts = [item.pts for item in items]
+    def _compute(self, items: list[VideoItem], originals: list[VideoItem] | None) -> Batch:
+        """Scene cuts, realtime drops, then the stages (or a format change for a passthrough)."""
+        planes, guide = None, None
+        if self.stages or self.realtime:
+            planes = stack_planes([i.frame for i in items], self.layout, self.device)
+            guide = self._original_planes(originals) if originals else planes
+            guide_source = self.original if originals else self.source
+            y = luma_plane(guide[0], guide_source.layout, self._colours[guide_source.name])
+            cuts = self.scenes.detect(y, [i.pts for i in items], self.source.time_base)
+        if self.realtime:
+            now = time.perf_counter()
+            keep = self.realtime.plan([now - i.arrival for i in items], cuts)
+            index = torch.tensor([k for k, kept in enumerate(keep) if kept], dtype=torch.long,
+                                 device=self.device)
+            items = [i for i, kept in zip(items, keep) if kept]
+            if not items:
+                return Batch()
+            planes = [p.index_select(0, index) for p in planes]
+            guide = [p.index_select(0, index) for p in guide] if originals else planes
+            cuts = [c for c, kept in zip(cuts, keep) if kept]
         if not self.stages:
             name = self.out_layout.name
-            out = [f if f.format.name == name else f.reformat(format=name) for f in frames]
+            out = [i.frame if i.frame.format.name == name else i.frame.reformat(format=name) for i in items]
         else:
-            source = None
+            rgb = to_rgb(planes, self.layout, self.colour)
+            source = rgb
             if originals:
-                layout = self.original.layout
-                colour = Colour.of_frame(self.original.video.codec_context.colorspace,
-                                         self.original.video.codec_context.color_range,
-                                         layout, self.original.height)
-                planes = stack_planes([o.frame for o in originals], layout, self.device)
-                source = to_rgb(planes, layout, colour)
-            rgb = self._run_stages(frames, pts, source)
-            out = frames_from_rgb(rgb, self.out_layout, self.out_colour)
-        for frame, p in zip(out, pts):
-            frame.pts = p
+                source = to_rgb(guide, self.original.layout, self._colours[self.original.name])
+            out = frames_from_rgb(self._run_stages(rgb, source, cuts), self.out_layout, self.out_colour)
+        for frame, item in zip(out, items):
+            frame.pts = item.pts
             frame.time_base = self.source.time_base
-        return out
+        return Batch(out, [i.frame for i in items], [i.arrival for i in items])
 
-    def _run_stages(self, frames: list[av.VideoFrame], pts: list[int],
-                    source: torch.Tensor | None) -> torch.Tensor:
-        """Stages on R'G'B' at the work size; ``source``: the --original frames, if any."""
-        rgb = to_rgb(stack_planes(frames, self.layout, self.device), self.layout, self.colour)
-        source = rgb if source is None else source
-        y = luma(source, "bt601")
-        cuts = self.scenes.detect(y, pts, self.source.time_base)
+    def _original_planes(self, originals: list[VideoItem]) -> list[torch.Tensor]:
+        return stack_planes([o.frame for o in originals], self.original.layout, self.device)
+
+    def _run_stages(self, rgb: torch.Tensor, source: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
+        """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames."""
         height, width = rgb.shape[-2:]
-        size = work_size(height, width, self.options.max_height)
+        max_height = self.options.max_height or height
+        if self.realtime:
+            max_height = max(2, int(max_height * self.realtime.scale))
+        size = work_size(height, width, max_height)
         x = resize(rgb, size)
-        ctx = StageContext(resize(source, size), resize(y, size), cuts)
+        source = resize(source, size)
+        ctx = StageContext(source, luma(source, "bt601"), cuts)
         for stage in self.stages:
             started = time.perf_counter()
             m = stage.multiple
@@ -277,19 +321,25 @@ class Pipeline:
 
     # --- encode thread -------------------------------------------------------------
 
-    def _encode(self, q: queue.Queue, sink: Sink, progress: Progress) -> None:
+    def _encode(self, q: queue.Queue, sink: Sink | None, progress: Progress, preview) -> None:
         tb = float(self.source.time_base)
         try:
             while (item := _get(q, self.failed)) is not END:
-                frames, packets = item
+                batch, packets = item
                 started = time.perf_counter()
-                for frame in frames:
-                    sink.write_frame(frame)
+                for frame, arrival in zip(batch.outputs, batch.arrivals):
+                    if sink:
+                        sink.write_frame(frame)
+                    self.latencies.append(time.perf_counter() - arrival)
                 for packet in packets:
-                    sink.write_packet(packet)
+                    if sink:
+                        sink.write_packet(packet)
                 self.summary.encode_seconds += time.perf_counter() - started
-                if frames:
-                    progress.update(sink.frames, frames[-1].pts * tb)
+                self.summary.frames += len(batch.outputs)
+                if batch.outputs:
+                    progress.update(self.summary.frames, batch.outputs[-1].pts * tb)
+                if preview and batch.outputs and not preview.show(batch.inputs, batch.outputs):
+                    self.source.stop.set()  # the viewer asked to quit: end as at the end of the input
         except Stopped:
             pass
         except (BrokenPipeError, av.error.BrokenPipeError):
@@ -298,18 +348,28 @@ class Pipeline:
             self.failed.set()
         except BaseException as err:  # noqa: BLE001 - handed to the main thread
             self._fail(err)
+        finally:
+            if preview:
+                preview.close()
 
     # --- runs -------------------------------------------------------------------------
 
-    def run(self, target: str) -> Summary:
-        """Stream the whole input to ``target`` (a file, '-' or a URL)."""
+    def run(self, target: str | None) -> Summary:
+        """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only)."""
         opts = self.options
-        check_target(target, self.source.name, opts.overwrite)
-        sink = Sink(target, self.source, opts.encoder, self.out_layout,
-                    self.out_colour, opts.format, opts.overwrite, self.summary.notes)
+        if target is None and not opts.preview:
+            raise DfstreamError("no output given", "name an output file, '-' or a URL, or pass --preview")
+        if opts.preview:
+            check_display()
+        sink = None
+        if target is not None:
+            check_target(target, self.source.name, opts.overwrite)
+            sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_colour, opts.format,
+                        opts.overwrite, self.summary.notes, low_latency=opts.latency == "low")
         progress = Progress(opts.progress, self.source.expected_frames())
+        preview = Preview(opts.preview) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
-        encoder = threading.Thread(target=self._encode, args=(q, sink, progress), name="encode",
+        encoder = threading.Thread(target=self._encode, args=(q, sink, progress, preview), name="encode",
                                    daemon=True)
         started = time.perf_counter()
         encoder.start()
@@ -325,7 +385,7 @@ class Pipeline:
                 sink.abort()
             elif self.errors:
                 raise self.errors[0]
-            else:
+            elif sink:
                 sink.finish()
                 self.summary.output = target
         except KeyboardInterrupt as err:
@@ -337,25 +397,35 @@ class Pipeline:
             except Stopped:
                 pass
             encoder.join()
-            self.summary.partial = sink.finish_partial()
+            self.summary.partial = sink.finish_partial() if sink else None
         except BaseException:
             self.failed.set()
             encoder.join()
-            sink.abort()
+            if sink:
+                sink.abort()
             raise
         finally:
             self.close()
             progress.close()
-            self.summary.frames = sink.frames
             self.summary.seconds = time.perf_counter() - started
+            self._finish_summary()
         return self.summary
+
+    def _finish_summary(self) -> None:
+        if self.latencies:
+            ordered = sorted(self.latencies)
+            self.summary.latency = (1000 * ordered[len(ordered) // 2], 1000 * ordered[int(0.95 * (len(ordered) - 1))])
+        if self.realtime:
+            self.summary.notes.append(self.realtime.report())
+        if self.source.corrupt_packets:
+            self.summary.notes.append(f"skipped {self.source.corrupt_packets} damaged video packets")
 
     def frames(self) -> Iterator[OutputFrame]:
         """Processed frames as RGB arrays, for use in other programs."""
         tb = self.source.time_base
         try:
-            for frames, _packets in self.batches():
-                for frame in frames:
+            for batch, _packets in self.batches():
+                for frame in batch.outputs:
                     yield OutputFrame(float(frame.pts * tb), frame.pts, frame_to_rgb(frame))
         except Stopped:
             pass

@@ -21,6 +21,8 @@ from .source import Source, describe_av_error, is_url
 FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
 FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
+NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
+                   "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
 
 
 @dataclass
@@ -33,6 +35,14 @@ class EncoderSettings:
     preset: str | None = None
     pix_fmt: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+
+    def low_latency(self) -> EncoderSettings:
+        """The same settings tuned to emit each frame at once (no look-ahead, no B-frames)."""
+        options = dict(self.options)
+        if self.codec in ("libx264", "libx265"):
+            options.setdefault("tune", "zerolatency")
+        return EncoderSettings(self.codec, self.crf, self.bitrate, self.preset or "veryfast",
+                               self.pix_fmt, options)
 
     def codec_options(self) -> dict[str, str]:
         opts = dict(self.options)
@@ -129,7 +139,7 @@ class Sink:
 
     def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout,
                  colour: Colour | None, fmt: str | None = None, overwrite: bool = False,
-                 notes: list[str] | None = None):
+                 notes: list[str] | None = None, low_latency: bool = False):
         self.target = target
         self.layout = layout
         self.colour = colour
@@ -140,7 +150,8 @@ class Sink:
             raise UsageError("writing to standard output needs a container format",
                              f"pass -f with {PIPE_FORMATS}")
         url = "pipe:1" if target == "-" else self.path or target
-        container_options = {}
+        fmt = fmt or (NETWORK_FORMATS.get(target.split("://")[0]) if "://" in target else None)
+        container_options = {"flush_packets": "1"} if low_latency and not self.to_file else {}
         if not self.to_file and (fmt or os.path.splitext(target)[1].lstrip(".")) in FRAGMENTED:
             container_options["movflags"] = FRAGMENT_FLAGS
         try:
@@ -153,6 +164,8 @@ class Sink:
             raise DfstreamError(f"cannot write '{target}': {describe_av_error(err)}",
                                 "check the path, and -f for standard output or URLs") from None
         try:
+            if low_latency:
+                settings = settings.low_latency()
             self.video = self._add_video(source, settings)
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
         except Exception:

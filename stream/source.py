@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterator
 
@@ -27,6 +28,7 @@ class VideoItem:
 
     frame: av.VideoFrame
     pts: int
+    arrival: float = field(default_factory=time.perf_counter)  # when it left the decoder
 
 
 def is_url(name: str) -> bool:

@@ -148,8 +148,11 @@ class ReferenceColorizer(RecurrentStage):
         h, w = ctx.luma.shape[-2:]
         scale = min(1.0, self.max_side / max(h, w))
         size = (max(8, round(h * scale)), max(8, round(w * scale)))
-        if self._size != size:
+        if self._size != size:  # first frame, or the work size changed (realtime)
             self._prepare(size, ctx.luma.device)
+            if self._chroma is not None:
+                self._chroma = F.interpolate(self._chroma, size=size, mode="bilinear", align_corners=False)
+                self._luma = F.interpolate(self._luma, size=size, mode="area")
         y = F.interpolate(ctx.luma, size=size, mode="area")
         thumb = F.interpolate(y, size=(18, 32), mode="area")
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())

@@ -66,6 +66,9 @@ class FlowStabilizer(RecurrentStage):
         small = (max(1, h // SCALE), max(1, w // SCALE))
         down = lambda t: F.interpolate(t, size=small, mode="area")  # noqa: E731
         current = torch.cat(fit_affine(down(source), down(rgb), self.radius, self.eps), 1)
+        if self._coef is not None and self._coef.shape[-2:] != small:  # the work size changed (realtime)
+            self._coef = F.interpolate(self._coef, size=small, mode="bilinear", align_corners=False)
+            self._luma = F.interpolate(self._luma, size=(h, w), mode="area")
         coef = current
         if self._coef is not None:
             to_prev = self.flow(y, self._luma)  # t -> t-1
