@@ -8,6 +8,8 @@ Python API::
         frame.image  # [H, W, 3] uint8 RGB
 """
 
+import cv2  # noqa: F401  (before PyAV: OpenCV's Qt windows hang if PyAV's libraries load first)
+
 from .errors import DfstreamError
 from .pipeline import Options, OutputFrame, Pipeline, Summary, frames, process
 

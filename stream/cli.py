@@ -9,7 +9,7 @@ import sys
 from dfstream.engines import engines
 
 from .errors import DfstreamError, UsageError
-from .pipeline import Interrupted, Options, Pipeline
+from .pipeline import Options, Pipeline
 from .progress import MODES
 from .sink import EncoderSettings
 
@@ -194,8 +194,12 @@ def cmd_demo(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside a run, raised like Ctrl-C."""
+
+
 def _terminate(signum, frame):
-    raise Interrupted()
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt as err:
         print("dfstream: interrupted", file=sys.stderr)
-        return 143 if isinstance(err, Interrupted) else 130
+        return 143 if isinstance(err, Terminated) else 130
     except Exception as err:  # noqa: BLE001 - one line instead of a traceback
         if debug:
             raise

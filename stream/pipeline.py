@@ -8,9 +8,11 @@ subtitle packets ride the same queues behind the video frames they came with.
 from __future__ import annotations
 
 import queue
+import signal
 from collections import deque
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -40,8 +42,27 @@ class Stopped(Exception):
     """A queue wait was abandoned because the run is stopping."""
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread like Ctrl-C."""
+@contextmanager
+def _signals(stop):
+    """In the main thread, the first SIGINT/SIGTERM calls stop(name); the next one raises."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+    previous = {sig: signal.getsignal(sig) for sig in names}
+
+    def first(signum, frame):
+        for sig in names:
+            signal.signal(sig, signal.default_int_handler)
+        stop(names[signum])
+
+    for sig in names:
+        signal.signal(sig, first)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -321,7 +342,8 @@ class Pipeline:
 
     # --- encode thread -------------------------------------------------------------
 
-    def _encode(self, q: queue.Queue, sink: Sink | None, progress: Progress, preview) -> None:
+    def _consume(self, q: queue.Queue, sink: Sink | None, progress: Progress) -> None:
+        """The encode thread: encode and mux batches until the end."""
         tb = float(self.source.time_base)
         try:
             while (item := _get(q, self.failed)) is not END:
@@ -338,8 +360,6 @@ class Pipeline:
                 self.summary.frames += len(batch.outputs)
                 if batch.outputs:
                     progress.update(self.summary.frames, batch.outputs[-1].pts * tb)
-                if preview and batch.outputs and not preview.show(batch.inputs, batch.outputs):
-                    self.source.stop.set()  # the viewer asked to quit: end as at the end of the input
         except Stopped:
             pass
         except (BrokenPipeError, av.error.BrokenPipeError):
@@ -348,14 +368,23 @@ class Pipeline:
             self.failed.set()
         except BaseException as err:  # noqa: BLE001 - handed to the main thread
             self._fail(err)
-        finally:
-            if preview:
-                preview.close()
+
+    def stop_reading(self, signal_name: str | None = None) -> None:
+        """End the input here; what was read is still processed and written (Ctrl-C, quit key)."""
+        if signal_name:
+            self.summary.interrupted = signal_name
+        self.source.stop.set()
+        if self.original:
+            self.original.stop.set()
 
     # --- runs -------------------------------------------------------------------------
 
     def run(self, target: str | None) -> Summary:
-        """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only)."""
+        """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only).
+
+        Ctrl-C or SIGTERM stops the reading; frames already read are finished and the
+        output is kept as a playable NAME.partial.EXT. A second signal stops at once.
+        """
         opts = self.options
         if target is None and not opts.preview:
             raise DfstreamError("no output given", "name an output file, '-' or a URL, or pass --preview")
@@ -369,46 +398,47 @@ class Pipeline:
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
-        encoder = threading.Thread(target=self._encode, args=(q, sink, progress, preview), name="encode",
-                                   daemon=True)
+        encoder = threading.Thread(target=self._consume, args=(q, sink, progress), name="encode", daemon=True)
         started = time.perf_counter()
-        encoder.start()
-        try:
+        with _signals(self.stop_reading):
+            encoder.start()
             try:
-                for batch in self.batches():
-                    _put(q, batch, self.failed)
-                _put(q, END, self.failed)
+                try:
+                    for batch, packets in self.batches():  # compute runs here, in the main thread
+                        if preview and batch.outputs and not preview.show(batch.inputs, batch.outputs):
+                            self.stop_reading()  # the viewer asked to quit: end as at the end of input
+                        _put(q, (batch, packets), self.failed)
+                    _put(q, END, self.failed)
+                except Stopped:
+                    pass
                 encoder.join()
-            except Stopped:
+                if self.summary.pipe_closed:
+                    sink.abort()
+                elif self.errors:
+                    raise self.errors[0]
+                elif sink and self.summary.interrupted:
+                    self.summary.partial = sink.finish_partial()
+                elif sink:
+                    sink.finish()
+                    self.summary.output = target
+            except KeyboardInterrupt:  # a second signal: stop now, keep what is written
+                self.failed.set()
+                self.summary.interrupted = self.summary.interrupted or "SIGINT"
                 encoder.join()
-            if self.summary.pipe_closed:
-                sink.abort()
-            elif self.errors:
-                raise self.errors[0]
-            elif sink:
-                sink.finish()
-                self.summary.output = target
-        except KeyboardInterrupt as err:
-            self.halt.set()
-            self.source.stop.set()
-            self.summary.interrupted = "SIGTERM" if isinstance(err, Interrupted) else "SIGINT"
-            try:
-                _put(q, END, self.failed)
-            except Stopped:
-                pass
-            encoder.join()
-            self.summary.partial = sink.finish_partial() if sink else None
-        except BaseException:
-            self.failed.set()
-            encoder.join()
-            if sink:
-                sink.abort()
-            raise
-        finally:
-            self.close()
-            progress.close()
-            self.summary.seconds = time.perf_counter() - started
-            self._finish_summary()
+                self.summary.partial = sink.finish_partial() if sink else None
+            except BaseException:
+                self.failed.set()
+                encoder.join()
+                if sink:
+                    sink.abort()
+                raise
+            finally:
+                if preview:
+                    preview.close()
+                self.close()
+                progress.close()
+                self.summary.seconds = time.perf_counter() - started
+                self._finish_summary()
         return self.summary
 
     def _finish_summary(self) -> None:

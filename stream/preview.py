@@ -28,9 +28,12 @@ def check_display() -> None:
 
 class Preview:
     def __init__(self, mode: str = "output"):
+        # OpenCV's bundled Qt complains about fonts it never needs here
+        os.environ.setdefault("QT_LOGGING_RULES", "*.warning=false")
         self.split = mode == "split"
         self.paused = False
         self.frames = 0
+        self._size: tuple[int, int] | None = None
 
     def _picture(self, source: av.VideoFrame, output: av.VideoFrame) -> np.ndarray:
         shown = [source, output] if self.split else [output]
@@ -40,7 +43,7 @@ class Preview:
 
     def show(self, sources: list[av.VideoFrame], outputs: list[av.VideoFrame]) -> bool:
         """Show the newest frame of a batch; False when the viewer asked to quit."""
-        cv2.imshow(TITLE, self._picture(sources[-1], outputs[-1]))
+        self._draw(self._picture(sources[-1], outputs[-1]))
         self.frames += 1
         while True:
             key = cv2.waitKey(50 if self.paused else 1) & 0xFF
@@ -48,11 +51,21 @@ class Preview:
                 return False
             if key == ord("s"):
                 self.split = not self.split
-                cv2.imshow(TITLE, self._picture(sources[-1], outputs[-1]))
+                self._draw(self._picture(sources[-1], outputs[-1]))
             elif key == ord(" "):
                 self.paused = not self.paused
             if not self.paused:
                 return True
+
+    def _draw(self, picture: np.ndarray) -> None:
+        """Show a picture at its own size (the window follows a split toggle)."""
+        size = picture.shape[1], picture.shape[0]
+        if self._size is None:
+            cv2.namedWindow(TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+        if size != self._size:
+            cv2.resizeWindow(TITLE, *size)
+            self._size = size
+        cv2.imshow(TITLE, picture)
 
     def close(self) -> None:
         cv2.destroyAllWindows()

@@ -1,0 +1,158 @@
+"""Live sources on this CPU: --realtime against a generated real-time source and a slow pipe,
+and the preview window under a virtual display."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import decode, make_clip, pattern, run_cli
+
+LIVE_360P = "testsrc2=size=640x360:rate=25,realtime"  # paced to the wall clock by FFmpeg's filter
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "ref.png"
+    cv2.imwrite(str(path), cv2.cvtColor(pattern(0, 360, 640), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def clock_gaps(stderr: bytes) -> list[float]:
+    """Wall clock minus media clock for each JSON progress record, relative to the first."""
+    records = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    records = [r for r in records if r["time"] is not None]
+    assert len(records) >= 3
+    first = records[0]
+    return [(r["elapsed"] - first["elapsed"]) - (r["time"] - first["time"]) for r in records]
+
+
+def dropped(stderr: bytes) -> int:
+    match = re.search(rb"realtime: dropped (\d+) of (\d+) frames", stderr)
+    assert match, stderr
+    return int(match[1])
+
+
+def test_realtime_drops_frames_to_keep_the_clock_when_the_chain_is_slower(tmp_path, reference):
+    out = tmp_path / "out.mkv"
+    r = run_cli("--input-format", "lavfi", LIVE_360P, out, "-t", "6", "--realtime", "--reference", reference,
+                "--progress", "json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert dropped(r.stderr) > 0  # colorize+stabilize runs at ~14 fps here, the source at 25
+    assert max(abs(g) for g in clock_gaps(r.stderr)) < 1.0
+    assert b"latency from frame in to frame out" in r.stderr
+    frames = decode(out)
+    assert 75 < len(frames) < 150
+
+
+def test_realtime_drops_nothing_when_the_chain_keeps_up(tmp_path):
+    r = run_cli("--input-format", "lavfi", LIVE_360P, tmp_path / "o.mkv", "-t", "4", "--realtime",
+                "--stages", "gray", "--progress", "json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert dropped(r.stderr) == 0
+    assert max(abs(g) for g in clock_gaps(r.stderr)) < 0.5
+
+
+def test_realtime_from_a_slow_pipe(tmp_path, reference):
+    clip = make_clip(tmp_path / "in.nut", width=640, height=360, frames=100, options={"preset": "ultrafast"})
+    data = clip.read_bytes()
+    p = subprocess.Popen([sys.executable, "-m", "dfstream", "-", tmp_path / "out.mkv", "--realtime",
+                          "--reference", reference, "--progress", "json"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunk = len(data) // 40
+    for i in range(0, len(data), chunk):  # 4 seconds of video over 4 seconds of wall time
+        p.stdin.write(data[i : i + chunk])
+        p.stdin.flush()
+        time.sleep(0.1)
+    p.stdin.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 0, err
+    assert dropped(err) > 0
+    assert max(abs(g) for g in clock_gaps(err)) < 1.5
+    assert len(decode(tmp_path / "out.mkv")) > 40
+
+
+def read_xwd(data: bytes) -> np.ndarray:
+    """An X window dump of a TrueColor screen (24 or 32 bits per pixel, as Xvfb writes) as RGB."""
+    header = np.frombuffer(data[:100], ">u4")
+    size, width, height, byte_order = header[0], header[4], header[5], header[7]
+    bits, bytes_per_line, masks, ncolors = header[11], header[12], header[14:17], header[19]
+    start = size + 12 * ncolors
+    rows = np.frombuffer(data[start : start + bytes_per_line * height], np.uint8).reshape(height, -1)
+    step = bits // 8
+    pixels = rows[:, : width * step].reshape(height, width, step).astype(np.uint32)
+    if byte_order != 0:  # MSBFirst
+        pixels = pixels[..., ::-1]
+    values = sum(pixels[..., i] << (8 * i) for i in range(step))
+    channels = [(values & int(m)) >> ((int(m) & -int(m)).bit_length() - 1) for m in masks]
+    return np.stack(channels, -1).astype(np.uint8)
+
+
+@pytest.fixture
+def display():
+    if not (shutil.which("Xvfb") and shutil.which("xwd") and shutil.which("xdotool")):
+        pytest.skip("needs Xvfb, xwd and xdotool (Debian: xvfb x11-apps xdotool; .ci/run installs them)")
+    server = subprocess.Popen(["Xvfb", ":97", "-screen", "0", "1280x480x24", "-nolisten", "tcp"],
+                              stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    yield dict(os.environ, DISPLAY=":97")
+    server.terminate()
+    server.wait()
+
+
+def screen(env) -> np.ndarray:
+    return read_xwd(subprocess.run(["xwd", "-root", "-silent"], env=env, capture_output=True, check=True).stdout)
+
+
+def test_preview_window_renders_split_view_and_quits_on_q(display):
+    p = subprocess.Popen([sys.executable, "-m", "dfstream", "--input-format", "lavfi",
+                          "testsrc2=size=320x180:rate=25,realtime", "--preview", "split", "--stages", "gray",
+                          "-t", "60", "--progress", "none"], env=display, stderr=subprocess.PIPE)
+    try:
+        check_preview(p, display)
+    finally:
+        p.kill()
+
+
+def check_preview(p, display):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        found = subprocess.run(["xdotool", "search", "--name", "dfstream preview"], env=display,
+                               capture_output=True)
+        if found.returncode == 0:
+            break
+        time.sleep(0.2)
+    assert found.returncode == 0, "no preview window appeared"
+    time.sleep(1.0)
+    image = screen(display).astype(int)
+    spread = image.max(axis=2) - image.min(axis=2)
+    coloured = np.argwhere(spread > 100)  # the input half: testsrc2's saturated colours
+    assert len(coloured) > 1000
+    left, right = coloured[:, 1].min(), coloured[:, 1].max()
+    assert right - left < 330  # colour only in the input half ...
+    window = image[:, left:]
+    grey_half = window[:, 330:640]
+    assert (np.abs(grey_half - grey_half.mean(axis=2, keepdims=True)) < 8).all()  # ... the output is grey
+    assert grey_half.std() > 20  # and not blank
+    window_id = found.stdout.split()[0]
+    subprocess.run(["xdotool", "windowactivate", "--sync", window_id], env=display, check=False)
+    subprocess.run(["xdotool", "key", "--window", window_id, "q"], env=display, check=True)
+    assert p.wait(timeout=20) == 0
+    assert b"Traceback" not in p.stderr.read()
+
+
+def test_preview_without_a_display_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    clip = make_clip(tmp_path / "in.mkv")
+    r = subprocess.run([sys.executable, "-m", "dfstream", clip, "--preview", "--stages", "none"], env=env,
+                       capture_output=True)
+    assert r.returncode == 1 and b"--preview needs a display" in r.stderr
