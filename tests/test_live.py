@@ -156,3 +156,23 @@ def test_preview_without_a_display_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dfstream", clip, "--preview", "--stages", "none"], env=env,
                        capture_output=True)
     assert r.returncode == 1 and b"--preview needs a display" in r.stderr
+
+
+def test_network_output_streams_mpegts_over_udp(tmp_path):
+    import socket
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(20)
+    port = receiver.getsockname()[1]
+    p = subprocess.Popen([sys.executable, "-m", "dfstream", "--input-format", "lavfi",
+                          "testsrc2=size=160x90:rate=25", f"udp://127.0.0.1:{port}?pkt_size=1316", "-t", "2",
+                          "--stages", "none", "--latency", "low", "-q"], stderr=subprocess.PIPE)
+    received = b""
+    try:
+        while len(received) < 20 * 1316:
+            received += receiver.recv(65536)
+    finally:
+        assert p.wait(timeout=60) == 0, p.stderr.read()
+        receiver.close()
+    assert received[0] == 0x47 and received[188] == 0x47  # MPEG-TS packets, the format for udp://
