@@ -36,24 +36,23 @@ def parse_time(text: str) -> float:
     return seconds
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' must be 1 or more")
-    return value
+def _number(cast, what: str, valid, rule: str):
+    """An argparse type: ``cast`` the text, then check ``valid``; errors name the rule."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"'{text}' must be {rule}")
+        return value
+
+    return parse
 
 
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' must be at least 0 and below 1")
-    return value
+positive_int = _number(int, "a whole number", lambda v: v >= 1, "1 or more")
+fraction = _number(float, "a number", lambda v: 0 <= v < 1, "at least 0 and below 1")
 
 
 def key_value(text: str) -> tuple[str, str]:
