@@ -113,9 +113,8 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
-        per_frame = [(name, s) for name, s in self.stage_seconds.items()]
         parts = [f"decode {self.decode_seconds:.1f}s"]
-        parts += [f"{name} {1000 * s / max(1, self.frames):.1f} ms/frame" for name, s in per_frame]
+        parts += [f"{name} {1000 * s / max(1, self.frames):.1f} ms/frame" for name, s in self.stage_seconds.items()]
         parts.append(f"encode {self.encode_seconds:.1f}s")
         lines = [f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
         if self.latency:
