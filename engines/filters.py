@@ -20,6 +20,18 @@ def smooth(x: torch.Tensor, radius: int) -> torch.Tensor:
     return box_blur(box_blur(x, radius), radius)
 
 
+def linear_fit(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float):
+    """Least squares of x ~ a * guide + b over each (2r+1)^2 window (the guided filter's model).
+
+    ``guide`` has one channel (shared) or as many as ``x`` (channel by channel).
+    """
+    mean_g, mean_x = box_blur(guide, radius), box_blur(x, radius)
+    cov = box_blur(guide * x, radius) - mean_g * mean_x
+    var = box_blur(guide * guide, radius) - mean_g * mean_g
+    a = cov / (var + eps)
+    return a, mean_x - a * mean_g
+
+
 def guided_filter(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float,
                   scale: int = 1) -> torch.Tensor:
     """He et al.'s guided filter with a one-channel guide [N,1,H,W]: edge-aware smoothing of x.
@@ -33,12 +45,7 @@ def guided_filter(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float,
         small = (max(1, size[0] // scale), max(1, size[1] // scale))
         g, v = F.interpolate(guide, size=small, mode="area"), F.interpolate(x, size=small, mode="area")
         radius = max(1, radius // scale)
-    mean_g = box_blur(g, radius)
-    mean_x = box_blur(v, radius)
-    cov = box_blur(g * v, radius) - mean_g * mean_x
-    var = box_blur(g * g, radius) - mean_g * mean_g
-    a = cov / (var + eps)
-    b = mean_x - a * mean_g
+    a, b = linear_fit(g, v, radius, eps)
     a, b = box_blur(a, radius), box_blur(b, radius)
     if scale > 1:
         a = F.interpolate(a, size=size, mode="bilinear", align_corners=False)

@@ -96,6 +96,18 @@ def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = 
     return (fb | boundary).to(forward.dtype)
 
 
+PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
+
+
+def tracked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor, boundaries: bool = True):
+    """Flow from luma ``y`` to ``other`` with two per-pixel checks of it, each in [0,1]:
+    visible (1 - the occlusion mask) and photometric agreement (Lai et al.'s exp(-50 e^2))."""
+    to_other = estimator(y, other)
+    visible = 1 - occlusion(to_other, estimator(other, y), boundaries)
+    photometric = torch.exp(-PHOTOMETRIC * (y - warp(other, to_other)) ** 2)
+    return to_other, visible, photometric
+
+
 def _gradient_sq(u: torch.Tensor) -> torch.Tensor:
     """|du/dx|^2 + |du/dy|^2 with forward differences (zero at the far edge)."""
     dx = F.pad(u[..., :, 1:] - u[..., :, :-1], (0, 1, 0, 0))

@@ -181,17 +181,13 @@ class Pipeline:
         except BaseException:
             self.source.close()
             raise
-        ctx = self.source.video.codec_context
-        self.layout = self.source.layout
-        self.colour = Colour.of_frame(ctx.colorspace, ctx.color_range, self.layout, self.source.height)
         self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
-        self.out_layout = output_layout(options.encoder, self.layout, bool(self.stages),
+        colour = self.source.colour
+        self.out_layout = output_layout(options.encoder, self.source.layout, bool(self.stages),
                                         (self.source.height, self.source.width), self.summary.notes)
-        self.out_colour = Colour(self.colour.matrix, self.out_layout.full_range or self.colour.full_range)
+        self.out_colour = Colour(colour.matrix, self.out_layout.full_range or colour.full_range)
         self.scenes = SceneCuts(options.scene_threshold)
         self.realtime = Realtime() if options.realtime else None
-        self._colours = {s.name: Colour.of_frame(s.video.codec_context.colorspace, s.video.codec_context.color_range,
-                                                 s.layout, s.height) for s in (self.source, self.original) if s}
         self.latencies: deque[float] = deque(maxlen=100_000)
         self.halt = threading.Event()  # stop decoding (interrupt, failure, early end)
         self.failed = threading.Event()  # stop everything now
@@ -284,40 +280,36 @@ class Pipeline:
     @torch.inference_mode()
     def _compute(self, items: list[VideoItem], originals: list[VideoItem] | None) -> Batch:
         """Scene cuts, realtime drops, then the stages (or a format change for a passthrough)."""
-        planes, guide = None, None
+        source, guide = self.source, self.original if originals else self.source
+        planes = guide_planes = None
         if self.stages or self.realtime:
-            planes = stack_planes([i.frame for i in items], self.layout, self.device)
-            guide = self._original_planes(originals) if originals else planes
-            guide_source = self.original if originals else self.source
-            y = luma_plane(guide[0], guide_source.layout, self._colours[guide_source.name])
-            cuts = self.scenes.detect(y, [i.pts for i in items], self.source.time_base)
+            # a passthrough needs only the luma, for the scene cuts that realtime drops respect
+            count = None if self.stages else 1
+            planes = stack_planes([i.frame for i in items], source.layout, self.device, count)
+            guide_planes = stack_planes([o.frame for o in originals], guide.layout, self.device,
+                                        count) if originals else planes
+            y = luma_plane(guide_planes[0], guide.layout, guide.colour)
+            cuts = self.scenes.detect(y, [i.pts for i in items], source.time_base)
         if self.realtime:
-            now = time.perf_counter()
-            keep = self.realtime.plan([now - i.arrival for i in items], cuts)
-            index = torch.tensor([k for k, kept in enumerate(keep) if kept], dtype=torch.long,
-                                 device=self.device)
+            keep = self.realtime.plan([time.perf_counter() - i.arrival for i in items], cuts)
             items = [i for i, kept in zip(items, keep) if kept]
             if not items:
                 return Batch()
+            index = torch.tensor([k for k, kept in enumerate(keep) if kept], dtype=torch.long, device=self.device)
             planes = [p.index_select(0, index) for p in planes]
-            guide = [p.index_select(0, index) for p in guide] if originals else planes
+            guide_planes = [p.index_select(0, index) for p in guide_planes] if originals else planes
             cuts = [c for c, kept in zip(cuts, keep) if kept]
         if not self.stages:
             name = self.out_layout.name
             out = [i.frame if i.frame.format.name == name else i.frame.reformat(format=name) for i in items]
         else:
-            rgb = to_rgb(planes, self.layout, self.colour)
-            source = rgb
-            if originals:
-                source = to_rgb(guide, self.original.layout, self._colours[self.original.name])
-            out = frames_from_rgb(self._run_stages(rgb, source, cuts), self.out_layout, self.out_colour)
+            rgb = to_rgb(planes, source.layout, source.colour)
+            guide_rgb = to_rgb(guide_planes, guide.layout, guide.colour) if originals else rgb
+            out = frames_from_rgb(self._run_stages(rgb, guide_rgb, cuts), self.out_layout, self.out_colour)
         for frame, item in zip(out, items):
             frame.pts = item.pts
-            frame.time_base = self.source.time_base
+            frame.time_base = source.time_base
         return Batch(out, [i.frame for i in items], [i.arrival for i in items])
-
-    def _original_planes(self, originals: list[VideoItem]) -> list[torch.Tensor]:
-        return stack_planes([o.frame for o in originals], self.original.layout, self.device)
 
     def _run_stages(self, rgb: torch.Tensor, source: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
         """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames."""

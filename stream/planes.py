@@ -19,11 +19,12 @@ def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
     return arrays
 
 
-def stack_planes(frames: list[av.VideoFrame], layout: PixelLayout, device: torch.device) -> list[torch.Tensor]:
-    """N frames -> one integer tensor [N, h, w] per plane on ``device``."""
+def stack_planes(frames: list[av.VideoFrame], layout: PixelLayout, device: torch.device,
+                 count: int | None = None) -> list[torch.Tensor]:
+    """N frames -> one integer tensor [N, h, w] per plane on ``device`` (the first ``count`` planes)."""
     per_frame = [plane_arrays(f, layout) for f in frames]
     out = []
-    for i in range(len(per_frame[0])):
+    for i in range(len(per_frame[0]) if count is None else count):
         arr = np.stack([planes[i] for planes in per_frame])
         if layout.bits > 8:
             arr = arr.view("<i2")  # torch has no full uint16 support; codes fit in int16

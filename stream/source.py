@@ -96,6 +96,7 @@ class Source:
         self.width, self.height = ctx.width, ctx.height
         fmt = ctx.pix_fmt or "yuv420p"
         self.layout: PixelLayout = LAYOUTS.get(fmt) or LAYOUTS[FALLBACK_LAYOUT.get(fmt, "yuv444p")]
+        self.colour = Colour.of_frame(ctx.colorspace, ctx.color_range, self.layout, self.height)
         self.start = start or 0.0
         self.end = None if duration is None else self.start + duration
         self.window = window
@@ -126,9 +127,6 @@ class Source:
             seconds = min(seconds, self.end)
         seconds -= self.start
         return max(0, round(seconds * self.rate))
-
-    def colour(self, frame: av.VideoFrame, layout: PixelLayout) -> Colour:
-        return Colour.of_frame(frame.colorspace, frame.color_range, layout, frame.height)
 
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""

@@ -18,3 +18,36 @@ def test_steps_back_up_when_the_lag_stays_low():
     assert rt.scale == 0.75
     rt.plan([0.01], [False], now=4.5)
     assert rt.scale == 1.0
+
+
+def test_first_signal_stops_reading_second_one_stops_at_once():
+    import os
+    import signal
+
+    import pytest
+
+    from dfstream.pipeline import _signals
+
+    seen = []
+    with _signals(seen.append):
+        os.kill(os.getpid(), signal.SIGINT)
+        assert seen == ["SIGINT"]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_stateful_engines_follow_a_change_of_work_size():
+    import torch
+
+    from dfstream.colour import luma
+    from dfstream.engines import StageContext
+    from dfstream.engines.colorize.reference import ReferenceColorizer
+    from dfstream.engines.stabilize.flow import FlowStabilizer
+
+    big = torch.rand(1, 3, 64, 96)
+    small = torch.nn.functional.interpolate(big, size=(32, 48), mode="area")
+    for stage in (FlowStabilizer(), ReferenceColorizer([big])):
+        for i, frame in enumerate((big, big, small, small, big)):
+            out = stage.process(frame, StageContext(frame, luma(frame, "bt601"), [i == 0]))
+            assert out.shape == frame.shape

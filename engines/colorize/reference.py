@@ -28,11 +28,10 @@ from dfstream.colour import rgb_from_ycbcr, ycbcr
 from dfstream.errors import DfstreamError
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, occlusion, warp
+from ..flow import DISFlow, FlowEstimator, tracked, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
-PHOTOMETRIC = 50.0
 LUMA_BINS, TEXTURE_EDGES = 32, (0.015, 0.04, 0.09)
 
 
@@ -135,14 +134,14 @@ class ReferenceColorizer(RecurrentStage):
         self._table = ChromaTable(self._ref_luma, self._ref_chroma)
 
     def _trusted(self, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow from y to other and how far it can be trusted per pixel (0..1)."""
-        to_other = self.flow(y, other)
-        back = self.flow(other, y)
-        photometric = torch.exp(-PHOTOMETRIC * (y - warp(other, to_other)) ** 2)
-        # a ramp, not the raw mask: partial trust compounded over many frames would fade the colour
-        # (motion boundaries of a noisy flow still carry the right colour: only the
-        # forward-backward check counts)
-        return to_other, (1 - occlusion(to_other, back, boundaries=False)) * (2 * photometric - 0.8).clamp(0, 1)
+        """Flow from y to other and how far it can be trusted per pixel (0..1).
+
+        Motion boundaries of a noisy flow still carry the right colour, so only the
+        forward-backward check counts; the photometric mask becomes a ramp, since
+        partial trust compounded over many frames would fade the colour.
+        """
+        to_other, visible, photometric = tracked(self.flow, y, other, boundaries=False)
+        return to_other, visible * (2 * photometric - 0.8).clamp(0, 1)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         h, w = ctx.luma.shape[-2:]

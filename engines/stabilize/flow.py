@@ -19,22 +19,12 @@ import torch.nn.functional as F
 
 from dfstream.colour import rgb_from_ycbcr, ycbcr
 
-from ..filters import box_blur
-from ..flow import DISFlow, FlowEstimator, occlusion, warp
+from ..filters import linear_fit
+from ..flow import DISFlow, FlowEstimator, tracked, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
-PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_t-1)|^2)
 SCALE = 4  # coefficients live at a quarter of the frame size
-
-
-def fit_affine(i: torch.Tensor, p: torch.Tensor, radius: int, eps: float):
-    """Per-channel least squares of p ~ a * i + b over (2r+1)^2 windows (He et al.'s guided filter)."""
-    mean_i, mean_p = box_blur(i, radius), box_blur(p, radius)
-    cov = box_blur(i * p, radius) - mean_i * mean_p
-    var = box_blur(i * i, radius) - mean_i * mean_i
-    a = cov / (var + eps)
-    return a, mean_p - a * mean_i
 
 
 @register("stabilize", "flow")
@@ -65,16 +55,14 @@ class FlowStabilizer(RecurrentStage):
         h, w = rgb.shape[-2:]
         small = (max(1, h // SCALE), max(1, w // SCALE))
         down = lambda t: F.interpolate(t, size=small, mode="area")  # noqa: E731
-        current = torch.cat(fit_affine(down(source), down(rgb), self.radius, self.eps), 1)
+        current = torch.cat(linear_fit(down(source), down(rgb), self.radius, self.eps), 1)
         if self._coef is not None and self._coef.shape[-2:] != small:  # the work size changed (realtime)
             self._coef = F.interpolate(self._coef, size=small, mode="bilinear", align_corners=False)
             self._luma = F.interpolate(self._luma, size=(h, w), mode="area")
         coef = current
         if self._coef is not None:
-            to_prev = self.flow(y, self._luma)  # t -> t-1
-            from_prev = self.flow(self._luma, y)
-            trust = (1 - occlusion(to_prev, from_prev)) * torch.exp(
-                -PHOTOMETRIC * (y - warp(self._luma, to_prev)) ** 2)
+            to_prev, visible, photometric = tracked(self.flow, y, self._luma)  # flow t -> t-1
+            trust = visible * photometric
             flow_small = down(to_prev) * to_prev.new_tensor([small[1] / w, small[0] / h]).view(1, 2, 1, 1)
             previous = warp(self._coef, flow_small)
             coef = coef + self.strength * down(trust) * (previous - coef)
