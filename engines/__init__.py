@@ -1,6 +1,6 @@
 """Everything that transforms frames: the Stage protocol, the registry and the engines."""
 
-from . import cartoonize, colorize, gray, stabilize  # noqa: F401  (register the engines)
+from . import colorize, stabilize, cartoonize, gray  # noqa: F401, I001  (register the engines and their models)
 from .registry import EngineOptions, build, build_chain, engines, parse_stages
 from .stage import BatchStage, RecurrentStage, Stage, StageContext
 

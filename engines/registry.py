@@ -8,7 +8,7 @@ reference given), saying why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dfstream.errors import DfstreamError, UsageError
 
@@ -25,6 +25,8 @@ class EngineOptions:
     references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
     strength: float = 0.8  # stabilizer strength
     chroma_only: bool = False  # set when a stabilizer follows a colorizer
+    precision: str = "auto"  # networks: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16
+    render_factor: int | None = None  # DeOldify: network input side = 16 * render factor
 
 
 def register(stage: str, engine: str):
@@ -60,7 +62,7 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     if spec == "auto":
         reasons = []
         for name, cls in available.items():
-            why = cls.missing(options)
+            why = cls.missing(None, options)
             if why is None:
                 because = f" ({'; '.join(reasons)})" if reasons else ""
                 return cls.create(None, options), f"{stage}={name}{because}"
@@ -74,10 +76,10 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     name, _, variant = spec.partition(":")
     if name not in available:
         raise UsageError(f"unknown {stage} engine '{name}'", f"choose from {', '.join(available)}")
-    why = available[name].missing(options)
+    why = available[name].missing(variant or None, options)
     if why is not None:
-        raise DfstreamError(f"the {name} {stage} engine cannot run: {why}",
-                            "see 'dfstream info' and the README")
+        raise DfstreamError(f"the {name} {stage} engine cannot run ({why})",
+                            available[name].remedy(variant or None))
     return available[name].create(variant or None, options), f"{stage}={name}"
 
 
@@ -88,7 +90,7 @@ def build_chain(names: list[str], choices: dict[str, str], options: EngineOption
     for i, stage in enumerate(names):
         opts = options
         if stage == "stabilize" and "colorize" in names[:i]:
-            opts = EngineOptions(options.references, options.strength, chroma_only=True)
+            opts = replace(options, chroma_only=True)
         built, reason = build(stage, choices.get(stage, "auto"), opts)
         stages.append(built)
         why.append(reason)

@@ -40,10 +40,15 @@ class Stage(ABC):
         """Build from the command line's engine variant (``NAME:VARIANT``) and EngineOptions."""
         return cls()
 
-    @staticmethod
-    def missing(options) -> str | None:
+    @classmethod
+    def missing(cls, variant: str | None, options) -> str | None:
         """Why this engine cannot run with these options (no weights, no reference), or None."""
         return None
+
+    @classmethod
+    def remedy(cls, variant: str | None) -> str:
+        """What the user can do when ``missing`` gives a reason."""
+        return "see 'dfstream info' and the README"
 
     @abstractmethod
     def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:

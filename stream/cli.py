@@ -13,7 +13,7 @@ from .pipeline import Options, Pipeline
 from .progress import MODES
 from .sink import EncoderSettings
 
-COMMANDS = ("run", "info", "eval", "demo")
+COMMANDS = ("run", "info", "eval", "demo", "models")
 
 
 class Parser(argparse.ArgumentParser):
@@ -91,6 +91,10 @@ def build_parser() -> Parser:
     eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
                      help="colour still(s) for the reference colorizer (repeatable)")
     eng.add_argument("--strength", type=fraction, default=0.8, help="stabilizer strength, 0-0.99 (default 0.8)")
+    eng.add_argument("--render-factor", type=positive_int, metavar="R",
+                     help="DeOldify: the network sees a 16*R pixel square (default 21 video, 35 stable/artistic)")
+    eng.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                     help="network precision (default auto: fp32 on CPU, fp16 on CUDA)")
     eng.add_argument("--original", metavar="VIDEO",
                      help="the unprocessed video IN was made from: flow and scene cuts come from it")
     enc = run.add_argument_group("encoder")
@@ -137,13 +141,31 @@ def build_parser() -> Parser:
     demo.add_argument("--seconds", type=float, default=4.0, help="clip length (default 4)")
     demo.add_argument("--size", default="640x360", help="clip size (default 640x360)")
     demo.set_defaults(func=cmd_demo)
+    models = sub.add_parser("models", help="network weights: list, import, download, verify")
+    msub = models.add_subparsers(dest="action", parser_class=Parser, required=True)
+    msub.add_parser("list", help="known models, where each file is, present and verified")
+    imp = msub.add_parser("import", help="read a published checkpoint into the store")
+    imp.add_argument("name", help="model name (see 'dfstream models list')")
+    imp.add_argument("file", help="the checkpoint (.pth/.pt)")
+    down = msub.add_parser("download", help="fetch a model's published file and import it")
+    down.add_argument("name", help="model name (see 'dfstream models list')")
+    down.add_argument("--url", help="a mirror to use instead of the known URLs")
+    ver = msub.add_parser("verify", help="check stored weights against their manifests")
+    ver.add_argument("name", nargs="*", help="models to check (default: every installed one)")
+    models.set_defaults(func=cmd_models)
     return parser
+
+
+def cmd_models(args) -> int:
+    from .models import command
+
+    return command(args)
 
 
 def cmd_run(args) -> int:
     options = Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
-        original=args.original, realtime=args.realtime, latency=args.latency, preview=args.preview,
+        original=args.original, precision=args.precision, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,

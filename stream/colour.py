@@ -178,6 +178,19 @@ def rgb_from_ycbcr(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> t
     return torch.cat((r, g, b), 1).clamp(0, 1)
 
 
+def merge_chroma(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
+    """R'G'B' with exactly the luma ``y``: chroma ``c`` is scaled down per pixel where it would
+    leave the gamut (hue kept), instead of clipping channels, which would change the luma."""
+    if c.shape[-2:] != y.shape[-2:]:
+        c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
+    kr, kg, kb = luma_weights(matrix)
+    dr, db = 2 * (1 - kr) * c[:, 1:2], 2 * (1 - kb) * c[:, 0:1]
+    offset = torch.cat((dr, -(kr * dr + kb * db) / kg, db), 1)  # rgb - y
+    room = torch.where(offset > 0, (1 - y) / offset.clamp(min=1e-12), y / (-offset).clamp(min=1e-12))
+    scale = room.amin(1, keepdim=True).clamp(max=1)
+    return (y + scale * offset).clamp(0, 1)
+
+
 def luma_plane(plane: torch.Tensor, layout: PixelLayout, colour: Colour) -> torch.Tensor:
     """The Y' plane [N,h,w] of integer codes as [N,1,H,W] in [0,1]."""
     y_off, y_scale, _ = _scales(layout.bits, colour.full_range)

@@ -79,6 +79,8 @@ class Options:
     preview: str | None = None  # 'output' or 'split': show the frames in a window
     batch: int = 8
     max_height: int | None = None
+    precision: str = "auto"  # networks: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16
+    render_factor: int | None = None  # DeOldify's network input side / 16 (default per model)
     device: str = "auto"
     input_format: str | None = None
     input_options: dict[str, str] = field(default_factory=dict)
@@ -198,7 +200,8 @@ class Pipeline:
     def _build_stages(options: Options) -> tuple[list[Stage], list[str]]:
         if isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages):
             return list(options.stages), [s.name for s in options.stages]
-        engine_options = EngineOptions(options.references, options.strength)
+        engine_options = EngineOptions(options.references, options.strength,
+                                       precision=options.precision, render_factor=options.render_factor)
         return build_chain(parse_stages(options.stages), options.engines, engine_options)
 
     def _open_original(self, options: Options) -> Source:

@@ -1,3 +1,4 @@
-"""Cartoonizers: a drawn look."""
+"""Cartoonizers: a drawn look (networks first: preferred when installed, CartoonGAN as the seed)."""
 
-from . import classic  # noqa: F401  (registers the engine)
+from . import cartoongan  # noqa: F401, I001  (registration order is preference order)
+from . import animegan, classic  # noqa: F401

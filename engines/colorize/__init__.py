@@ -1,3 +1,3 @@
-"""Colorizers: colour from black-and-white frames."""
+"""Colorizers: colour from black-and-white frames (networks first: preferred when installed)."""
 
-from . import reference  # noqa: F401  (registers the engine)
+from . import deoldify, reference  # noqa: F401  (registers the engines)

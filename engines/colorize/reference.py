@@ -99,9 +99,13 @@ class ChromaTable:
 class ReferenceColorizer(RecurrentStage):
     name = "colorize"
 
-    @staticmethod
-    def missing(options):
+    @classmethod
+    def missing(cls, variant, options):
         return None if options.references else "no --reference image given"
+
+    @classmethod
+    def remedy(cls, variant):
+        return "pass --reference IMAGE (a colour still or a hand-coloured keyframe)"
 
     @classmethod
     def create(cls, variant, options):

@@ -1,3 +1,3 @@
-"""Stabilizers: remove temporal flicker from per-frame processed video."""
+"""Stabilizers: remove temporal flicker from per-frame processed video (networks first)."""
 
-from . import flow  # noqa: F401  (registers the engine)
+from . import convlstm, flow  # noqa: F401  (registers the engines)

@@ -1,0 +1,77 @@
+"""Stages backed by a network from the model store: which weights, which device, which precision."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dfstream.errors import UsageError
+
+from . import store
+from .stage import Stage
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
+              "fp64": torch.float64}  # fp64: for checks against references
+
+
+def dtype_for(device: torch.device, precision: str) -> torch.dtype:
+    """auto: fp32 on the CPU, fp16 on CUDA."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}'", f"choose auto, {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise UsageError("fp16 networks run only on a GPU", "use --precision fp32 or bf16 on the CPU")
+    return PRECISIONS[precision]
+
+
+class Placed:
+    """A module moved, on first use, to the device of its input in the chosen precision
+    (channels_last on CUDA); inputs are cast to match and outputs come back as float32."""
+
+    def __init__(self, module: nn.Module, precision: str = "auto"):
+        self.module = module.eval().requires_grad_(False)
+        self.precision = precision
+        self.device: torch.device | None = None
+        self.dtype = torch.float32
+        self.layout = torch.contiguous_format
+
+    def cast(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device != self.device:
+            self.device, self.dtype = x.device, dtype_for(x.device, self.precision)
+            self.layout = torch.channels_last if x.is_cuda else torch.contiguous_format
+            self.module.to(device=x.device, dtype=self.dtype, memory_format=self.layout)
+        return x.to(dtype=self.dtype, memory_format=self.layout if x.dim() == 4 else torch.preserve_format)
+
+    def __call__(self, *inputs):
+        return self.module(*(self.cast(x) if isinstance(x, torch.Tensor) else x for x in inputs))
+
+
+class NetworkStage(Stage):
+    """An engine whose weights come from the model store. ``variants``: variant -> store name,
+    the first one the default; ``auto`` takes the first installed."""
+
+    variants: dict[str, str] = {}
+
+    @classmethod
+    def model(cls, variant: str | None) -> str:
+        if variant is None:
+            names = list(cls.variants.values())
+            return next((n for n in names if store.installed(n)), names[0])
+        if variant not in cls.variants:
+            raise UsageError(f"unknown variant '{variant}' of {cls.__name__}",
+                             f"choose {', '.join(cls.variants)}")
+        return cls.variants[variant]
+
+    @classmethod
+    def missing(cls, variant, options):
+        name = cls.model(variant)
+        return None if store.installed(name) else f"the weights of {name} are not installed"
+
+    @classmethod
+    def remedy(cls, variant):
+        return store.get_command(cls.model(variant))
+
+    @classmethod
+    def create(cls, variant, options):
+        return cls(store.load(cls.model(variant)), options)
