@@ -98,4 +98,5 @@ def match(state: dict[str, torch.Tensor], module: nn.Module, optional: tuple[str
     for key in expected:
         if key not in state and not key.endswith(optional):
             raise DfstreamError(f"checkpoint key '{key}' is missing", "use the complete published checkpoint")
-    return {k: state.get(k, expected[k]).to(expected[k].dtype) for k in expected}
+    return {k: state[k].to(expected[k].dtype) if k in state
+            else torch.zeros(expected[k].shape, dtype=expected[k].dtype) for k in expected}

@@ -66,7 +66,7 @@ class NetworkStage(Stage):
     @classmethod
     def missing(cls, variant, options):
         name = cls.model(variant)
-        return None if store.installed(name) else f"the weights of {name} are not installed"
+        return None if store.installed(name) else "weights not installed"
 
     @classmethod
     def remedy(cls, variant):

@@ -60,18 +60,18 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     """The engine for a stage and a few words on why it was chosen."""
     available = _ENGINES[stage]
     if spec == "auto":
-        reasons = []
+        reasons: dict[str, list[str]] = {}  # reason -> engines it rules out
         for name, cls in available.items():
             why = cls.missing(None, options)
             if why is None:
-                because = f" ({'; '.join(reasons)})" if reasons else ""
+                because = f" ({_grouped(reasons)})" if reasons else ""
                 return cls.create(None, options), f"{stage}={name}{because}"
-            reasons.append(f"{name}: {why}")
+            reasons.setdefault(why, []).append(name)
         if stage == "colorize":
-            raise DfstreamError("no colorizer can run: " + "; ".join(reasons),
+            raise DfstreamError("no colorizer can run: " + _grouped(reasons),
                                 "pass --reference IMAGE (a colour still of the scene), install network "
                                 "weights, or choose other --stages (e.g. --stages stabilize)")
-        raise UsageError(f"no {stage} engine can run here: " + "; ".join(reasons),
+        raise UsageError(f"no {stage} engine can run here: " + _grouped(reasons),
                          "choose other --stages")
     name, _, variant = spec.partition(":")
     if name not in available:
@@ -81,6 +81,10 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
         raise DfstreamError(f"the {name} {stage} engine cannot run ({why})",
                             available[name].remedy(variant or None))
     return available[name].create(variant or None, options), f"{stage}={name}"
+
+
+def _grouped(reasons: dict[str, list[str]]) -> str:
+    return "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items())
 
 
 def build_chain(names: list[str], choices: dict[str, str], options: EngineOptions

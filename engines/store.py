@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -105,7 +106,8 @@ def import_file(name: str, file: str | Path) -> dict:
     """Read a published checkpoint, check every key and shape, store it as safetensors."""
     info, file = card(name), Path(file)
     arch = info.architecture
-    module = arch.build()
+    with torch.device("meta"):
+        module = arch.build()
     state = checkpoint.match(arch.convert(checkpoint.read(file, arch.container, arch.allow)),
                              module, arch.optional)
     root().mkdir(parents=True, exist_ok=True)
@@ -133,13 +135,14 @@ def load(name: str) -> nn.Module:
     info = card(name)
     if not installed(name):
         raise DfstreamError(f"the weights of {name} are not installed", get_command(name))
-    module = info.architecture.build()
+    with torch.device("meta"):  # no time spent initialising weights that are replaced
+        module = info.architecture.build()
     try:
         state = load_file(str(weights_path(name)))
     except Exception as err:  # noqa: BLE001 - safetensors raises its own types
         raise DfstreamError(f"the stored weights of {name} are damaged ({err})",
                             f"import them again ({get_command(name)})") from None
-    module.load_state_dict(checkpoint.match(state, module))
+    module.load_state_dict(checkpoint.match(state, module), assign=True)
     return module.eval().requires_grad_(False)
 
 

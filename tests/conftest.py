@@ -105,6 +105,12 @@ def run_cli(*args, input: bytes | None = None, timeout: float = 120, cwd=None) -
                           capture_output=True, timeout=timeout, env=env, cwd=cwd)
 
 
+@pytest.fixture(autouse=True)
+def empty_model_store(tmp_path_factory, monkeypatch):
+    """Every test starts with no network weights installed, whatever this machine has."""
+    monkeypatch.setenv("DFSTREAM_HOME", str(tmp_path_factory.mktemp("dfstream-home")))
+
+
 @pytest.fixture
 def clip(tmp_path):
     return make_clip(tmp_path / "clip.mkv")
