@@ -43,6 +43,15 @@ def engines(stage: str) -> list[str]:
     return list(_ENGINES[stage])
 
 
+def engine_name(stage: Stage) -> str:
+    """The command-line name of a built stage's engine."""
+    for engines in _ENGINES.values():
+        for name, cls in engines.items():
+            if type(stage) is cls:
+                return name
+    return type(stage).__name__
+
+
 def parse_stages(spec: str | list[str]) -> list[str]:
     """'colorize,stabilize' -> ['colorize', 'stabilize']; 'none' -> []."""
     names = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]

@@ -12,6 +12,7 @@ import cv2  # noqa: F401  (before PyAV: OpenCV's Qt windows hang if PyAV's libra
 
 from .errors import DfstreamError
 from .pipeline import Options, OutputFrame, Pipeline, Summary, frames, process
+from .sink import EncoderSettings
 
 __version__ = "0.1.0"
-__all__ = ["DfstreamError", "Options", "OutputFrame", "Pipeline", "Summary", "frames", "process"]
+__all__ = ["DfstreamError", "EncoderSettings", "Options", "OutputFrame", "Pipeline", "Summary", "frames", "process"]

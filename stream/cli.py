@@ -13,7 +13,7 @@ from .pipeline import Options, Pipeline
 from .progress import MODES
 from .sink import EncoderSettings
 
-COMMANDS = ("run", "info", "eval", "demo", "models")
+COMMANDS = ("run", "info", "eval", "demo", "models", "bench")
 
 
 class Parser(argparse.ArgumentParser):
@@ -62,6 +62,30 @@ def key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _engine_arguments(parser) -> argparse._ArgumentGroup:
+    """Engine choices and settings, shared by run and bench."""
+    eng = parser.add_argument_group("engines")
+    for stage, flag in (("colorize", "--colorizer"), ("stabilize", "--stabilizer"),
+                        ("cartoonize", "--cartoonizer")):
+        eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]",
+                         help=f"{stage} engine: {', '.join(engines(stage))} (default auto: the best installed)")
+    eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
+                     help="colour still(s) for the reference colorizer (repeatable)")
+    eng.add_argument("--strength", type=fraction, default=0.8, help="stabilizer strength, 0-0.99 (default 0.8)")
+    eng.add_argument("--render-factor", type=positive_int, metavar="R",
+                     help="DeOldify: the network sees a 16*R pixel square (default 21 video, 35 stable/artistic)")
+    eng.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                     help="network precision (default auto: fp32 on CPU, fp16 on CUDA)")
+    return eng
+
+
+def _engine_options(args):
+    from dfstream.engines import EngineOptions
+
+    return EngineOptions(args.reference, args.strength, precision=args.precision,
+                         render_factor=args.render_factor)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="dfstream", description="Streaming video filter: colorize, stabilize, "
                     "cartoonize. 'dfstream IN OUT' is short for 'dfstream run IN OUT'.")
@@ -83,18 +107,7 @@ def build_parser() -> Parser:
     run.add_argument("--stages", default="colorize,stabilize",
                      help="comma-separated chain of colorize, stabilize, cartoonize, gray "
                           "(default colorize,stabilize); none = passthrough")
-    eng = run.add_argument_group("engines")
-    for stage, flag in (("colorize", "--colorizer"), ("stabilize", "--stabilizer"),
-                        ("cartoonize", "--cartoonizer")):
-        eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]",
-                         help=f"{stage} engine: {', '.join(engines(stage))} (default auto: the best installed)")
-    eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
-                     help="colour still(s) for the reference colorizer (repeatable)")
-    eng.add_argument("--strength", type=fraction, default=0.8, help="stabilizer strength, 0-0.99 (default 0.8)")
-    eng.add_argument("--render-factor", type=positive_int, metavar="R",
-                     help="DeOldify: the network sees a 16*R pixel square (default 21 video, 35 stable/artistic)")
-    eng.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
-                     help="network precision (default auto: fp32 on CPU, fp16 on CUDA)")
+    eng = _engine_arguments(run)
     eng.add_argument("--original", metavar="VIDEO",
                      help="the unprocessed video IN was made from: flow and scene cuts come from it")
     enc = run.add_argument_group("encoder")
@@ -141,6 +154,19 @@ def build_parser() -> Parser:
     demo.add_argument("--seconds", type=float, default=4.0, help="clip length (default 4)")
     demo.add_argument("--size", default="640x360", help="clip size (default 640x360)")
     demo.set_defaults(func=cmd_demo)
+    bench = sub.add_parser("bench", help="throughput of each stage and the whole chain on this machine")
+    bench.add_argument("--stages", default="colorize,stabilize", help="the chain to measure (default colorize,stabilize)")
+    _engine_arguments(bench)
+    bench.add_argument("--sizes", default="360p,720p", help="comma-separated: 360p, 480p, 720p, 1080p (default 360p,720p)")
+    bench.add_argument("--frames", type=positive_int, default=24, help="measured frames per row (default 24)")
+    bench.add_argument("--warmup", type=int, default=2, help="batches run first and not counted (default 2)")
+    bench.add_argument("--batch", type=positive_int, default=4, help="frames per batch (default 4)")
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    bench.add_argument("--input", help="a video to take frames from (default: a synthetic moving texture)")
+    bench.add_argument("--no-end-to-end", action="store_true", help="skip the decode-to-encode pipeline row")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.set_defaults(func=cmd_bench)
+
     models = sub.add_parser("models", help="network weights: list, import, download, verify")
     msub = models.add_subparsers(dest="action", parser_class=Parser, required=True)
     msub.add_parser("list", help="known models, where each file is, present and verified")
@@ -154,6 +180,23 @@ def build_parser() -> Parser:
     ver.add_argument("name", nargs="*", help="models to check (default: every installed one)")
     models.set_defaults(func=cmd_models)
     return parser
+
+
+def cmd_bench(args) -> int:
+    import json
+
+    from dfstream.engines import parse_stages
+
+    from .bench import HEADER, as_dicts, bench, parse_sizes
+
+    if not args.json:
+        print(HEADER)
+    rows = bench(parse_stages(args.stages), {s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")},
+                 parse_sizes(args.sizes), _engine_options(args), args.device, args.frames, args.warmup,
+                 args.batch, args.input, not args.no_end_to_end, say=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps(as_dicts(rows), indent=2))
+    return 0
 
 
 def cmd_models(args) -> int:

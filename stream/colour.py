@@ -107,23 +107,42 @@ def luma_weights(matrix: str) -> tuple[float, float, float]:
     return kr, 1.0 - kr - kb, kb
 
 
+def _ycbcr_matrix(matrix: str) -> torch.Tensor:
+    """A with R'G'B' = A [Y', Cb, Cr] (Y' in [0,1], chroma in [-0.5,0.5]), float64."""
+    kr, kg, kb = luma_weights(matrix)
+    return torch.tensor([[1.0, 0.0, 2 * (1 - kr)],
+                         [1.0, -2 * kb * (1 - kb) / kg, -2 * kr * (1 - kr) / kg],
+                         [1.0, 2 * (1 - kb), 0.0]], dtype=torch.float64)
+
+
+def _code_scales(layout: PixelLayout, colour: Colour) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, offset) per component with code = scale * value + offset, float64."""
+    y_off, y_scale, c_scale = _scales(layout.bits, colour.full_range)
+    mid = float(2 ** (layout.bits - 1))
+    return (torch.tensor([y_scale, c_scale, c_scale], dtype=torch.float64),
+            torch.tensor([y_off, mid, mid], dtype=torch.float64))
+
+
+def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A per-pixel affine colour map [N,C,H,W] -> [N,O,H,W] as one batched matrix product."""
+    n, c, h, w = x.shape
+    weight, bias = weight.to(x), bias.to(x)
+    out = torch.baddbmm(bias.view(1, -1, 1).expand(n, -1, 1), weight.expand(n, -1, -1), x.reshape(n, c, h * w))
+    return out.view(n, -1, h, w)
+
+
 def to_rgb(planes: list[torch.Tensor], layout: PixelLayout, colour: Colour) -> torch.Tensor:
     """Planes [N,h,w] (integer codes) -> R'G'B' [N,3,H,W] float32 in [0,1]."""
-    y_off, y_scale, c_scale = _scales(layout.bits, colour.full_range)
-    y = (planes[0].float() - y_off) / y_scale
+    scale, offset = _code_scales(layout, colour)
+    y = planes[0].unsqueeze(1).float()
     if layout.gray:
-        return y.clamp(0, 1).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
-    mid = float(2 ** (layout.bits - 1))
+        out = (y - offset[0].item()) / scale[0].item()
+        return out.clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
     c = torch.stack(planes[1:3], 1).float()
-    c = (c - mid) / c_scale
     if c.shape[-2:] != y.shape[-2:]:
         c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
-    kr, kg, kb = luma_weights(colour.matrix)
-    cb, cr = c[:, 0], c[:, 1]
-    r = y + 2 * (1 - kr) * cr
-    b = y + 2 * (1 - kb) * cb
-    g = (y - kr * r - kb * b) / kg
-    return torch.stack((r, g, b), 1).clamp(0, 1)
+    a = _ycbcr_matrix(colour.matrix)
+    return _pointwise(torch.cat((y, c), 1), a / scale, -(a @ (offset / scale))).clamp_(0, 1)
 
 
 def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
@@ -135,24 +154,21 @@ def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
 def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[torch.Tensor]:
     """R'G'B' [N,3,H,W] in [0,1] -> integer planes [N,h,w] of ``layout``."""
     rgb = rgb.float().clamp(0, 1)
-    y_off, y_scale, c_scale = _scales(layout.bits, colour.full_range)
+    scale, offset = _code_scales(layout, colour)
     top = 2**layout.bits - 1
-    y = luma(rgb, colour.matrix)
-    planes = [_quantise(y[:, 0] * y_scale + y_off, top, layout.dtype)]
+    rows = 1 if layout.gray else 3
+    weight = (scale.view(3, 1) * torch.linalg.inv(_ycbcr_matrix(colour.matrix)))[:rows]
+    codes = _pointwise(rgb, weight, offset[:rows])
+    planes = [_quantise(codes[:, 0], top, layout.dtype)]
     if layout.gray:
         return planes
-    kr, _, kb = luma_weights(colour.matrix)
-    cb = (rgb[:, 2:3] - y) / (2 * (1 - kb))
-    cr = (rgb[:, 0:1] - y) / (2 * (1 - kr))
-    c = torch.cat((cb, cr), 1)
+    c = codes[:, 1:3]
     if layout.sub_x > 1 or layout.sub_y > 1:
         h, w = c.shape[-2:]
         pad = (0, (-w) % layout.sub_x, 0, (-h) % layout.sub_y)
         if any(pad):
             c = F.pad(c, pad, mode="replicate")
         c = F.avg_pool2d(c, (layout.sub_y, layout.sub_x))
-    mid = float(2 ** (layout.bits - 1))
-    c = c * c_scale + mid
     return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
 
 

@@ -118,6 +118,8 @@ def check_target(target: str, source_name: str, overwrite: bool) -> None:
             raise DfstreamError(f"output '{target}' is the input", "choose another output name")
     if os.path.isdir(target):
         raise DfstreamError(f"output '{target}' is a directory", "give a file name")
+    if is_device(target):
+        return  # /dev/null, a FIFO: nothing there to lose
     if os.path.exists(target) and not overwrite:
         raise DfstreamError(f"output '{target}' exists", "pass -y to overwrite it")
     folder = os.path.dirname(os.path.abspath(target))
@@ -127,6 +129,11 @@ def check_target(target: str, source_name: str, overwrite: bool) -> None:
     if not os.access(folder, os.W_OK):
         raise DfstreamError(f"cannot write '{target}': no permission in '{folder}'",
                             "choose a writable folder")
+
+
+def is_device(target: str) -> bool:
+    """An existing output that is not a regular file (/dev/null, a named pipe): written in place."""
+    return os.path.exists(target) and not os.path.isfile(target) and not os.path.isdir(target)
 
 
 def partial_name(target: str) -> str:
@@ -144,7 +151,7 @@ class Sink:
         self.layout = layout
         self.colour = colour
         self.notes = notes if notes is not None else []
-        self.to_file = target != "-" and not is_url(target)
+        self.to_file = target != "-" and not is_url(target) and not is_device(target)
         self.path = self._temporary_name(target) if self.to_file else None
         if target == "-" and not fmt:
             raise UsageError("writing to standard output needs a container format",

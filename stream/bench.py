@@ -1,0 +1,262 @@
+"""``dfstream bench``: throughput of each stage and of the whole chain on this machine.
+
+Per stage and size: frames per second, latency of a batch (median, p95),
+FLOPs per frame for networks, peak host memory and, on a GPU, peak GPU memory
+and utilisation (NVML). Warm-up batches are not counted. Frames are a
+synthetic moving texture unless ``--input`` gives a video. The ``end-to-end``
+row runs the real pipeline (decode, stages, libx264) into a null muxer.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from dfstream.engines import EngineOptions, StageContext, build_chain
+from dfstream.engines.registry import engine_name
+
+from .colour import luma
+from .device import resolve_device
+from .errors import UsageError
+from .geometry import crop, pad_to_multiple
+from .pipeline import Options, Pipeline
+
+SIZES = {"360p": (360, 640), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
+
+
+@dataclass
+class Row:
+    stage: str  # a stage, 'chain' (all stages, compute only) or 'end-to-end'
+    engine: str
+    size: str
+    device: str
+    backend: str
+    frames: int
+    fps: float
+    latency_ms_median: float  # one batch, from its start to its result
+    latency_ms_p95: float
+    gflops_per_frame: float | None  # counted by torch's FLOP counter (networks)
+    host_peak_mb: float
+    gpu_peak_mb: float | None = None
+    gpu_util_percent: float | None = None
+
+
+def parse_sizes(text: str) -> list[str]:
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    for s in sizes:
+        if s not in SIZES:
+            raise UsageError(f"unknown size '{s}'", f"choose from {', '.join(SIZES)}")
+    return sizes
+
+
+def synthetic(count: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    """A textured grey scene panning 3 px per frame: [count,3,H,W] in [0,1]."""
+    y = torch.linspace(0, 1, height, device=device).view(-1, 1)
+    x = torch.linspace(0, 1, width + 3 * count, device=device).view(1, -1)
+    g = torch.Generator(device=device).manual_seed(0)
+    noise = torch.rand(1, 1, height // 8 + 1, (width + 3 * count) // 8 + 1, generator=g, device=device)
+    texture = F.interpolate(noise, size=(height, width + 3 * count), mode="bilinear", align_corners=False)[0, 0]
+    scene = (0.5 + 0.25 * torch.sin(12 * x + 5 * y) + 0.25 * texture).clamp(0, 1)
+    frames = torch.stack([scene[:, 3 * i: 3 * i + width] for i in range(count)])
+    return frames.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+
+def from_file(path: str, count: int, device: torch.device) -> torch.Tensor:
+    import dfstream
+
+    images = []
+    for frame in dfstream.frames(path, stages="none"):
+        images.append(torch.from_numpy(frame.image).permute(2, 0, 1))
+        if len(images) == count:
+            break
+    if not images:
+        raise UsageError(f"'{path}' has no video frames", "give a video with --input")
+    return torch.stack(images).to(device).float() / 255
+
+
+class Sampler:
+    """Peak resident memory of this process and mean GPU utilisation, sampled every 20 ms."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = 0
+        self.util: list[int] = []
+        self._stop = threading.Event()
+        self._nvml = None
+        if device.type == "cuda":
+            try:
+                import pynvml
+
+                pynvml.nvmlInit()
+                self._nvml = (pynvml, pynvml.nvmlDeviceGetHandleByIndex(device.index or 0))
+            except Exception:  # noqa: BLE001 - no NVML: utilisation is not reported
+                self._nvml = None
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def _sample(self):
+        try:
+            with open("/proc/self/statm") as f:
+                self.peak = max(self.peak, int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+        except OSError:  # not Linux: the process's lifetime peak is the best there is
+            self.peak = max(self.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        if self._nvml:
+            pynvml, handle = self._nvml
+            self.util.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+
+    def _run(self):
+        self._sample()
+        while not self._stop.wait(0.02):
+            self._sample()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def fill(self, row: Row) -> Row:
+        row.host_peak_mb = round(self.peak / 2**20, 1)
+        if self.device.type == "cuda":
+            row.gpu_peak_mb = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+            row.gpu_util_percent = round(statistics.mean(self.util), 1) if self.util else None
+        return row
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_stages(stages, frames: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
+    """The chain as the pipeline runs it: each stage padded to its multiple and cropped back."""
+    size = frames.shape[-2:]
+    ctx = StageContext(frames, luma(frames, "bt601"), cuts)
+    x = frames
+    for stage in stages:
+        m = stage.multiple
+        x = crop(stage.process(pad_to_multiple(x, m), ctx.map(lambda t, m=m: pad_to_multiple(t, m))), *size)
+    return x
+
+
+def count_flops(stages, frame: torch.Tensor) -> float | None:
+    """GFLOPs for one frame through ``stages`` as torch counts them; None if no network runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for stage in stages:
+        if hasattr(stage, "reset"):
+            stage.reset()
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode():
+        run_stages(stages, frame, [True])  # a recurrent network runs from the second frame on
+        with counter:
+            run_stages(stages, frame, [False])
+    total = counter.get_total_flops()
+    return round(total / 1e9, 2) if total else None
+
+
+def measure(stages, frames: torch.Tensor, batch: int, warmup: int) -> tuple[float, list[float]]:
+    """Seconds for all measured batches and each batch's latency; the first ``warmup`` batches
+    are run but not counted."""
+    device = frames.device
+    latencies, total = [], 0.0
+    chunks = [frames[i:i + batch] for i in range(0, len(frames), batch)]
+    with torch.inference_mode():
+        for k, chunk in enumerate(chunks):
+            cuts = [k == 0] + [False] * (len(chunk) - 1)
+            start = time.perf_counter()
+            run_stages(stages, chunk, cuts)
+            _sync(device)
+            took = time.perf_counter() - start
+            if k >= warmup:
+                latencies.append(took)
+                total += took
+    return total, latencies
+
+
+def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], options: EngineOptions,
+          device_name: str = "auto", frames: int = 24, warmup: int = 2, batch: int = 4,
+          input_path: str | None = None, end_to_end: bool = True, say=print) -> list[Row]:
+    device = resolve_device(device_name)
+    rows = []
+    for size in sizes:
+        height, width = SIZES[size]
+        count = frames + warmup * batch
+        clip = from_file(input_path, count, device) if input_path else synthetic(count, height, width, device)
+        if input_path:
+            clip = F.interpolate(clip, size=(height, width), mode="bilinear", antialias=True).clamp(0, 1)
+        chain, _ = build_chain(stage_names, choices, options)
+        groups = [([stage], stage.name) for stage in chain] + ([(chain, "chain")] if len(chain) > 1 else [])
+        for stages, label in groups:
+            engine = "+".join(engine_name(s) for s in stages)
+            with Sampler(device) as sampler:
+                total, latencies = measure(stages, clip, batch, warmup)
+            measured = len(clip) - warmup * batch
+            row = sampler.fill(Row(label, engine, size, str(device), "torch", measured,
+                                   round(measured / total, 2), _ms(statistics.median(latencies)),
+                                   _ms(_p95(latencies)), count_flops(stages, clip[:1]), 0.0))
+            rows.append(row)
+            say(format_row(row))
+        if end_to_end:
+            row = _end_to_end(stage_names, choices, options, size, device, frames, batch, input_path)
+            rows.append(row)
+            say(format_row(row))
+    return rows
+
+
+def _end_to_end(stage_names, choices, options: EngineOptions, size: str, device, frames: int, batch: int,
+                input_path: str | None) -> Row:
+    """The real pipeline, decode to encode, into FFmpeg's null muxer."""
+    height, width = SIZES[size]
+    source, fmt = (input_path, None) if input_path else (
+        f"testsrc2=size={width}x{height}:rate=25,format=gray", "lavfi")
+    run_options = Options(stages=",".join(stage_names) or "none", engines=choices, batch=batch,
+                          references=options.references, strength=options.strength,
+                          precision=options.precision, render_factor=options.render_factor,
+                          device=str(device), input_format=fmt, duration=frames / 25 if not input_path else None,
+                          max_height=height, format="null", progress="none", overwrite=True)
+    with Sampler(device) as sampler:
+        pipeline = Pipeline(source, run_options)
+        summary = pipeline.run(os.devnull)
+    latencies = sorted(pipeline.latencies)
+    row = Row("end-to-end", "+".join(summary.stage_seconds) or "none", size, str(device), "torch",
+              summary.frames, round(summary.fps, 2), _ms(statistics.median(latencies)), _ms(_p95(latencies)),
+              None, 0.0)
+    return sampler.fill(row)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def format_row(row: Row) -> str:
+    flops = f"{row.gflops_per_frame:9.1f}" if row.gflops_per_frame is not None else f"{'-':>9}"
+    gpu = (f"  gpu {row.gpu_peak_mb:.0f} MB {row.gpu_util_percent or 0:.0f}%"
+           if row.gpu_peak_mb is not None else "")
+    return (f"{row.stage:<11} {row.engine:<24} {row.size:>5} {row.backend:<7} {row.fps:8.1f} fps  "
+            f"{row.latency_ms_median:8.1f} / {row.latency_ms_p95:8.1f} ms  {flops} GFLOP  "
+            f"host {row.host_peak_mb:.0f} MB{gpu}")
+
+
+HEADER = (f"{'stage':<11} {'engine':<24} {'size':>5} {'backend':<7} {'speed':>12}  "
+          f"{'latency median / p95':>22}  {'per frame':>15}  memory")
+
+
+def as_dicts(rows: list[Row]) -> list[dict]:
+    return [asdict(r) for r in rows]
+
