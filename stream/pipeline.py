@@ -23,19 +23,20 @@ import torch
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
 from .colour import Colour, luma, luma_plane, to_rgb
-from .device import resolve_device
+from .device import keep_host_memory, resolve_device
 from .errors import DfstreamError
 from .geometry import crop, pad_to_multiple, resize, work_size
 from .planes import frame_to_rgb, frames_from_rgb, stack_planes
 from .realtime import Realtime
 from .preview import Preview, check_display
 from .progress import Progress
-from .scenes import SceneCuts
+from .scenes import SceneCuts, subsample
 from .sink import EncoderSettings, Sink, check_target, output_layout
 from .source import Source, VideoItem
 
 END = object()
-MAX_PACKETS = 256  # pass-through packets held before they are sent on without video
+MAX_PACKETS = 256
+CPU_SLICE_BYTES = 16 << 20  # float RGB frames per CPU slice: below glibc's mmap threshold  # pass-through packets held before they are sent on without video
 
 
 class Stopped(Exception):
@@ -170,6 +171,8 @@ class Pipeline:
         if options.batch < 1:
             raise DfstreamError(f"batch size {options.batch} is too small", "pass --batch 1 or more")
         self.device = resolve_device(options.device)
+        if self.device.type == "cpu":
+            keep_host_memory()
         live = options.realtime or options.latency == "low"
         input_options = dict(options.input_options)
         if options.latency == "low":
@@ -291,7 +294,7 @@ class Pipeline:
             planes = stack_planes([i.frame for i in items], source.layout, self.device, count)
             guide_planes = stack_planes([o.frame for o in originals], guide.layout, self.device,
                                         count) if originals else planes
-            y = luma_plane(guide_planes[0], guide.layout, guide.colour)
+            y = luma_plane(subsample(guide_planes[0]), guide.layout, guide.colour)
             cuts = self.scenes.detect(y, [i.pts for i in items], source.time_base)
         if self.realtime:
             keep = self.realtime.plan([time.perf_counter() - i.arrival for i in items], cuts)
@@ -306,13 +309,24 @@ class Pipeline:
             name = self.out_layout.name
             out = [i.frame if i.frame.format.name == name else i.frame.reformat(format=name) for i in items]
         else:
-            rgb = to_rgb(planes, source.layout, source.colour)
-            guide_rgb = to_rgb(guide_planes, guide.layout, guide.colour) if originals else rgb
-            out = frames_from_rgb(self._run_stages(rgb, guide_rgb, cuts), self.out_layout, self.out_colour)
+            out = []
+            for part in self._slices(len(items), planes[0].shape[-2:]):
+                rgb = to_rgb([p[part] for p in planes], source.layout, source.colour)
+                guide_rgb = to_rgb([p[part] for p in guide_planes], guide.layout, guide.colour) if originals else rgb
+                out += frames_from_rgb(self._run_stages(rgb, guide_rgb, cuts[part]), self.out_layout,
+                                       self.out_colour)
         for frame, item in zip(out, items):
             frame.pts = item.pts
             frame.time_base = source.time_base
         return Batch(out, [i.frame for i in items], [i.arrival for i in items])
+
+    def _slices(self, count: int, size: tuple[int, int]) -> list[slice]:
+        """The whole batch on a GPU; on the CPU, runs of frames whose float tensors stay small
+        enough to be reused from the heap and the cache instead of fresh pages each time."""
+        if self.device.type != "cpu":
+            return [slice(0, count)]
+        step = max(1, CPU_SLICE_BYTES // (12 * size[0] * size[1]))
+        return [slice(i, i + step) for i in range(0, count, step)]
 
     def _run_stages(self, rgb: torch.Tensor, source: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
         """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames."""

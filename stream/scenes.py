@@ -16,6 +16,12 @@ import torch.nn.functional as F
 THUMB_WIDTH = 64
 
 
+def subsample(plane: torch.Tensor) -> torch.Tensor:
+    """Every k-th pixel of a plane [N,h,w], still 4x wider than the thumbnail: cheap to convert."""
+    step = max(1, plane.shape[-1] // (4 * THUMB_WIDTH))
+    return plane[..., ::step, ::step]
+
+
 class SceneCuts:
     def __init__(self, threshold: float = 0.12, max_gap: float = 1.0):
         self.threshold = threshold

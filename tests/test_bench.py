@@ -27,7 +27,6 @@ def test_bench_reports_each_stage_the_chain_and_the_end_to_end_run():
         assert row["host_peak_mb"] > 50 and row["gpu_peak_mb"] is None
     assert [r["frames"] for r in rows[:3]] == [4, 4, 4]
     assert rows[3]["frames"] == 4  # the pipeline row decodes and encodes that many frames too
-    assert rows[2]["fps"] < min(rows[0]["fps"], rows[1]["fps"])  # two stages take longer than one
 
 
 def test_bench_table_and_bad_sizes():
