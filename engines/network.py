@@ -26,8 +26,11 @@ def dtype_for(device: torch.device, precision: str) -> torch.dtype:
 
 
 class Placed:
-    """A module moved, on first use, to the device of its input in the chosen precision
-    (channels_last on CUDA); inputs are cast to match and outputs come back as float32."""
+    """The ``torch`` backend: the module moved, on first use, to the device of its input in the
+    chosen precision (channels_last on CUDA); inputs are cast to match and outputs come back in
+    the first input's dtype."""
+
+    backend = "torch"
 
     def __init__(self, module: nn.Module, precision: str = "auto"):
         self.module = module.eval().requires_grad_(False)
@@ -40,11 +43,27 @@ class Placed:
         if x.device != self.device:
             self.device, self.dtype = x.device, dtype_for(x.device, self.precision)
             self.layout = torch.channels_last if x.is_cuda else torch.contiguous_format
-            self.module.to(device=x.device, dtype=self.dtype, memory_format=self.layout)
+            self.place()
         return x.to(dtype=self.dtype, memory_format=self.layout if x.dim() == 4 else torch.preserve_format)
 
-    def __call__(self, *inputs):
-        return self.module(*(self.cast(x) if isinstance(x, torch.Tensor) else x for x in inputs))
+    def place(self) -> None:
+        self.module.to(device=self.device, dtype=self.dtype, memory_format=self.layout)
+
+    def run(self, *inputs: torch.Tensor):
+        return self.module(*inputs)
+
+    def __call__(self, *inputs: torch.Tensor):
+        out = self.run(*(self.cast(x) for x in inputs))
+        dtype = inputs[0].dtype
+        return tuple(o.to(dtype) for o in out) if isinstance(out, tuple) else out.to(dtype)
+
+
+def runner(module: nn.Module, options=None) -> Placed:
+    """The module behind the backend that ``options.backend`` names (auto: the best one here)."""
+    from .backends import make_runner
+
+    return make_runner(module, getattr(options, "backend", "auto"), getattr(options, "precision", "auto"),
+                       getattr(options, "device", None))
 
 
 class NetworkStage(Stage):

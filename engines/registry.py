@@ -27,6 +27,8 @@ class EngineOptions:
     chroma_only: bool = False  # set when a stabilizer follows a colorizer
     precision: str = "auto"  # networks: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16
     render_factor: int | None = None  # DeOldify: network input side = 16 * render factor
+    backend: str = "auto"  # networks: auto, torch, compile, onnxruntime, tensorrt
+    device: str | None = None  # where the networks will run (None: CUDA if there is one)
 
 
 def register(stage: str, engine: str):
@@ -74,7 +76,8 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
             why = cls.missing(None, options)
             if why is None:
                 because = f" ({_grouped(reasons)})" if reasons else ""
-                return cls.create(None, options), f"{stage}={name}{because}"
+                built = cls.create(None, options)
+                return built, f"{stage}={name}{_backend(built)}{because}"
             reasons.setdefault(why, []).append(name)
         if stage == "colorize":
             raise DfstreamError("no colorizer can run: " + _grouped(reasons),
@@ -89,7 +92,13 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     if why is not None:
         raise DfstreamError(f"the {name} {stage} engine cannot run ({why})",
                             available[name].remedy(variant or None))
-    return available[name].create(variant or None, options), f"{stage}={name}"
+    built = available[name].create(variant or None, options)
+    return built, f"{stage}={name}{_backend(built)}"
+
+
+def _backend(stage: Stage) -> str:
+    runner = getattr(stage, "net", None)
+    return f" [{runner.backend}]" if runner is not None and hasattr(runner, "backend") else ""
 
 
 def _grouped(reasons: dict[str, list[str]]) -> str:

@@ -14,7 +14,7 @@ import resource
 import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -188,6 +188,7 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
           device_name: str = "auto", frames: int = 24, warmup: int = 2, batch: int = 4,
           input_path: str | None = None, end_to_end: bool = True, say=print) -> list[Row]:
     device = resolve_device(device_name)
+    options = replace(options, device=str(device))
     rows = []
     for size in sizes:
         height, width = SIZES[size]
@@ -202,7 +203,8 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
             with Sampler(device) as sampler:
                 total, latencies = measure(stages, clip, batch, warmup)
             measured = len(clip) - warmup * batch
-            row = sampler.fill(Row(label, engine, size, str(device), "torch", measured,
+            backend = "+".join(getattr(getattr(s, "net", None), "backend", "torch") for s in stages)
+            row = sampler.fill(Row(label, engine, size, str(device), backend, measured,
                                    round(measured / total, 2), _ms(statistics.median(latencies)),
                                    _ms(_p95(latencies)), count_flops(stages, clip[:1]), 0.0))
             rows.append(row)
@@ -223,13 +225,15 @@ def _end_to_end(stage_names, choices, options: EngineOptions, size: str, device,
     run_options = Options(stages=",".join(stage_names) or "none", engines=choices, batch=batch,
                           references=options.references, strength=options.strength,
                           precision=options.precision, render_factor=options.render_factor,
+                          backend=options.backend,
                           device=str(device), input_format=fmt, duration=frames / 25 if not input_path else None,
                           max_height=height, format="null", progress="none", overwrite=True)
     with Sampler(device) as sampler:
         pipeline = Pipeline(source, run_options)
         summary = pipeline.run(os.devnull)
     latencies = sorted(pipeline.latencies)
-    row = Row("end-to-end", "+".join(summary.stage_seconds) or "none", size, str(device), "torch",
+    backends = "+".join(getattr(getattr(s, "net", None), "backend", "torch") for s in pipeline.stages)
+    row = Row("end-to-end", "+".join(summary.stage_seconds) or "none", size, str(device), backends or "-",
               summary.frames, round(summary.fps, 2), _ms(statistics.median(latencies)), _ms(_p95(latencies)),
               None, 0.0)
     return sampler.fill(row)

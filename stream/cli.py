@@ -7,13 +7,14 @@ import signal
 import sys
 
 from dfstream.engines import engines
+from dfstream.engines.backends import BACKENDS
 
 from .errors import DfstreamError, UsageError
 from .pipeline import Options, Pipeline
 from .progress import MODES
 from .sink import EncoderSettings
 
-COMMANDS = ("run", "info", "eval", "demo", "models", "bench")
+COMMANDS = ("run", "info", "eval", "demo", "models", "bench", "export")
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,6 +77,8 @@ def _engine_arguments(parser) -> argparse._ArgumentGroup:
                      help="DeOldify: the network sees a 16*R pixel square (default 21 video, 35 stable/artistic)")
     eng.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                      help="network precision (default auto: fp32 on CPU, fp16 on CUDA)")
+    eng.add_argument("--backend", choices=BACKENDS, default="auto",
+                     help="how networks run (default auto: the fastest that works here)")
     return eng
 
 
@@ -83,7 +86,7 @@ def _engine_options(args):
     from dfstream.engines import EngineOptions
 
     return EngineOptions(args.reference, args.strength, precision=args.precision,
-                         render_factor=args.render_factor)
+                         render_factor=args.render_factor, backend=args.backend)
 
 
 def build_parser() -> Parser:
@@ -167,6 +170,16 @@ def build_parser() -> Parser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.set_defaults(func=cmd_bench)
 
+    export = sub.add_parser("export", help="ONNX graphs of the networks and the engine cache")
+    esub = export.add_subparsers(dest="action", parser_class=Parser, required=True)
+    onnx = esub.add_parser("onnx", help="write a stored model as an ONNX graph (dynamic sizes)")
+    onnx.add_argument("name", help="model name (see 'dfstream models list')")
+    onnx.add_argument("-o", "--output", help="the .onnx file (default NAME[-fp16].onnx)")
+    onnx.add_argument("--fp16", action="store_true", help="a half-precision graph (for GPU runtimes)")
+    esub.add_parser("list", help="engines built so far, with their keys")
+    esub.add_parser("clear", help="remove every cached engine")
+    export.set_defaults(func=cmd_export)
+
     models = sub.add_parser("models", help="network weights: list, import, download, verify")
     msub = models.add_subparsers(dest="action", parser_class=Parser, required=True)
     msub.add_parser("list", help="known models, where each file is, present and verified")
@@ -199,6 +212,26 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from dfstream.export import cache
+
+    if args.action == "onnx":
+        from dfstream.export.onnx import export_model
+
+        path = args.output or f"{args.name}{'-fp16' if args.fp16 else ''}.onnx"
+        record = export_model(args.name, path, "fp16" if args.fp16 else "fp32")
+        print(f"{path}: opset {record['opset']}, inputs {', '.join(record['inputs'])}, "
+              f"outputs {', '.join(record['outputs'])} (manifest {path.removesuffix('.onnx')}.json)")
+    elif args.action == "list":
+        print(f"engine cache: {cache.root()}")
+        for folder, key, size in cache.entries():
+            print(f"  {folder.name}  {key['backend']} {key['backend_version']}, {key['precision']}, "
+                  f"{key['device']}{' ' + key['gpu']['name'] if key['gpu'] else ''}, {size / 1e6:.1f} MB")
+    else:
+        print(f"removed {cache.clear()} cached engine(s) from {cache.root()}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from .models import command
 
@@ -208,7 +241,7 @@ def cmd_models(args) -> int:
 def cmd_run(args) -> int:
     options = Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
-        original=args.original, precision=args.precision, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
+        original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import os
 import platform
@@ -43,19 +42,18 @@ def _gpus() -> list[str]:
 
 
 def _backends() -> list[tuple[str, str]]:
-    rows = [("torch", f"yes (CPU{', CUDA' if torch.cuda.is_available() else ''})")]
-    try:
-        import onnxruntime
+    """Each backend: where it runs here, or why it does not (with the fix)."""
+    from dfstream.engines.backends import BACKENDS, available, choose
 
-        rows.append(("onnxruntime", "yes (" + ", ".join(onnxruntime.get_available_providers()) + ")"))
-    except ImportError:
-        rows.append(("onnxruntime", "no: not installed (pip install onnxruntime)"))
-    try:
-        importlib.import_module("torch_tensorrt")
-        trt = "yes" if torch.cuda.is_available() else "no: installed, but there is no CUDA GPU"
-    except ImportError:
-        trt = "no: not installed (pip install 'dfstream[gpu]')"
-    rows.append(("tensorrt", trt))
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    found = {d.type: available(d) for d in devices}
+    rows = []
+    for name in BACKENDS[1:]:
+        works = [d.upper() for d, reasons in found.items() if reasons[name] is None]
+        why = "; ".join(f"{d}: {reasons[name]}" for d, reasons in found.items() if reasons[name] is not None)
+        rows.append((name, ("yes (" + ", ".join(works) + ")" if works else "no") + (f"; {why}" if why and works
+                                                                                      else f": {why}" if why else "")))
+    rows.append(("auto", ", ".join(f"{d.type}: {choose('auto', d)}" for d in devices)))
     return rows
 
 

@@ -82,6 +82,7 @@ class Options:
     max_height: int | None = None
     precision: str = "auto"  # networks: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16
     render_factor: int | None = None  # DeOldify's network input side / 16 (default per model)
+    backend: str = "auto"  # networks: auto, torch, compile, onnxruntime, tensorrt
     device: str = "auto"
     input_format: str | None = None
     input_options: dict[str, str] = field(default_factory=dict)
@@ -181,7 +182,7 @@ class Pipeline:
                              options.start, options.duration, window=0 if live else 8)
         self.original = None
         try:
-            self.stages, self.choices = self._build_stages(options)  # fail before any decoding
+            self.stages, self.choices = self._build_stages(options, self.device)  # fail before decoding
             self.original = self._open_original(options) if options.original else None
         except BaseException:
             self.source.close()
@@ -200,11 +201,12 @@ class Pipeline:
         self._decoders: list[threading.Thread] = []
 
     @staticmethod
-    def _build_stages(options: Options) -> tuple[list[Stage], list[str]]:
+    def _build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
         if isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages):
             return list(options.stages), [s.name for s in options.stages]
-        engine_options = EngineOptions(options.references, options.strength,
-                                       precision=options.precision, render_factor=options.render_factor)
+        engine_options = EngineOptions(options.references, options.strength, precision=options.precision,
+                                       render_factor=options.render_factor, backend=options.backend,
+                                       device=str(device))
         return build_chain(parse_stages(options.stages), options.engines, engine_options)
 
     def _open_original(self, options: Options) -> Source:

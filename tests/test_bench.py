@@ -68,3 +68,13 @@ def test_synthetic_frames_move():
 def test_writing_to_dev_null_needs_no_overwrite_flag(clip):
     done = run_cli("run", clip, "/dev/null", "-f", "null", "--stages", "gray", "-q")
     assert done.returncode == 0, done.stderr
+
+
+def test_readme_results_table_matches_the_recorded_files():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

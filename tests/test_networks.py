@@ -118,7 +118,8 @@ def test_render_factor_sets_the_network_input_size(artistic_stage_net):
         frames = torch.rand(1, 3, 72, 128)
         ctx = StageContext(frames, luma(frames, "bt601"), [True])
         for factor in (2, 5):
-            DeOldifyColorizer(artistic_stage_net, EngineOptions(render_factor=factor)).process(frames, ctx)
+            DeOldifyColorizer(artistic_stage_net, EngineOptions(render_factor=factor, backend="torch")).process(
+                frames, ctx)
     finally:
         hook.remove()
     assert seen == [(1, 3, 32, 32), (1, 3, 80, 80)]

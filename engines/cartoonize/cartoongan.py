@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import store
-from ..network import NetworkStage, Placed
+from ..network import NetworkStage, runner
 from ..registry import register
 from ..stage import BatchStage, StageContext
 
@@ -88,7 +88,7 @@ class CartoonGANCartoonizer(NetworkStage, BatchStage):
     variants = {s: f"cartoongan-{s}" for s in STYLES}
 
     def __init__(self, net: nn.Module, options=None):
-        self.net = Placed(net, getattr(options, "precision", "auto"))
+        self.net = runner(net, options)
 
     def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         out = self.net(rgb.flip(1) * 2 - 1).to(rgb.dtype)

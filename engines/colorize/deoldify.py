@@ -20,7 +20,7 @@ from dfstream.colour import luma, merge_chroma, ycbcr
 from dfstream.errors import UsageError
 
 from .. import checkpoint, store
-from ..network import NetworkStage, Placed
+from ..network import NetworkStage, runner
 from ..registry import register
 from ..stage import BatchStage, StageContext
 
@@ -151,9 +151,9 @@ class UnetBlock(nn.Module):
         self.names = names
 
     def forward(self, x, skip):
-        up = self.shuf(x)
-        if up.shape[-2:] != skip.shape[-2:]:
-            up = F.interpolate(up, skip.shape[-2:], mode="nearest")
+        # to the skip's size when the encoder rounded up (an identity when the sizes agree); always
+        # applied, so that exported graphs keep it for every size
+        up = F.interpolate(self.shuf(x), skip.shape[-2:], mode="nearest")
         x = F.relu(torch.cat([up, self.bn(skip)], 1))
         for name in self.names:
             x = getattr(self, name)(x)
@@ -256,7 +256,7 @@ class DeOldifyColorizer(NetworkStage, BatchStage):
     render_factor = 21
 
     def __init__(self, net: nn.Module, options=None, render_factor: int | None = None):
-        self.net = Placed(net, getattr(options, "precision", "auto"))
+        self.net = runner(net, options)
         factor = render_factor or getattr(options, "render_factor", None) or self.render_factor
         if not 1 <= factor <= 64:
             raise UsageError(f"render factor {factor} is out of range", "use 7 to 45 (default "

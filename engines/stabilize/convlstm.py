@@ -18,7 +18,7 @@ from dfstream.colour import merge_chroma, ycbcr
 from dfstream.geometry import crop, pad_to_multiple
 
 from .. import store
-from ..network import NetworkStage, Placed
+from ..network import NetworkStage, runner
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -76,11 +76,6 @@ class TransformNet(nn.Module):
         self.deconv2 = ConvLayer(nf * 4, nf, 3, up=True)
         self.deconv3 = ConvLayer(nf * 2, 3, 7)
 
-    def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zero (h, c) for frames like ``x`` [N,C,H,W] (H, W multiples of 4)."""
-        zeros = x.new_zeros(x.shape[0], self.hidden, x.shape[2] // 4, x.shape[3] // 4)
-        return zeros, zeros.clone()
-
     def forward(self, x, h, c):
         act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
         e1a, e1b = act(self.conv1a(x[:, :6])), act(self.conv1b(x[:, 6:]))
@@ -92,6 +87,19 @@ class TransformNet(nn.Module):
         d2 = act(self.deconv1(h))
         d1 = act(self.deconv2(torch.cat((d2, e2a), 1)))
         return torch.tanh(self.deconv3(torch.cat((d1, e1a), 1))), h, c
+
+
+class ConvLSTMStep(nn.Module):
+    """One stabilizer step with every input and output explicit (the exported graph's form):
+    (P_t, O_{t-1}, I_t, I_{t-1}, h, c) -> (O_t, h, c)."""
+
+    def __init__(self, net: TransformNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, p, o_prev, i, i_prev, h, c):
+        residual, h, c = self.net(torch.cat((p, o_prev, i, i_prev), 1), h, c)
+        return p + residual, h, c
 
 
 def convert(state: dict) -> dict:
@@ -115,7 +123,8 @@ class ConvLSTMStabilizer(NetworkStage, RecurrentStage):
     variants = {"default": "convlstm"}
 
     def __init__(self, net: TransformNet, options=None):
-        self.net = Placed(net, getattr(options, "precision", "auto"))
+        self.hidden = net.hidden
+        self.net = runner(ConvLSTMStep(net), options)
         self.chroma_only = getattr(options, "chroma_only", False)
         self.reset()
 
@@ -127,11 +136,11 @@ class ConvLSTMStabilizer(NetworkStage, RecurrentStage):
         p, i = pad_to_multiple(rgb, MULTIPLE), pad_to_multiple(ctx.source.to(rgb.dtype), MULTIPLE)
         if self._state is None:
             out = p  # O_0 = P_0
-            h, c = self.net.module.initial_state(self.net.cast(p))
+            h = p.new_zeros(1, self.hidden, p.shape[2] // MULTIPLE, p.shape[3] // MULTIPLE)
+            c = h.clone()
         else:
             h, c, o_prev, i_prev = self._resized(self._state, p.shape[-2:])
-            residual, h, c = self.net(torch.cat((p, o_prev, i, i_prev), 1), h, c)
-            out = p + residual.to(p.dtype)
+            out, h, c = self.net(p, o_prev, i, i_prev, h, c)
         self._state = (h, c, out, i)
         result = crop(out, height, width).clamp(0, 1)
         return merge_chroma(ctx.luma, ycbcr(result)[1]) if self.chroma_only else result

@@ -1,0 +1,131 @@
+"""The README's table of recorded results, and the fps-against-resolution plot, from the files in
+benchmarks/results/ (never typed by hand).
+
+    python benchmarks/report.py            # print the table
+    python benchmarks/report.py --write    # put it in README.md and draw results/fps_by_resolution.png
+    python benchmarks/report.py --check    # exit 1 if README.md differs from the recorded files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE.parent / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _fps(d: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d["fps"].items())
+
+
+def _frame_dump(d: dict) -> str:
+    return (f"{d['encoder']}: dfstream {d['dfstream']['fps']} fps, frame dump {d['frame_dump']['fps']} fps, "
+            f"ratio {d['throughput_ratio']}; temporary disk {d['frame_dump']['temporary_bytes'] / 1e6:.0f} MB "
+            f"against 0; timestamps kept {d['dfstream']['timestamps_kept']} / {d['frame_dump']['timestamps_kept']}")
+
+
+def _backends(d: dict) -> str:
+    parts = [f"{r['network']} {r['backend']} " + (f"{r['fps']} fps" if "fps" in r else "fails") for r in d["rows"]]
+    return "; ".join(parts) + f"; fastest {d['fastest']}"
+
+
+def _scaling(d: dict) -> str:
+    return "; ".join(f"{r['engine']} {r['backend']} {r['size']} {r['fps']} fps" for r in d["rows"])
+
+
+def _stabilizer(d: dict) -> str:
+    return "; ".join(f"{r['sequence']} {r['process']}: {r['excess_removed'] * 100:.1f}% removed, "
+                     f"{r['psnr_to_processed']:.1f} dB, colourfulness {r['colourfulness_kept'] * 100:.1f}%"
+                     for r in d["rows"])
+
+
+def _reference(d: dict) -> str:
+    return "; ".join(f"{r['sequence']} {r['reference_colorizer']['psnr_mean']:.2f} dB against "
+                     f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation)" for r in d["rows"])
+
+
+HEADLINES = {
+    "passthrough_overhead": lambda d: (f"dfstream {d['fps_median']['dfstream']} fps, bare PyAV "
+                                       f"{d['fps_median']['bare_pyav']} fps"),
+    "engine_speed": _fps,
+    "frame_dump_baseline": _frame_dump,
+    "frame_dump_baseline_medium": _frame_dump,
+    "backends_cpu": _backends,
+    "backend_scaling": _scaling,
+    "live_latency": lambda d: (f"median {d['latency_ms']['median']} ms, p95 {d['latency_ms']['p95']} ms, "
+                               f"{d['frames_dropped']} of {d['frames_in']} frames dropped"),
+    "reference_colorizer": _reference,
+    "stabilizer_flicker": _stabilizer,
+}
+
+
+def table() -> str:
+    lines = ["| result | machine | command | numbers |", "| --- | --- | --- | --- |"]
+    for path in sorted(RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        headline = HEADLINES.get(path.stem)
+        if headline is None:
+            continue
+        m = data["machine"]
+        machine = f"{m['cpu']}, {m['cores']} cores" + (f", {m['gpu']}" if m.get("gpu") else "")
+        lines.append(f"| [{path.stem}](benchmarks/results/{path.name}) | {machine} | `{m['command']}` | "
+                     f"{headline(data)} |")
+    return "\n".join(lines)
+
+
+def plot(path: Path) -> None:
+    """fps against resolution, one line per engine and backend (from backend_scaling.json)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = json.loads((RESULTS / "backend_scaling.json").read_text())["rows"]
+    heights = {"360p": 360, "480p": 480, "720p": 720, "1080p": 1080}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in sorted({(r["engine"], r["backend"]) for r in rows}):
+        points = sorted((heights[r["size"]], r["fps"]) for r in rows if (r["engine"], r["backend"]) == key)
+        ax.plot(*zip(*points), marker="o", label=f"{key[0]} ({key[1]})")
+    ax.set_xlabel("frame height (16:9)")
+    ax.set_ylabel("frames per second")
+    ax.set_yscale("log")
+    ax.set_title("Networks on the CPU by backend")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def readme_block() -> str:
+    text = README.read_text()
+    return text[text.index(START) + len(START): text.index(END)].strip("\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    generated = table()
+    if args.check:
+        if readme_block() != generated:
+            print("README.md's results table differs from benchmarks/results: run "
+                  "'python benchmarks/report.py --write'", file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        text = README.read_text()
+        README.write_text(text[: text.index(START) + len(START)] + "\n" + generated + "\n" + text[text.index(END):])
+        plot(RESULTS / "fps_by_resolution.png")
+    else:
+        print(generated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
