@@ -21,18 +21,33 @@ AUTO_CPU = "onnxruntime"  # fastest on every network in benchmarks/results/backe
 
 
 class Compiled(Placed):
-    """``compile``: torch.compile (Inductor; a C++ compiler on the CPU). Shapes start static and
-    turn dynamic when they change (torch's default; forcing dynamic shapes from the first call
-    trips an Inductor error on DeOldify in torch 2.13)."""
+    """``compile``: the AOTInductor package that ``dfstream export aoti`` left in the engine cache
+    for these weights, precision and device, else torch.compile at run time (Inductor; a C++
+    compiler on the CPU). Run-time shapes start static and turn dynamic when they change (forcing
+    dynamic shapes from the first call trips an Inductor error on DeOldify in torch 2.13)."""
 
     backend = "compile"
 
     def place(self) -> None:
         super().place()
-        self._compiled = torch.compile(self.module)
+        package, _ = aoti_entry(self.module, self.dtype, self.device)
+        if package.exists():
+            from dfstream.export import aoti
+
+            self._compiled = aoti.load(package)
+        else:
+            self._compiled = torch.compile(self.module)
 
     def run(self, *inputs):
         return self._compiled(*inputs)
+
+
+def aoti_entry(module, dtype: torch.dtype, device: torch.device):
+    """(package path, cache key) of the AOTInductor package for this module, precision and device."""
+    from dfstream.export import cache
+
+    key = cache.key(module, "aoti", str(dtype).removeprefix("torch."), device, "dynamic", torch.__version__)
+    return cache.folder(key) / "model.pt2", key
 
 
 class OnnxRuntime(Placed):

@@ -8,25 +8,37 @@ frames in time order and are reset at scene cuts (``RecurrentStage``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import torch
 
+from dfstream.colour import luma as bt601_luma
 
-@dataclass
+
 class StageContext:
-    """What a stage may know about the frames of a batch besides their pixels."""
+    """What a stage may know about the frames of a batch besides their pixels.
 
-    source: torch.Tensor  # [N,3,H,W] the input frames (or --original), same size as the stage input
-    luma: torch.Tensor  # [N,1,H,W] their BT.601 luma in [0,1]
-    cuts: list[bool]  # cuts[i]: frame i starts a new scene (state must not cross it)
+    ``source``: [N,3,H,W] the input frames (or --original), same size as the stage input;
+    ``luma``: their BT.601 luma [N,1,H,W] in [0,1], computed when first asked for;
+    ``cuts[i]``: frame i starts a new scene (state must not cross it)."""
+
+    def __init__(self, source: torch.Tensor, luma: torch.Tensor | None = None, cuts=()):
+        self.source = source
+        self._luma = luma
+        self.cuts = list(cuts)
+
+    @property
+    def luma(self) -> torch.Tensor:
+        if self._luma is None:
+            self._luma = bt601_luma(self.source, "bt601")
+        return self._luma
 
     def frame(self, i: int) -> StageContext:
-        return StageContext(self.source[i : i + 1], self.luma[i : i + 1], [self.cuts[i]])
+        luma = None if self._luma is None else self._luma[i : i + 1]
+        return StageContext(self.source[i : i + 1], luma, [self.cuts[i]])
 
     def map(self, fn) -> StageContext:
         """The same context with ``fn`` applied to every tensor (padding, resizing)."""
-        return StageContext(fn(self.source), fn(self.luma), self.cuts)
+        return StageContext(fn(self.source), None if self._luma is None else fn(self._luma), self.cuts)
 
 
 class Stage(ABC):

@@ -153,35 +153,44 @@ def count_flops(stages, frame: torch.Tensor) -> float | None:
     """GFLOPs for one frame through ``stages`` as torch counts them; None if no network runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    for stage in stages:
-        if hasattr(stage, "reset"):
+    from dfstream.engines.network import Placed
+
+    swapped = [(s, s.net) for s in stages if getattr(getattr(s, "net", None), "backend", "torch") != "torch"]
+    for stage, net in swapped:  # torch can only count what it runs itself
+        stage.net = Placed(net.module, "fp32")
+    try:
+        for stage in stages:
             stage.reset()
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode():
-        run_stages(stages, frame, [True])  # a recurrent network runs from the second frame on
-        with counter:
-            run_stages(stages, frame, [False])
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode():
+            run_stages(stages, frame, [True])  # a recurrent network runs from the second frame on
+            with counter:
+                run_stages(stages, frame, [False])
+    finally:
+        for stage, net in swapped:
+            stage.net = net
     total = counter.get_total_flops()
     return round(total / 1e9, 2) if total else None
 
 
 def measure(stages, frames: torch.Tensor, batch: int, warmup: int) -> tuple[float, list[float]]:
-    """Seconds for all measured batches and each batch's latency; the first ``warmup`` batches
-    are run but not counted."""
+    """Seconds for all frames and each batch's latency, after ``warmup`` uncounted runs over the
+    first frames (two at least, so that a recurrent network runs: sessions are built, code is
+    compiled, caches are filled)."""
     device = frames.device
-    latencies, total = [], 0.0
+    latencies = []
     chunks = [frames[i:i + batch] for i in range(0, len(frames), batch)]
+    head = frames[:max(2, batch)]
     with torch.inference_mode():
+        for _ in range(warmup):
+            run_stages(stages, head, [True] + [False] * (len(head) - 1))
         for k, chunk in enumerate(chunks):
-            cuts = [k == 0] + [False] * (len(chunk) - 1)
+            cuts = [k == 0 and not warmup] + [False] * (len(chunk) - 1)  # state goes on from the warm-up
             start = time.perf_counter()
             run_stages(stages, chunk, cuts)
             _sync(device)
-            took = time.perf_counter() - start
-            if k >= warmup:
-                latencies.append(took)
-                total += took
-    return total, latencies
+            latencies.append(time.perf_counter() - start)
+    return sum(latencies), latencies
 
 
 def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], options: EngineOptions,
@@ -192,8 +201,7 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
     rows = []
     for size in sizes:
         height, width = SIZES[size]
-        count = frames + warmup * batch
-        clip = from_file(input_path, count, device) if input_path else synthetic(count, height, width, device)
+        clip = from_file(input_path, frames, device) if input_path else synthetic(frames, height, width, device)
         if input_path:
             clip = F.interpolate(clip, size=(height, width), mode="bilinear", antialias=True).clamp(0, 1)
         chain, _ = build_chain(stage_names, choices, options)
@@ -202,7 +210,7 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
             engine = "+".join(engine_name(s) for s in stages)
             with Sampler(device) as sampler:
                 total, latencies = measure(stages, clip, batch, warmup)
-            measured = len(clip) - warmup * batch
+            measured = len(clip)
             backend = "+".join(getattr(getattr(s, "net", None), "backend", "torch") for s in stages)
             row = sampler.fill(Row(label, engine, size, str(device), backend, measured,
                                    round(measured / total, 2), _ms(statistics.median(latencies)),

@@ -176,6 +176,10 @@ def build_parser() -> Parser:
     onnx.add_argument("name", help="model name (see 'dfstream models list')")
     onnx.add_argument("-o", "--output", help="the .onnx file (default NAME[-fp16].onnx)")
     onnx.add_argument("--fp16", action="store_true", help="a half-precision graph (for GPU runtimes)")
+    aot = esub.add_parser("aoti", help="compile a stored model ahead of time (AOTInductor) for --backend compile")
+    aot.add_argument("name", help="model name (see 'dfstream models list')")
+    aot.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    aot.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     esub.add_parser("list", help="engines built so far, with their keys")
     esub.add_parser("clear", help="remove every cached engine")
     export.set_defaults(func=cmd_export)
@@ -222,6 +226,9 @@ def cmd_export(args) -> int:
         record = export_model(args.name, path, "fp16" if args.fp16 else "fp32")
         print(f"{path}: opset {record['opset']}, inputs {', '.join(record['inputs'])}, "
               f"outputs {', '.join(record['outputs'])} (manifest {path.removesuffix('.onnx')}.json)")
+    elif args.action == "aoti":
+        path = build_aoti(args.name, args.precision, args.device)
+        print(f"{args.name}: {path} (used by --backend compile)")
     elif args.action == "list":
         print(f"engine cache: {cache.root()}")
         for folder, key, size in cache.entries():
@@ -230,6 +237,24 @@ def cmd_export(args) -> int:
     else:
         print(f"removed {cache.clear()} cached engine(s) from {cache.root()}")
     return 0
+
+
+def build_aoti(name: str, precision: str, device_name: str):
+    """The AOTInductor package of a stored model, built into the engine cache."""
+    from dfstream.engines.backends import aoti_entry
+    from dfstream.engines.network import PRECISIONS
+    from dfstream.export import aoti, cache
+    from dfstream.export.onnx import graph_module
+
+    from .device import resolve_device
+
+    device = resolve_device(device_name)
+    module, dtype = graph_module(name), PRECISIONS[precision]
+    path, key = aoti_entry(module, dtype, device)
+    if not path.exists():
+        aoti.export_aoti(module, path, dtype, device)
+        cache.record(path.parent, key)
+    return path
 
 
 def cmd_models(args) -> int:

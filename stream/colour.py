@@ -152,8 +152,8 @@ def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
 
 
 def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[torch.Tensor]:
-    """R'G'B' [N,3,H,W] in [0,1] -> integer planes [N,h,w] of ``layout``."""
-    rgb = rgb.float().clamp(0, 1)
+    """R'G'B' [N,3,H,W] in [0,1] (stages keep to it) -> integer planes [N,h,w] of ``layout``."""
+    rgb = rgb.float()
     scale, offset = _code_scales(layout, colour)
     top = 2**layout.bits - 1
     rows = 1 if layout.gray else 3

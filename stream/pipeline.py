@@ -22,7 +22,7 @@ import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
-from .colour import Colour, luma, luma_plane, to_rgb
+from .colour import Colour, luma_plane, to_rgb
 from .device import keep_host_memory, resolve_device
 from .errors import DfstreamError
 from .geometry import crop, pad_to_multiple, resize, work_size
@@ -339,7 +339,7 @@ class Pipeline:
         size = work_size(height, width, max_height)
         x = resize(rgb, size)
         source = resize(source, size)
-        ctx = StageContext(source, luma(source, "bt601"), cuts)
+        ctx = StageContext(source, None, cuts)  # the luma is computed if a stage asks for it
         for stage in self.stages:
             started = time.perf_counter()
             m = stage.multiple

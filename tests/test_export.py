@@ -146,3 +146,20 @@ def test_cuda_fp16_backends_match_eager_fp32(nets, backend):
         expected = net(x)
         out = make_runner(with_weights(AnimeGANv2()), backend, "fp16", "cuda")(x.cuda())
     assert P.relative_error(out.float().cpu(), expected) < 1e-2
+
+
+def test_aoti_package_is_built_into_the_cache_and_used_by_the_compile_backend(tmp_path, monkeypatch):
+    from dfstream.engines import store
+
+    torch.save(P.randomised(AnimeGANv2().state_dict(), 5), tmp_path / "paprika.pt")
+    store.import_file("animegan2-paprika", tmp_path / "paprika.pt")
+    done = run_cli("export", "aoti", "animegan2-paprika", timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert b"model.pt2" in done.stdout
+    net = store.load("animegan2-paprika")
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("compiled at run time"))
+    runner = make_runner(net, "compile", "fp32", "cpu")
+    x = torch.rand(3, 3, 52, 84) * 2 - 1  # another batch and size than the example it was built on
+    with torch.inference_mode():
+        assert P.relative_error(runner(x), net(x)) < 1e-4
+    assert any(key["backend"] == "aoti" for _, key, _ in cache.entries())

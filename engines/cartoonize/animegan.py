@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import store
-from ..network import NetworkStage, Placed
+from ..network import NetworkStage, runner
 from ..registry import register
 from ..stage import BatchStage, StageContext
 
@@ -81,7 +81,7 @@ class AnimeGANCartoonizer(NetworkStage, BatchStage):
     variants = {s: f"animegan2-{s}" for s in STYLES}
 
     def __init__(self, net: nn.Module, options=None):
-        self.net = Placed(net, getattr(options, "precision", "auto"))
+        self.net = runner(net, options)
 
     def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         return (self.net(rgb * 2 - 1).to(rgb.dtype) * 0.5 + 0.5).clamp(0, 1)
