@@ -21,6 +21,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import dfstream  # first, as in the command line: it sets the OpenMP wait policy before torch loads
+
 import av
 import cv2
 import numpy as np
@@ -29,7 +31,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import stamp  # noqa: E402
 
-import dfstream  # noqa: E402
 from dfstream.colour import luma  # noqa: E402
 from dfstream.engines import EngineOptions, StageContext, build_chain, parse_stages  # noqa: E402
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import torch
 import torch.nn.functional as F
 
@@ -132,48 +133,70 @@ def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tor
 
 
 def to_rgb(planes: list[torch.Tensor], layout: PixelLayout, colour: Colour) -> torch.Tensor:
-    """Planes [N,h,w] (integer codes) -> R'G'B' [N,3,H,W] float32 in [0,1]."""
+    """Planes [N,h,w] (integer codes) -> R'G'B' [N,3,H,W] float32 in [0,1].
+
+    The chroma terms are mapped at the chroma planes' size and then upsampled (bilinear
+    interpolation commutes with the affine map), so only three passes touch full-size floats.
+    """
     scale, offset = _code_scales(layout, colour)
-    y = planes[0].unsqueeze(1).float()
+    y = planes[0].unsqueeze(1)
     if layout.gray:
         out = (y - offset[0].item()) / scale[0].item()
         return out.clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
-    c = torch.stack(planes[1:3], 1).float()
-    if c.shape[-2:] != y.shape[-2:]:
-        c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
     a = _ycbcr_matrix(colour.matrix)
-    return _pointwise(torch.cat((y, c), 1), a / scale, -(a @ (offset / scale))).clamp_(0, 1)
+    out = _pointwise(torch.stack(planes[1:3], 1).float(), a[:, 1:] / scale[1:], -(a @ (offset / scale)))
+    if out.shape[-2:] != y.shape[-2:]:
+        out = _resize_planes(out, y.shape[-2:])
+    return out.add_(y, alpha=1 / scale[0].item()).clamp_(0, 1)  # the luma column of A is all ones
 
 
 def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
     """Y' [N,1,H,W] in [0,1] from R'G'B' with a matrix's weights."""
-    kr, kg, kb = luma_weights(matrix)
-    return kr * rgb[:, 0:1] + kg * rgb[:, 1:2] + kb * rgb[:, 2:3]
+    return _pointwise(rgb, torch.tensor([luma_weights(matrix)]), torch.zeros(1))
 
 
 def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[torch.Tensor]:
-    """R'G'B' [N,3,H,W] in [0,1] (stages keep to it) -> integer planes [N,h,w] of ``layout``."""
+    """R'G'B' [N,3,H,W] in [0,1] (stages keep to it) -> integer planes [N,h,w] of ``layout``.
+
+    Chroma is averaged down in R'G'B' before the matrix (the two commute), so the full-size
+    frame is read twice and no full-size chroma is written.
+    """
     rgb = rgb.float()
     scale, offset = _code_scales(layout, colour)
     top = 2**layout.bits - 1
-    rows = 1 if layout.gray else 3
-    weight = (scale.view(3, 1) * torch.linalg.inv(_ycbcr_matrix(colour.matrix)))[:rows]
-    codes = _pointwise(rgb, weight, offset[:rows])
-    planes = [_quantise(codes[:, 0], top, layout.dtype)]
+    weight = scale.view(3, 1) * torch.linalg.inv(_ycbcr_matrix(colour.matrix))
+    planes = [_quantise(_pointwise(rgb, weight[:1], offset[:1])[:, 0], top, layout.dtype)]
     if layout.gray:
         return planes
-    c = codes[:, 1:3]
     if layout.sub_x > 1 or layout.sub_y > 1:
-        h, w = c.shape[-2:]
+        h, w = rgb.shape[-2:]
         pad = (0, (-w) % layout.sub_x, 0, (-h) % layout.sub_y)
         if any(pad):
-            c = F.pad(c, pad, mode="replicate")
-        c = F.avg_pool2d(c, (layout.sub_y, layout.sub_x))
+            rgb = F.pad(rgb, pad, mode="replicate")
+        rgb = _resize_planes(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
+    c = _pointwise(rgb, weight[1:], offset[1:])
     return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
 
 
+def _resize_planes(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Float planes [N,C,h,w] resized: bilinear up (half-pixel centres), box average down by an
+    integer factor. On the CPU through OpenCV, whose SIMD kernels do the same sums several times
+    faster than torch's there."""
+    up = size[0] * size[1] > x.shape[-2] * x.shape[-1]
+    if x.device.type != "cpu":
+        if up:
+            return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return F.avg_pool2d(x, (x.shape[-2] // size[0], x.shape[-1] // size[1]))
+    n, c = x.shape[:2]
+    out = torch.empty(n, c, *size)
+    mode = cv2.INTER_LINEAR if up else cv2.INTER_AREA
+    for src, dst in zip(x.reshape(n * c, *x.shape[-2:]).numpy(), out.view(n * c, *size).numpy()):
+        cv2.resize(src, (size[1], size[0]), dst=dst, interpolation=mode)
+    return out
+
+
 def _quantise(x: torch.Tensor, top: int, dtype: torch.dtype) -> torch.Tensor:
-    return x.round().clamp(0, top).to(dtype)
+    return x.round_().clamp_(0, top).to(dtype)
 
 
 def ycbcr(rgb: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch.Tensor]:

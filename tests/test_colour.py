@@ -72,3 +72,21 @@ def test_unspecified_matrix_follows_the_frame_height():
     assert Colour.of_frame(2, 0, layout, 720).matrix == "bt709"
     assert Colour.of_frame(9, 2, layout, 480) == Colour("bt2020", True)
     assert Colour.of_frame(1, 0, LAYOUTS["yuvj420p"], 480).full_range
+
+
+@pytest.mark.parametrize("small, big", [((36, 64), (72, 128)), ((5, 7), (9, 13)), ((6, 8), (6, 16))])
+def test_cpu_plane_resizing_matches_the_gpu_formulas(small, big):
+    """The CPU path (OpenCV) does the same sums as torch's bilinear (half-pixel centres) and
+    average pooling, which the GPU path uses."""
+    import torch.nn.functional as F
+
+    from dfstream.colour import _resize_planes
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, *small)
+    up = _resize_planes(x, big)
+    assert torch.allclose(up, F.interpolate(x, size=big, mode="bilinear", align_corners=False), atol=1e-6)
+    if big[0] % small[0] == 0 and big[1] % small[1] == 0:
+        y = torch.rand(2, 3, *big)
+        factor = (big[0] // small[0], big[1] // small[1])
+        assert torch.allclose(_resize_planes(y, small), F.avg_pool2d(y, factor), atol=1e-6)
