@@ -13,8 +13,9 @@ from .errors import DfstreamError, UsageError
 from .pipeline import Options, Pipeline
 from .progress import MODES
 from .sink import EncoderSettings
+from .train import add_parsers as add_training_parsers
 
-COMMANDS = ("run", "info", "eval", "demo", "models", "bench", "export")
+COMMANDS = ("run", "info", "eval", "demo", "models", "bench", "export", "data", "train")
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,6 +54,7 @@ def _number(cast, what: str, valid, rule: str):
 
 
 positive_int = _number(int, "a whole number", lambda v: v >= 1, "1 or more")
+positive_float = _number(float, "a number", lambda v: v > 0, "above 0")
 fraction = _number(float, "a number", lambda v: 0 <= v < 1, "at least 0 and below 1")
 
 
@@ -196,6 +198,7 @@ def build_parser() -> Parser:
     ver = msub.add_parser("verify", help="check stored weights against their manifests")
     ver.add_argument("name", nargs="*", help="models to check (default: every installed one)")
     models.set_defaults(func=cmd_models)
+    add_training_parsers(sub, Parser, positive_int, positive_float)
     return parser
 
 
