@@ -49,6 +49,20 @@ def _reference(d: dict) -> str:
                      f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation)" for r in d["rows"])
 
 
+def _gpu(d: dict) -> str:
+    rows = [r for r in d["throughput"] if r.get("stage") in ("chain", "end-to-end") and "fps" in r]
+    return "; ".join(f"{r['stage']} {r['backend']} {r['size']} {r['fps']:.1f} fps" for r in rows) + \
+        f"; fp16 matmul {d['matmul_fp16_tflops']} TFLOPS"
+
+
+def _default_stabilizer(d: dict) -> str:
+    return "; ".join(f"{r['process']}: warping error convlstm {r['warping_error']['convlstm']:.5f}, flow "
+                     f"{r['warping_error']['flow']:.5f}, PSNR {r['psnr_to_processed']['convlstm']:.1f} / "
+                     f"{r['psnr_to_processed']['flow']:.1f} dB" for r in d["rows"]) + f"; beats flow {d['beats_flow']}"
+
+
+PREFIXES = {"gpu_": _gpu, "default_stabilizer_": _default_stabilizer}  # one file per device
+
 HEADLINES = {
     "passthrough_overhead": lambda d: (f"dfstream {d['fps_median']['dfstream']} fps, bare PyAV "
                                        f"{d['fps_median']['bare_pyav']} fps"),
@@ -68,7 +82,7 @@ def table() -> str:
     lines = ["| result | machine | command | numbers |", "| --- | --- | --- | --- |"]
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
-        headline = HEADLINES.get(path.stem)
+        headline = HEADLINES.get(path.stem) or next((f for p, f in PREFIXES.items() if path.stem.startswith(p)), None)
         if headline is None:
             continue
         m = data["machine"]
