@@ -46,6 +46,7 @@ class Row:
     host_peak_mb: float
     gpu_peak_mb: float | None = None
     gpu_util_percent: float | None = None
+    split_ms_per_frame: dict[str, float] | None = None  # end-to-end: decode, upload, each stage, download, encode
 
 
 def parse_sizes(text: str) -> list[str]:
@@ -244,6 +245,10 @@ def _end_to_end(stage_names, choices, options: EngineOptions, size: str, device,
     row = Row("end-to-end", "+".join(summary.stage_seconds) or "none", size, str(device), backends or "-",
               summary.frames, round(summary.fps, 2), _ms(statistics.median(latencies)), _ms(_p95(latencies)),
               None, 0.0)
+    per_frame = lambda seconds: round(1000 * seconds / max(1, summary.frames), 2)  # noqa: E731
+    row.split_ms_per_frame = {"decode": per_frame(summary.decode_seconds), "upload": per_frame(summary.upload_seconds),
+                              **{k: per_frame(v) for k, v in summary.stage_seconds.items()},
+                              "download": per_frame(summary.download_seconds), "encode": per_frame(summary.encode_seconds)}
     return sampler.fill(row)
 
 
@@ -260,9 +265,11 @@ def format_row(row: Row) -> str:
     flops = f"{row.gflops_per_frame:9.1f}" if row.gflops_per_frame is not None else f"{'-':>9}"
     gpu = (f"  gpu {row.gpu_peak_mb:.0f} MB {row.gpu_util_percent or 0:.0f}%"
            if row.gpu_peak_mb is not None else "")
+    split = ("\n            ms per frame: " + ", ".join(f"{k} {v}" for k, v in row.split_ms_per_frame.items())
+             if row.split_ms_per_frame else "")
     return (f"{row.stage:<11} {row.engine:<24} {row.size:>5} {row.backend:<7} {row.fps:8.1f} fps  "
             f"{row.latency_ms_median:8.1f} / {row.latency_ms_p95:8.1f} ms  {flops} GFLOP  "
-            f"host {row.host_peak_mb:.0f} MB{gpu}")
+            f"host {row.host_peak_mb:.0f} MB{gpu}{split}")
 
 
 HEADER = (f"{'stage':<11} {'engine':<24} {'size':>5} {'backend':<7} {'speed':>12}  "

@@ -105,6 +105,9 @@ def build_parser() -> Parser:
     run.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
     run.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
     run.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
+    run.add_argument("--hwaccel", metavar="DEVICE",
+                     help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
+                          "for codecs it lacks")
     run.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
     run.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
@@ -271,7 +274,7 @@ def cmd_run(args) -> int:
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
-        input_format=args.input_format, input_options=dict(args.input_option),
+        input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,

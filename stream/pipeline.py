@@ -14,7 +14,8 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from fractions import Fraction
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -22,11 +23,12 @@ import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
-from .colour import Colour, luma_plane, to_rgb
+from .colour import Colour, from_rgb, luma_plane, to_rgb
 from .device import keep_host_memory, resolve_device
 from .errors import DfstreamError
 from .geometry import crop, pad_to_multiple, resize, work_size
-from .planes import frame_to_rgb, frames_from_rgb, stack_planes
+from .planes import frame_to_rgb, frames_from_arrays, plane_lists
+from .transfer import Download, Transfers
 from .realtime import Realtime
 from .preview import Preview, check_display
 from .progress import Progress
@@ -85,6 +87,7 @@ class Options:
     backend: str = "auto"  # networks: auto, torch, compile, onnxruntime, tensorrt
     device: str = "auto"
     input_format: str | None = None
+    hwaccel: str | None = None  # decode on a device: 'cuda' (NVDEC); frames come back to the host
     input_options: dict[str, str] = field(default_factory=dict)
     start: float | None = None
     duration: float | None = None
@@ -109,6 +112,8 @@ class Summary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     decode_seconds: float = 0.0
     encode_seconds: float = 0.0
+    upload_seconds: float = 0.0  # on a GPU: host to device copies (CUDA events)
+    download_seconds: float = 0.0
     latency: tuple[float, float] | None = None  # ms from decoder to encoder: median, p95
     notes: list[str] = field(default_factory=list)
 
@@ -118,7 +123,11 @@ class Summary:
 
     def lines(self) -> list[str]:
         parts = [f"decode {self.decode_seconds:.1f}s"]
+        if self.upload_seconds:
+            parts.append(f"upload {self.upload_seconds:.1f}s")
         parts += [f"{name} {1000 * s / max(1, self.frames):.1f} ms/frame" for name, s in self.stage_seconds.items()]
+        if self.download_seconds:
+            parts.append(f"download {self.download_seconds:.1f}s")
         parts.append(f"encode {self.encode_seconds:.1f}s")
         lines = [f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
         if self.latency:
@@ -129,11 +138,23 @@ class Summary:
 
 @dataclass
 class Batch:
-    """Processed frames with the source frames they came from and when those left the decoder."""
+    """Processed frames with the source frames they came from and when those left the decoder.
+    ``pending``: output frames still on their way from the device, made by ``ready()``."""
 
     outputs: list[av.VideoFrame] = field(default_factory=list)
     inputs: list[av.VideoFrame] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
+    pending: list[Callable[[], list[av.VideoFrame]]] = field(default_factory=list)
+    pts: list[int] = field(default_factory=list)
+    time_base: Fraction | None = None
+
+    def ready(self) -> Batch:
+        """Wait for this batch's downloads (only them) and make its output frames."""
+        if self.pending:
+            self.outputs, self.pending = [f for make in self.pending for f in make()], []
+        for frame, pts in zip(self.outputs, self.pts):
+            frame.pts, frame.time_base = pts, self.time_base
+        return self
 
 
 @dataclass
@@ -172,6 +193,7 @@ class Pipeline:
         if options.batch < 1:
             raise DfstreamError(f"batch size {options.batch} is too small", "pass --batch 1 or more")
         self.device = resolve_device(options.device)
+        self.transfers = Transfers(self.device)
         if self.device.type == "cpu":
             keep_host_memory()
         live = options.realtime or options.latency == "low"
@@ -179,7 +201,7 @@ class Pipeline:
         if options.latency == "low":
             input_options.setdefault("fflags", "nobuffer")
         self.source = Source(source_name, options.input_format, input_options,
-                             options.start, options.duration, window=0 if live else 8)
+                             options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel)
         self.original = None
         try:
             self.stages, self.choices = self._build_stages(options, self.device)  # fail before decoding
@@ -287,40 +309,50 @@ class Pipeline:
 
     @torch.inference_mode()
     def _compute(self, items: list[VideoItem], originals: list[VideoItem] | None) -> Batch:
-        """Scene cuts, realtime drops, then the stages (or a format change for a passthrough)."""
+        """Scene cuts, realtime drops, then the stages (or a format change for a passthrough).
+        On a GPU the work is queued on the streams and the batch leaves with its downloads pending."""
         source, guide = self.source, self.original if originals else self.source
         planes = guide_planes = None
         if self.stages or self.realtime:
             # a passthrough needs only the luma, for the scene cuts that realtime drops respect
             count = None if self.stages else 1
-            planes = stack_planes([i.frame for i in items], source.layout, self.device, count)
-            guide_planes = stack_planes([o.frame for o in originals], guide.layout, self.device,
-                                        count) if originals else planes
-            y = luma_plane(subsample(guide_planes[0]), guide.layout, guide.colour)
-            cuts = self.scenes.detect(y, [i.pts for i in items], source.time_base)
+            planes = self.transfers.upload(plane_lists([i.frame for i in items], source.layout, count))
+            guide_planes = self.transfers.upload(plane_lists([o.frame for o in originals], guide.layout, count)) \
+                if originals else planes
+            with self.transfers.upload_context():  # waits for this batch's upload, not for the compute
+                y = luma_plane(subsample(guide_planes[0]), guide.layout, guide.colour)
+                cuts = self.scenes.detect(y, [i.pts for i in items], source.time_base)
         if self.realtime:
             keep = self.realtime.plan([time.perf_counter() - i.arrival for i in items], cuts)
             items = [i for i, kept in zip(items, keep) if kept]
             if not items:
                 return Batch()
-            index = torch.tensor([k for k, kept in enumerate(keep) if kept], dtype=torch.long, device=self.device)
-            planes = [p.index_select(0, index) for p in planes]
-            guide_planes = [p.index_select(0, index) for p in guide_planes] if originals else planes
+            with self.transfers.compute():
+                index = torch.tensor([k for k, kept in enumerate(keep) if kept], dtype=torch.long, device=self.device)
+                planes = [p.index_select(0, index) for p in planes]
+                guide_planes = [p.index_select(0, index) for p in guide_planes] if originals else planes
             cuts = [c for c, kept in zip(cuts, keep) if kept]
+        batch = Batch(inputs=[i.frame for i in items], arrivals=[i.arrival for i in items],
+                      pts=[i.pts for i in items], time_base=source.time_base)
         if not self.stages:
             name = self.out_layout.name
-            out = [i.frame if i.frame.format.name == name else i.frame.reformat(format=name) for i in items]
-        else:
-            out = []
+            batch.outputs = [i.frame if i.frame.format.name == name else i.frame.reformat(format=name) for i in items]
+            return batch
+        with self.transfers.compute():
             for part in self._slices(len(items), planes[0].shape[-2:]):
                 rgb = to_rgb([p[part] for p in planes], source.layout, source.colour)
                 guide_rgb = to_rgb([p[part] for p in guide_planes], guide.layout, guide.colour) if originals else rgb
-                out += frames_from_rgb(self._run_stages(rgb, guide_rgb, cuts[part]), self.out_layout,
-                                       self.out_colour)
-        for frame, item in zip(out, items):
-            frame.pts = item.pts
-            frame.time_base = source.time_base
-        return Batch(out, [i.frame for i in items], [i.arrival for i in items])
+                out = from_rgb(self._run_stages(rgb, guide_rgb, cuts[part]), self.out_layout, self.out_colour)
+                batch.pending.append(self._frames_when_down(self.transfers.download(out)))
+        return batch
+
+    def _frames_when_down(self, download: Download) -> Callable[[], list[av.VideoFrame]]:
+        def make() -> list[av.VideoFrame]:
+            frames = frames_from_arrays(download.arrays(), self.out_layout, self.out_colour)
+            download.release()
+            return frames
+
+        return make
 
     def _slices(self, count: int, size: tuple[int, int]) -> list[slice]:
         """The whole batch on a GPU; on the CPU, runs of frames whose float tensors stay small
@@ -341,13 +373,10 @@ class Pipeline:
         source = resize(source, size)
         ctx = StageContext(source, None, cuts)  # the luma is computed if a stage asks for it
         for stage in self.stages:
-            started = time.perf_counter()
-            m = stage.multiple
-            padded = stage.process(pad_to_multiple(x, m), ctx.map(lambda t: pad_to_multiple(t, m)))
-            x = crop(padded, *size)
-            if x.is_cuda:
-                torch.cuda.current_stream(x.device).synchronize()
-            self.summary.stage_seconds[stage.name] += time.perf_counter() - started
+            with self.transfers.timed(stage.name):
+                m = stage.multiple
+                padded = stage.process(pad_to_multiple(x, m), ctx.map(lambda t: pad_to_multiple(t, m)))
+                x = crop(padded, *size)
         return resize(x, (height, width))
 
     # --- encode thread -------------------------------------------------------------
@@ -358,6 +387,7 @@ class Pipeline:
         try:
             while (item := _get(q, self.failed)) is not END:
                 batch, packets = item
+                batch.ready()
                 started = time.perf_counter()
                 for frame, arrival in zip(batch.outputs, batch.arrivals):
                     if sink:
@@ -415,7 +445,7 @@ class Pipeline:
             try:
                 try:
                     for batch, packets in self.batches():  # compute runs here, in the main thread
-                        if preview and batch.outputs and not preview.show(batch.inputs, batch.outputs):
+                        if preview and batch.ready().outputs and not preview.show(batch.inputs, batch.outputs):
                             self.stop_reading()  # the viewer asked to quit: end as at the end of input
                         _put(q, (batch, packets), self.failed)
                     _put(q, END, self.failed)
@@ -452,6 +482,12 @@ class Pipeline:
         return self.summary
 
     def _finish_summary(self) -> None:
+        timings = self.transfers.timings
+        timings.collect()
+        for name in self.summary.stage_seconds:
+            self.summary.stage_seconds[name] = timings.seconds.get(name, 0.0)
+        self.summary.upload_seconds = timings.seconds.get("upload", 0.0)
+        self.summary.download_seconds = timings.seconds.get("download", 0.0)
         if self.latencies:
             ordered = sorted(self.latencies)
             self.summary.latency = (1000 * ordered[len(ordered) // 2], 1000 * ordered[int(0.95 * (len(ordered) - 1))])
@@ -465,7 +501,7 @@ class Pipeline:
         tb = self.source.time_base
         try:
             for batch, _packets in self.batches():
-                for frame in batch.outputs:
+                for frame in batch.ready().outputs:
                     yield OutputFrame(float(frame.pts * tb), frame.pts, frame_to_rgb(frame))
         except Stopped:
             pass

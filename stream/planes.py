@@ -6,7 +6,7 @@ import av
 import numpy as np
 import torch
 
-from .colour import LAYOUTS, Colour, PixelLayout, from_rgb, to_rgb
+from .colour import LAYOUTS, Colour, PixelLayout, to_rgb
 
 
 def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
@@ -19,17 +19,18 @@ def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
     return arrays
 
 
+def plane_lists(frames: list[av.VideoFrame], layout: PixelLayout, count: int | None = None) -> list[list[np.ndarray]]:
+    """Per plane (the first ``count``), the frames' [h, w] arrays; codes above 8 bits as int16
+    (torch has no full uint16 support; the codes fit)."""
+    per_frame = [plane_arrays(f, layout) for f in frames]
+    lists = [[planes[i] for planes in per_frame] for i in range(len(per_frame[0]) if count is None else count)]
+    return [[a.view("<i2") for a in arrays] for arrays in lists] if layout.bits > 8 else lists
+
+
 def stack_planes(frames: list[av.VideoFrame], layout: PixelLayout, device: torch.device,
                  count: int | None = None) -> list[torch.Tensor]:
     """N frames -> one integer tensor [N, h, w] per plane on ``device`` (the first ``count`` planes)."""
-    per_frame = [plane_arrays(f, layout) for f in frames]
-    out = []
-    for i in range(len(per_frame[0]) if count is None else count):
-        arr = np.stack([planes[i] for planes in per_frame])
-        if layout.bits > 8:
-            arr = arr.view("<i2")  # torch has no full uint16 support; codes fit in int16
-        out.append(torch.from_numpy(arr).to(device, non_blocking=True))
-    return out
+    return [torch.from_numpy(np.stack(arrays)).to(device) for arrays in plane_lists(frames, layout, count)]
 
 
 def frame_from_planes(planes: list[np.ndarray], layout: PixelLayout, colour: Colour) -> av.VideoFrame:
@@ -43,12 +44,11 @@ def frame_from_planes(planes: list[np.ndarray], layout: PixelLayout, colour: Col
     return frame
 
 
-def frames_from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[av.VideoFrame]:
-    """R'G'B' [N,3,H,W] -> N PyAV frames in ``layout``."""
-    planes = [p.cpu().numpy() for p in from_rgb(rgb, layout, colour)]
+def frames_from_arrays(planes: list[np.ndarray], layout: PixelLayout, colour: Colour) -> list[av.VideoFrame]:
+    """Integer planes [N,h,w] (int16 above 8 bits) -> N PyAV frames in ``layout``."""
     if layout.bits > 8:
         planes = [p.view("<u2") for p in planes]
-    return [frame_from_planes([p[i] for p in planes], layout, colour) for i in range(rgb.shape[0])]
+    return [frame_from_planes([p[i] for p in planes], layout, colour) for i in range(planes[0].shape[0])]
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -40,7 +40,20 @@ def describe_av_error(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
-def open_input(name: str, input_format: str | None = None, options: dict | None = None):
+def hardware_decoder(kind: str | None):
+    """PyAV's settings for decoding on a device (``--hwaccel cuda``: NVDEC), or None."""
+    if not kind:
+        return None
+    from av.codec.hwaccel import HWAccel, hwdevices_available
+
+    if kind not in hwdevices_available():
+        raise DfstreamError(f"this FFmpeg cannot decode on '{kind}' devices",
+                            f"use one of {', '.join(hwdevices_available()) or 'none'}, or drop --hwaccel")
+    return HWAccel(kind, allow_software_fallback=True)
+
+
+def open_input(name: str, input_format: str | None = None, options: dict | None = None,
+               hwaccel: str | None = None):
     """Open an input container; every failure becomes a one-line DfstreamError."""
     url = "pipe:0" if name == "-" else name
     if name != "-" and not input_format and not is_url(name):
@@ -48,8 +61,10 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
             raise DfstreamError(f"input '{name}' does not exist", "check the path")
         if os.path.isdir(name):
             raise DfstreamError(f"input '{name}' is a directory", "give a video file")
+    decoder = hardware_decoder(hwaccel)
     try:
-        container = av.open(url, "r", format=input_format, options=options or {}, timeout=(20.0, 20.0))
+        container = av.open(url, "r", format=input_format, options=options or {}, timeout=(20.0, 20.0),
+                            **({"hwaccel": decoder} if decoder else {}))
     except av.error.InvalidDataError:
         raise DfstreamError(
             f"cannot read '{name}': not a media file FFmpeg can read, or it is corrupt",
@@ -57,7 +72,11 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
         ) from None
     except ValueError as err:  # unknown --input-format
         raise DfstreamError(f"cannot open '{name}': {err}", "see 'ffmpeg -formats' for names") from None
-    except av.error.FFmpegError as err:
+    except (av.error.FFmpegError, PermissionError) as err:
+        if decoder:
+            raise DfstreamError(f"cannot start the {hwaccel} hardware decoder for '{name}': "
+                                f"{describe_av_error(err)}",
+                                "drop --hwaccel, or check the GPU and its driver ('nvidia-smi')") from None
         raise DfstreamError(f"cannot open '{name}': {describe_av_error(err)}",
                             "check the path, URL or device and --input-format") from None
     if container.format.name == "tty" and not input_format:  # FFmpeg renders any text as video
@@ -76,9 +95,10 @@ class Source:
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
-                 start: float | None = None, duration: float | None = None, window: int = 8):
+                 start: float | None = None, duration: float | None = None, window: int = 8,
+                 hwaccel: str | None = None):
         self.name = name
-        self.container = open_input(name, input_format, options)
+        self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
             self.container.close()
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
