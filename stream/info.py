@@ -57,6 +57,18 @@ def _backends() -> list[tuple[str, str]]:
     return rows
 
 
+def _hardware_decoding() -> str:
+    """What --hwaccel can use here: FFmpeg's device types, and whether NVDEC has a GPU."""
+    from av.codec.hwaccel import hwdevices_available
+
+    kinds = hwdevices_available()
+    if "cuda" not in kinds:
+        return "software" + (f"; --hwaccel {', '.join(kinds)}" if kinds else "")
+    nvdec = "--hwaccel cuda (NVDEC)" if torch.cuda.is_available() else "NVDEC needs an NVIDIA GPU (none here)"
+    others = [k for k in kinds if k != "cuda"]
+    return f"software; {nvdec}" + (f"; also {', '.join(others)}" if others else "")
+
+
 def report() -> list[str]:
     lines = ["dfstream " + (_version("dfstream") or "(not installed)")]
     lines.append(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPU cores")
@@ -64,6 +76,7 @@ def report() -> list[str]:
     lines.append("devices: cpu" + "".join(f"; {g}" for g in gpus))
     lines.append("backends:")
     lines += [f"  {name:<12} {state}" for name, state in _backends()]
+    lines.append(f"decoding: {_hardware_decoding()}")
     lines.append("stages:")
     lines += [f"  {stage:<12} {', '.join(engines(stage)) or 'no engine installed'}" for stage in STAGES]
     lines.append(f"libraries: torch {torch.__version__}, av {av.__version__} (FFmpeg {av.ffmpeg_version_info})")

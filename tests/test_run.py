@@ -214,6 +214,6 @@ def test_info_lists_devices_backends_and_stages():
     r = run_cli("info")
     assert r.returncode == 0
     text = r.stdout.decode()
-    for word in ("devices: cpu", "onnxruntime", "tensorrt", "gray", "FFmpeg"):
+    for word in ("devices: cpu", "onnxruntime", "tensorrt", "gray", "FFmpeg", "decoding: software"):
         assert word in text
     assert torch.__version__ in text
