@@ -294,3 +294,32 @@ def test_training_errors_are_one_line_with_the_fix(frames_folder, tmp_path, caps
     assert main(["train", "stabilizer", str(frames_folder), "--process", "jitter", "--resume", "--crop", "32", "--clip-length", "4",
                  "-o", str(tmp_path / "none"), "--device", "cpu", "--eval-clips", "1"]) != 0
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_given_processed_frames_stay_paired_through_crops_flips_and_reversal(frames_folder, tmp_path):
+    """Processed = the negative of each input frame, so every sampled pair must satisfy P = 1 - I."""
+    negative = tmp_path / "negative"
+    negative.mkdir()
+    for path in sorted(frames_folder.iterdir()):
+        cv2.imwrite(str(negative / path.name), 255 - cv2.imread(str(path)))
+    clips = VideoClips([str(frames_folder)], processed=[str(negative)], length=4, crop=32)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(6):
+        i, p = clips.sample(2, gen)
+        assert torch.allclose(p, 1 - i, atol=1e-6)
+    (tmp_path / "one").mkdir()
+    cv2.imwrite(str(tmp_path / "one" / "0.png"), texture(64, 96))
+    with pytest.raises(Exception, match="frame for frame"):  # a processed version that does not match
+        VideoClips([str(frames_folder)], processed=[str(tmp_path / "one")], length=4, crop=32)
+
+
+def test_cartoons_and_their_smoothed_copies_get_the_same_crop(image_sets, tmp_path):
+    smoothed = tmp_path / "smoothed"
+    smoothed.mkdir()
+    for path in sorted((image_sets / "cartoons").iterdir()):
+        cv2.imwrite(str(smoothed / f"{path.stem}.png"), 255 - cv2.imread(str(path)))
+    cartoons = Images(str(image_sets / "cartoons"), 32, paired=str(smoothed))
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(4):
+        cartoon, other = cartoons.sample(2, gen)
+        assert torch.allclose(other, 1 - cartoon, atol=1e-6)
