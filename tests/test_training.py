@@ -323,3 +323,27 @@ def test_cartoons_and_their_smoothed_copies_get_the_same_crop(image_sets, tmp_pa
     for _ in range(4):
         cartoon, other = cartoons.sample(2, gen)
         assert torch.allclose(other, 1 - cartoon, atol=1e-6)
+
+
+def test_ctrl_c_stops_training_between_iterations_with_a_checkpoint(frames_folder, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "dfstream", "train", "stabilizer", str(frames_folder),
+                             "--process", "jitter", "-o", str(run), "--clip-length", "3", "--crop", "32",
+                             "--batch", "1", "--iterations", "1000", "--eval-clips", "1", "--device", "cpu",
+                             "--quiet"], stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    log = run / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert b"--resume" in err
+    saved = loop.load(run / "checkpoint.pth")["iteration"]
+    assert saved == loop.entries(log)[-1]["iteration"] >= 2  # the checkpoint is where the log stops
