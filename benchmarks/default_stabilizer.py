@@ -12,6 +12,7 @@ the lower warping error at a PSNR no more than 0.5 dB below flow's.
 
     python benchmarks/default_stabilizer.py [--epochs 30] [--vgg vgg16-397923af.pth]
     python benchmarks/default_stabilizer.py --compare-only RUN/checkpoint.pth
+    python benchmarks/default_stabilizer.py --stop-after 2 --device cpu   # smoke check of the recipe
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ WALKERS = DAVIS.parent / "walkers_720p_aac.avi"
 HELD_OUT = "giant-slalom"
 
 
-def train(run: Path, epochs: int, vgg: str | None, device: str) -> Path:
+def train(run: Path, epochs: int, vgg: str | None, device: str, stop_after: int | None) -> Path:
     args = ["train", "stabilizer", str(WALKERS), str(DAVIS / "bus"), "--process", "jitter", "classic:comic",
             "classic:soft", "--short-side", "288", "--held-out", str(DAVIS / HELD_OUT), "--epochs", str(epochs),
             "--device", device, "-o", str(run)]
@@ -43,6 +44,8 @@ def train(run: Path, epochs: int, vgg: str | None, device: str) -> Path:
         args += ["--vgg", vgg]
     if (run / "checkpoint.pth").is_file():
         args.append("--resume")
+    if stop_after:
+        args += ["--stop-after", str(stop_after)]
     if dfstream(args) != 0:
         raise SystemExit("training failed")
     return run / "checkpoint.pth"
@@ -82,8 +85,10 @@ def main() -> None:
     parser.add_argument("--vgg", help="torchvision's vgg16 weights for the perceptual loss")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compare-only", metavar="CHECKPOINT", help="skip training; compare this checkpoint")
+    parser.add_argument("--stop-after", type=int, help="train this many more iterations only (a smoke check)")
     args = parser.parse_args()
-    checkpoint = Path(args.compare_only) if args.compare_only else train(Path(args.run), args.epochs, args.vgg, args.device)
+    checkpoint = Path(args.compare_only) if args.compare_only else train(Path(args.run), args.epochs, args.vgg, args.device,
+                                                                          args.stop_after)
     result = compare(checkpoint)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     print(save(f"default_stabilizer_{device.replace(' ', '_')}", result))
