@@ -37,6 +37,7 @@ class PixelLayout:
     sub_x: int = 1  # horizontal chroma subsampling factor
     sub_y: int = 1  # vertical chroma subsampling factor
     full_range: bool = False  # forced full range (the yuvj formats)
+    interleaved: bool = False  # Cb and Cr alternate in one plane (NV12, what NVDEC hands back)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -55,6 +56,7 @@ LAYOUTS = {
         PixelLayout("gray12le", True, 12),
         PixelLayout("yuv420p", False, 8, 2, 2),
         PixelLayout("yuvj420p", False, 8, 2, 2, True),
+        PixelLayout("nv12", False, 8, 2, 2, interleaved=True),
         PixelLayout("yuv422p", False, 8, 2, 1),
         PixelLayout("yuvj422p", False, 8, 2, 1, True),
         PixelLayout("yuv444p", False, 8),
@@ -69,7 +71,7 @@ LAYOUTS = {
 
 # Decoded formats that are not planar Y'CbCr are converted once (by libswscale,
 # in the decode thread) to the nearest layout above.
-FALLBACK_LAYOUT = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "ya8": "gray"}
+FALLBACK_LAYOUT = {"nv21": "yuv420p", "p010le": "yuv420p10le", "ya8": "gray"}
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,17 @@ from .colour import LAYOUTS, Colour, PixelLayout, to_rgb
 
 
 def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
-    """Views of a frame's planes as [h, w] arrays (line padding cut off, no copy)."""
+    """Views of a frame's planes as [h, w] arrays (line padding cut off, no copy); an interleaved
+    chroma plane (NV12) gives two strided views, Cb and Cr."""
     arrays = []
-    for plane in frame.planes:
+    for index, plane in enumerate(frame.planes):
         a = np.frombuffer(plane, dtype=layout.numpy_dtype)
         width = plane.line_size // a.itemsize
-        arrays.append(a.reshape(-1, width)[: plane.height, : plane.width])
+        if layout.interleaved and index == 1:
+            pairs = a.reshape(-1, width)[: plane.height, : 2 * plane.width]
+            arrays += [pairs[:, 0::2], pairs[:, 1::2]]
+        else:
+            arrays.append(a.reshape(-1, width)[: plane.height, : plane.width])
     return arrays
 
 

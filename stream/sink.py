@@ -92,7 +92,7 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
                              f"choose one of {', '.join(f for f in supported if f in LAYOUTS)}")
         return LAYOUTS[settings.pix_fmt]
     depth = "" if source.bits == 8 else f"{source.bits}le"
-    wanted = source.name
+    wanted = "yuv420p" if source.interleaved else source.name  # NV12 in, the usual planar 4:2:0 out
     if processed and source.gray:
         wanted = f"yuv420p{depth}"
     height, width = size

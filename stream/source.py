@@ -115,6 +115,8 @@ class Source:
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.width, self.height = ctx.width, ctx.height
         fmt = ctx.pix_fmt or "yuv420p"
+        if hwaccel and fmt == "yuv420p":
+            fmt = "nv12"  # NVDEC hands 8-bit 4:2:0 back as NV12: read as it comes, no conversion
         self.layout: PixelLayout = LAYOUTS.get(fmt) or LAYOUTS[FALLBACK_LAYOUT.get(fmt, "yuv444p")]
         self.colour = Colour.of_frame(ctx.colorspace, ctx.color_range, self.layout, self.height)
         self.start = start or 0.0

@@ -90,3 +90,25 @@ def test_cpu_plane_resizing_matches_the_gpu_formulas(small, big):
         y = torch.rand(2, 3, *big)
         factor = (big[0] // small[0], big[1] // small[1])
         assert torch.allclose(_resize_planes(y, small), F.avg_pool2d(y, factor), atol=1e-6)
+
+
+def test_nv12_reads_and_writes_like_yuv420p():
+    """NV12 (NVDEC's output) is read from its interleaved plane as it is, and written back into it."""
+    import av
+
+    from dfstream.planes import frames_from_arrays, plane_lists
+
+    def tensors(frame, name):
+        return [torch.from_numpy(np.stack(x)) for x in plane_lists([frame], LAYOUTS[name])]
+
+    rng = np.random.default_rng(0)
+    planar = av.VideoFrame.from_ndarray(rng.integers(16, 236, (36, 16), np.uint8), format="yuv420p")  # 16x24
+    nv12 = planar.reformat(format="nv12")  # the same samples, chroma interleaved
+    colour = Colour("bt709", False)
+    rgb = to_rgb(tensors(planar, "yuv420p"), LAYOUTS["yuv420p"], colour)
+    assert torch.equal(to_rgb(tensors(nv12, "nv12"), LAYOUTS["nv12"], colour), rgb)
+    planes = [p.numpy() for p in from_rgb(rgb, LAYOUTS["nv12"], colour)]
+    (written,) = frames_from_arrays(planes, LAYOUTS["nv12"], colour)
+    assert written.format.name == "nv12"
+    read_back = [t[0].numpy() for t in tensors(written.reformat(format="yuv420p"), "yuv420p")]
+    assert all(np.array_equal(a, b[0]) for a, b in zip(read_back, planes))

@@ -28,6 +28,17 @@ def test_cpu_transfers_stack_time_and_return_the_planes():
     assert transfers.timings.seconds["stage"] > 0
 
 
+def test_nv12_input_as_nvdec_gives_it_streams_like_yuv420p(tmp_path):
+    """NVDEC's frames are NV12; a NV12 file takes the same path and gives the same output."""
+    outputs = {}
+    for fmt in ("nv12", "yuv420p"):
+        clip = make_clip(tmp_path / f"{fmt}.mkv", codec="rawvideo", pix_fmt=fmt, frames=6)
+        dfstream.process(str(clip), str(tmp_path / f"{fmt}-out.mkv"), stages="gray", overwrite=True)
+        outputs[fmt] = decode(tmp_path / f"{fmt}-out.mkv")
+    assert [f[3] for f in outputs["nv12"]] == ["yuv420p"] * 6
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(outputs["nv12"], outputs["yuv420p"]))
+
+
 def test_hwaccel_errors_are_one_line_with_the_fix(tmp_path):
     clip = make_clip(tmp_path / "in.mp4")
     result = run_cli(clip, tmp_path / "out.mp4", "--hwaccel", "nosuchdevice")
