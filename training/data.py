@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 from dfstream.errors import DfstreamError
+from dfstream.source import open_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DARK, BRIGHT = 40, 160  # grey levels (0-255) below which a pixel is dark, above which bright
@@ -75,11 +75,7 @@ def sample_frames(films: list[str], out: str | Path, every: float = 3.0, size: i
     out.mkdir(parents=True, exist_ok=True)
     report = report or FrameReport()
     for film in films:
-        try:
-            container = av.open(film)
-        except (av.error.FFmpegError, OSError) as err:
-            raise DfstreamError(f"cannot read '{film}' ({err})", "give a video file PyAV can open") from None
-        with container:
+        with open_input(film) as container:
             if not container.streams.video:
                 raise DfstreamError(f"'{film}' has no video stream", "give a video file")
             stream = container.streams.video[0]
