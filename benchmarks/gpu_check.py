@@ -122,6 +122,11 @@ def main() -> None:
         except Exception as err:  # noqa: BLE001
             throughput.append({"stage": "chain", "backend": backend, "error": f"{type(err).__name__}: {err}"[:300]})
     result["throughput"] = throughput
+    result["end_to_end_over_chain"] = {  # target: 0.9 or more (decode and encode hidden behind compute)
+        f"{r['backend']} {r['size']}": round(r["fps"] / c["fps"], 3)
+        for r in throughput if r.get("stage") == "end-to-end" and "fps" in r
+        for c in throughput if c.get("stage") == "chain" and c.get("size") == r["size"]
+        and c.get("backend") == r["backend"] and c.get("fps")}
     name = re.sub(r"[^a-z0-9]+", "_", result["gpu"].lower()).strip("_")
     out = HERE / "results" / f"gpu_{name}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -51,8 +51,9 @@ def _reference(d: dict) -> str:
 
 def _gpu(d: dict) -> str:
     rows = [r for r in d["throughput"] if r.get("stage") in ("chain", "end-to-end") and "fps" in r]
+    ratios = "; ".join(f"end-to-end / chain {k} {v}" for k, v in d.get("end_to_end_over_chain", {}).items())
     return "; ".join(f"{r['stage']} {r['backend']} {r['size']} {r['fps']:.1f} fps" for r in rows) + \
-        f"; fp16 matmul {d['matmul_fp16_tflops']} TFLOPS"
+        f"; {ratios}; fp16 matmul {d['matmul_fp16_tflops']} TFLOPS"
 
 
 def _default_stabilizer(d: dict) -> str:
