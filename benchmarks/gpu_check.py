@@ -32,7 +32,7 @@ from machine import stamp  # noqa: E402
 
 from dfstream.bench import bench  # noqa: E402
 from dfstream.colour import luma  # noqa: E402
-from dfstream.engines import EngineOptions, StageContext, build, store  # noqa: E402
+from dfstream.engines import EngineOptions, StageContext, build  # noqa: E402
 from dfstream.engines.backends import BACKENDS, available  # noqa: E402
 from tests.published import relative_error  # noqa: E402
 from weights import install_random_weights  # noqa: E402

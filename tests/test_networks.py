@@ -10,7 +10,7 @@ from dfstream.colour import luma
 from dfstream.engines import EngineOptions, StageContext, store
 from dfstream.engines.cartoonize.animegan import AnimeGANCartoonizer, AnimeGANv2
 from dfstream.engines.cartoonize.cartoongan import CartoonGAN, CartoonGANCartoonizer
-from dfstream.engines.colorize.deoldify import ARTISTIC, VIDEO, DeOldify, DeOldifyColorizer
+from dfstream.engines.colorize.deoldify import ARTISTIC, DeOldify, DeOldifyColorizer
 from dfstream.engines.network import PRECISIONS
 from dfstream.engines.stabilize.convlstm import ConvLSTMStabilizer, TransformNet
 from dfstream.errors import DfstreamError

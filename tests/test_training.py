@@ -3,7 +3,6 @@ end-to-end runs on the CPU (losses fall, resume is exact), and trained weights i
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import av
 import cv2
