@@ -95,7 +95,8 @@ class CudaGraphs:
                     self.module(*buffers)
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread_local: the encode thread may wait on its download events meanwhile
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 out = self.module(*buffers)
         except RuntimeError:
             return None
