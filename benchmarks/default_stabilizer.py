@@ -21,12 +21,13 @@ import argparse
 from pathlib import Path
 
 import torch
-from davis import DAVIS, load, mean, save
+from davis import DAVIS, load, save
 from stabilizer_flicker import exposure, gain, warping_errors
 
 from dfstream.cli import main as dfstream
 from dfstream.colour import luma
 from dfstream.engines import StageContext
+from dfstream.engines.metrics import psnr
 from dfstream.engines.stabilize.convlstm import ConvLSTMStabilizer, TransformNet
 from dfstream.engines.stabilize.flow import FlowStabilizer
 from dfstream.training import loop
@@ -67,12 +68,11 @@ def compare(checkpoint: Path) -> dict:
         ours = stabilize(ConvLSTMStabilizer(net.eval()), processed, frames)
         theirs = stabilize(FlowStabilizer(0.8), processed, frames)
         e_p, e_ours, e_flow = warping_errors([processed, ours, theirs], frames)
-        psnr = [10 * torch.log10(torch.tensor(1 / mean(float(((o - p) ** 2).mean()) for o, p in zip(v, processed))))
-                for v in (ours, theirs)]
+        fidelity = [psnr(torch.cat(v), torch.cat(processed)) for v in (ours, theirs)]
         rows.append({"process": process.__name__, "warping_error": {"processed": e_p, "convlstm": e_ours, "flow": e_flow},
-                     "psnr_to_processed": {"convlstm": float(psnr[0]), "flow": float(psnr[1])}})
+                     "psnr_to_processed": {"convlstm": fidelity[0], "flow": fidelity[1]}})
         print(f"{process.__name__:9} warping error processed {e_p:.5f}  convlstm {e_ours:.5f}  flow {e_flow:.5f}; "
-              f"PSNR convlstm {float(psnr[0]):.2f} dB, flow {float(psnr[1]):.2f} dB")
+              f"PSNR convlstm {fidelity[0]:.2f} dB, flow {fidelity[1]:.2f} dB")
     beats = all(r["warping_error"]["convlstm"] < r["warping_error"]["flow"]
                 and r["psnr_to_processed"]["convlstm"] >= r["psnr_to_processed"]["flow"] - 0.5 for r in rows)
     return {"held_out": HELD_OUT, "checkpoint": str(checkpoint), "rows": rows, "beats_flow": beats}

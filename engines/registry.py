@@ -96,9 +96,13 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     return built, f"{stage}={name}{_backend(built)}"
 
 
+def backend_of(stage: Stage) -> str | None:
+    """The backend a network stage runs on; None for a stage without a network."""
+    return getattr(getattr(stage, "net", None), "backend", None)
+
+
 def _backend(stage: Stage) -> str:
-    runner = getattr(stage, "net", None)
-    return f" [{runner.backend}]" if runner is not None and hasattr(runner, "backend") else ""
+    return f" [{backend_of(stage)}]" if backend_of(stage) else ""
 
 
 def _grouped(reasons: dict[str, list[str]]) -> str:

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from dfstream.colour import luma as bt601_luma
+from dfstream.geometry import crop, pad_to_multiple
 
 
 class StageContext:
@@ -68,6 +69,12 @@ class Stage(ABC):
 
     def reset(self) -> None:
         """Forget any state carried between frames (scene cut, seek)."""
+
+    def apply(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """``process`` on frames of any size: padded by reflection to ``multiple``, cropped back."""
+        m = self.multiple
+        padded = self.process(pad_to_multiple(rgb, m), ctx.map(lambda t: pad_to_multiple(t, m)))
+        return crop(padded, *rgb.shape[-2:])
 
 
 class BatchStage(Stage):

@@ -26,7 +26,7 @@ def example(module: nn.Module) -> tuple[tuple, tuple]:
     if isinstance(module, ConvLSTMStep):
         frame = {2: 4 * height, 3: 4 * width}
         state = {2: height, 3: width}
-        inputs = tuple(torch.rand(1, 3, 64, 96) for _ in range(4)) + (torch.zeros(1, 128, 16, 24),) * 2
+        inputs = tuple(torch.rand(1, 3, 64, 96) for _ in range(4)) + (torch.zeros(1, module.net.hidden, 16, 24),) * 2
         return inputs, (frame,) * 4 + (state,) * 2
     batch = Dim("batch", min=1, max=16)
     if isinstance(module, CartoonGAN):

@@ -11,7 +11,7 @@ Python API::
 import os
 
 # Idle OpenMP workers sleep instead of spinning, so they leave the cores to the decode and
-# encode threads (a light stage at 720p on 2 cores runs 5% faster); the user's setting wins.
+# encode threads; the user's setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import cv2  # noqa: E402, F401  (before PyAV: OpenCV's Qt windows hang if PyAV's libraries load first)

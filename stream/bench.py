@@ -20,12 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from dfstream.engines import EngineOptions, StageContext, build_chain
-from dfstream.engines.registry import engine_name
+from dfstream.engines.registry import backend_of, engine_name
 
 from .colour import luma
 from .device import resolve_device
 from .errors import UsageError
-from .geometry import crop, pad_to_multiple
 from .pipeline import Options, Pipeline
 
 SIZES = {"360p": (360, 640), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
@@ -141,12 +140,10 @@ def _sync(device: torch.device) -> None:
 
 def run_stages(stages, frames: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
     """The chain as the pipeline runs it: each stage padded to its multiple and cropped back."""
-    size = frames.shape[-2:]
     ctx = StageContext(frames, luma(frames, "bt601"), cuts)
     x = frames
     for stage in stages:
-        m = stage.multiple
-        x = crop(stage.process(pad_to_multiple(x, m), ctx.map(lambda t, m=m: pad_to_multiple(t, m))), *size)
+        x = stage.apply(x, ctx)
     return x
 
 
@@ -156,7 +153,7 @@ def count_flops(stages, frame: torch.Tensor) -> float | None:
 
     from dfstream.engines.network import Placed
 
-    swapped = [(s, s.net) for s in stages if getattr(getattr(s, "net", None), "backend", "torch") != "torch"]
+    swapped = [(s, s.net) for s in stages if backend_of(s) not in (None, "torch")]
     for stage, net in swapped:  # torch can only count what it runs itself
         stage.net = Placed(net.module, "fp32")
     try:
@@ -212,7 +209,7 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
             with Sampler(device) as sampler:
                 total, latencies = measure(stages, clip, batch, warmup)
             measured = len(clip)
-            backend = "+".join(getattr(getattr(s, "net", None), "backend", "torch") for s in stages)
+            backend = "+".join(backend_of(s) or "torch" for s in stages)
             row = sampler.fill(Row(label, engine, size, str(device), backend, measured,
                                    round(measured / total, 2), _ms(statistics.median(latencies)),
                                    _ms(_p95(latencies)), count_flops(stages, clip[:1]), 0.0))
@@ -241,7 +238,7 @@ def _end_to_end(stage_names, choices, options: EngineOptions, size: str, device,
         pipeline = Pipeline(source, run_options)
         summary = pipeline.run(os.devnull)
     latencies = sorted(pipeline.latencies)
-    backends = "+".join(getattr(getattr(s, "net", None), "backend", "torch") for s in pipeline.stages)
+    backends = "+".join(backend_of(s) or "torch" for s in pipeline.stages)
     row = Row("end-to-end", "+".join(summary.stage_seconds) or "none", size, str(device), backends or "-",
               summary.frames, round(summary.fps, 2), _ms(statistics.median(latencies)), _ms(_p95(latencies)),
               None, 0.0)

@@ -7,6 +7,7 @@ downsamples chroma for 4:2:0 and 4:2:2 layouts. R'G'B' is float in [0, 1].
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -126,10 +127,30 @@ def _code_scales(layout: PixelLayout, colour: Colour) -> tuple[torch.Tensor, tor
             torch.tensor([y_off, mid, mid], dtype=torch.float64))
 
 
+@functools.lru_cache(maxsize=None)
+def _affine(kind: str, layout: PixelLayout | None, colour: Colour, device: torch.device,
+            dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of one per-pixel colour map, derived in float64 once and kept where the
+    frames are: no host-to-device copy (and on CUDA no stream synchronize) per batch.
+
+    ``luma``: R'G'B' -> Y'; ``decode_chroma``: Cb, Cr codes -> their R'G'B' terms plus every
+    offset (the luma column of the matrix is all ones, so Y' is added as it is); ``encode_luma``, ``encode_chroma``: R'G'B' -> codes."""
+    a = _ycbcr_matrix(colour.matrix)
+    if kind == "luma":
+        weight, bias = torch.tensor([luma_weights(colour.matrix)], dtype=torch.float64), torch.zeros(1)
+    else:
+        scale, offset = _code_scales(layout, colour)
+        if kind == "decode_chroma":
+            weight, bias = a[:, 1:] / scale[1:], -(a @ (offset / scale))
+        else:
+            rows = slice(0, 1) if kind == "encode_luma" else slice(1, 3)
+            weight, bias = (scale.view(3, 1) * torch.linalg.inv(a))[rows], offset[rows]
+    return weight.to(device, dtype), bias.to(device, dtype)
+
+
 def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """A per-pixel affine colour map [N,C,H,W] -> [N,O,H,W] as one batched matrix product."""
     n, c, h, w = x.shape
-    weight, bias = weight.to(x), bias.to(x)
     out = torch.baddbmm(bias.view(1, -1, 1).expand(n, -1, 1), weight.expand(n, -1, -1), x.reshape(n, c, h * w))
     return out.view(n, -1, h, w)
 
@@ -140,21 +161,20 @@ def to_rgb(planes: list[torch.Tensor], layout: PixelLayout, colour: Colour) -> t
     The chroma terms are mapped at the chroma planes' size and then upsampled (bilinear
     interpolation commutes with the affine map), so only three passes touch full-size floats.
     """
-    scale, offset = _code_scales(layout, colour)
+    y_off, y_scale, _ = _scales(layout.bits, colour.full_range)
     y = planes[0].unsqueeze(1)
     if layout.gray:
-        out = (y - offset[0].item()) / scale[0].item()
-        return out.clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
-    a = _ycbcr_matrix(colour.matrix)
-    out = _pointwise(torch.stack(planes[1:3], 1).float(), a[:, 1:] / scale[1:], -(a @ (offset / scale)))
+        return ((y - y_off) / y_scale).clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
+    chroma = torch.stack(planes[1:3], 1).float()
+    out = _pointwise(chroma, *_affine("decode_chroma", layout, colour, chroma.device, chroma.dtype))
     if out.shape[-2:] != y.shape[-2:]:
         out = _resize_planes(out, y.shape[-2:])
-    return out.add_(y, alpha=1 / scale[0].item()).clamp_(0, 1)  # the luma column of A is all ones
+    return out.add_(y, alpha=1 / y_scale).clamp_(0, 1)  # the bias holds the luma offset too
 
 
 def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
     """Y' [N,1,H,W] in [0,1] from R'G'B' with a matrix's weights."""
-    return _pointwise(rgb, torch.tensor([luma_weights(matrix)]), torch.zeros(1))
+    return _pointwise(rgb, *_affine("luma", None, Colour(matrix), rgb.device, rgb.dtype))
 
 
 def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[torch.Tensor]:
@@ -164,10 +184,9 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
     frame is read twice and no full-size chroma is written.
     """
     rgb = rgb.float()
-    scale, offset = _code_scales(layout, colour)
     top = 2**layout.bits - 1
-    weight = scale.view(3, 1) * torch.linalg.inv(_ycbcr_matrix(colour.matrix))
-    planes = [_quantise(_pointwise(rgb, weight[:1], offset[:1])[:, 0], top, layout.dtype)]
+    luma_codes = _pointwise(rgb, *_affine("encode_luma", layout, colour, rgb.device, rgb.dtype))
+    planes = [_quantise(luma_codes[:, 0], top, layout.dtype)]
     if layout.gray:
         return planes
     if layout.sub_x > 1 or layout.sub_y > 1:
@@ -176,14 +195,14 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
         if any(pad):
             rgb = F.pad(rgb, pad, mode="replicate")
         rgb = _resize_planes(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
-    c = _pointwise(rgb, weight[1:], offset[1:])
+    c = _pointwise(rgb, *_affine("encode_chroma", layout, colour, rgb.device, rgb.dtype))
     return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
 
 
 def _resize_planes(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Float planes [N,C,h,w] resized: bilinear up (half-pixel centres), box average down by an
-    integer factor. On the CPU through OpenCV, whose SIMD kernels do the same sums several times
-    faster than torch's there."""
+    integer factor. On the CPU through OpenCV, whose SIMD kernels do the same sums faster than
+    torch's there."""
     up = size[0] * size[1] > x.shape[-2] * x.shape[-1]
     if x.device.type != "cpu":
         if up:

@@ -8,11 +8,9 @@ subtitle packets ride the same queues behind the video frames they came with.
 from __future__ import annotations
 
 import queue
-import signal
 from collections import deque
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterator
@@ -26,46 +24,24 @@ from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, pa
 from .colour import Colour, from_rgb, luma_plane, to_rgb
 from .device import keep_host_memory, resolve_device
 from .errors import DfstreamError
-from .geometry import crop, pad_to_multiple, resize, work_size
+from .geometry import resize, work_size
 from .planes import frame_to_rgb, frames_from_arrays, plane_lists
-from .transfer import Download, Transfers
 from .realtime import Realtime
 from .preview import Preview, check_display
 from .progress import Progress
 from .scenes import SceneCuts, subsample
+from .signals import stop_on_signals
 from .sink import EncoderSettings, Sink, check_target, output_layout
 from .source import Source, VideoItem
+from .transfer import Download, Transfers
 
 END = object()
-MAX_PACKETS = 256
-CPU_SLICE_BYTES = 16 << 20  # float RGB frames per CPU slice: below glibc's mmap threshold  # pass-through packets held before they are sent on without video
+MAX_PACKETS = 256  # pass-through packets held before they are sent on without video
+CPU_SLICE_BYTES = 16 << 20  # float RGB frames per CPU slice: below glibc's mmap threshold
 
 
 class Stopped(Exception):
     """A queue wait was abandoned because the run is stopping."""
-
-
-@contextmanager
-def _signals(stop):
-    """In the main thread, the first SIGINT/SIGTERM calls stop(name); the next one raises."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
-    previous = {sig: signal.getsignal(sig) for sig in names}
-
-    def first(signum, frame):
-        for sig in names:
-            signal.signal(sig, signal.default_int_handler)
-        stop(names[signum])
-
-    for sig in names:
-        signal.signal(sig, first)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclass
@@ -374,9 +350,7 @@ class Pipeline:
         ctx = StageContext(source, None, cuts)  # the luma is computed if a stage asks for it
         for stage in self.stages:
             with self.transfers.timed(stage.name):
-                m = stage.multiple
-                padded = stage.process(pad_to_multiple(x, m), ctx.map(lambda t: pad_to_multiple(t, m)))
-                x = crop(padded, *size)
+                x = stage.apply(x, ctx)
         return resize(x, (height, width))
 
     # --- encode thread -------------------------------------------------------------
@@ -440,7 +414,7 @@ class Pipeline:
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
         encoder = threading.Thread(target=self._consume, args=(q, sink, progress), name="encode", daemon=True)
         started = time.perf_counter()
-        with _signals(self.stop_reading):
+        with stop_on_signals(self.stop_reading):
             encoder.start()
             try:
                 try:

@@ -32,10 +32,9 @@ def plane_lists(frames: list[av.VideoFrame], layout: PixelLayout, count: int | N
     return [[a.view("<i2") for a in arrays] for arrays in lists] if layout.bits > 8 else lists
 
 
-def stack_planes(frames: list[av.VideoFrame], layout: PixelLayout, device: torch.device,
-                 count: int | None = None) -> list[torch.Tensor]:
-    """N frames -> one integer tensor [N, h, w] per plane on ``device`` (the first ``count`` planes)."""
-    return [torch.from_numpy(np.stack(arrays)).to(device) for arrays in plane_lists(frames, layout, count)]
+def stacked(lists: list[list[np.ndarray]]) -> list[torch.Tensor]:
+    """Per plane, the frames' arrays as one CPU tensor [N, h, w]."""
+    return [torch.from_numpy(np.stack(arrays)) for arrays in lists]
 
 
 def frame_from_planes(planes: list[np.ndarray], layout: PixelLayout, colour: Colour) -> av.VideoFrame:
@@ -62,5 +61,5 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     if layout is None:
         return frame.to_ndarray(format="rgb24")
     colour = Colour.of_frame(frame.colorspace, frame.color_range, layout, frame.height)
-    rgb = to_rgb(stack_planes([frame], layout, torch.device("cpu")), layout, colour)
+    rgb = to_rgb(stacked(plane_lists([frame], layout)), layout, colour)
     return (rgb[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()

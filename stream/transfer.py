@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .planes import stacked
+
 
 class PinnedPool:
     """Reusable page-locked host buffers by (shape, dtype); thread-safe."""
@@ -112,7 +114,7 @@ class Transfers:
     def upload(self, planes: list[list[np.ndarray]]) -> list[torch.Tensor]:
         """Per plane, the frames' arrays stacked to one tensor [N,h,w] on the device."""
         if not self.cuda:
-            return [torch.from_numpy(np.stack(arrays)) for arrays in planes]
+            return stacked(planes)
         self._recycle()
         out, hosts = [], []
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

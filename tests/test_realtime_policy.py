@@ -26,10 +26,10 @@ def test_first_signal_stops_reading_second_one_stops_at_once():
 
     import pytest
 
-    from dfstream.pipeline import _signals
+    from dfstream.signals import stop_on_signals
 
     seen = []
-    with _signals(seen.append):
+    with stop_on_signals(seen.append):
         os.kill(os.getpid(), signal.SIGINT)
         assert seen == ["SIGINT"]
         with pytest.raises(KeyboardInterrupt):

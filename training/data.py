@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from dfstream.errors import DfstreamError
+from dfstream.evaluate import IMAGE_TYPES
 from dfstream.source import open_input
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DARK, BRIGHT = 40, 160  # grey levels (0-255) below which a pixel is dark, above which bright
 LETTERS = 4  # bright shapes on a dark frame that make it a title or credit
 
@@ -114,9 +114,9 @@ def images_in(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DfstreamError(f"'{folder}' is not a folder", "give a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_TYPES)
     if not files:
-        raise DfstreamError(f"'{folder}' holds no images", f"give a folder of {', '.join(IMAGE_SUFFIXES)} files")
+        raise DfstreamError(f"'{folder}' holds no images", f"give a folder of {', '.join(sorted(IMAGE_TYPES))} files")
     return files
 
 

@@ -12,19 +12,15 @@ import numpy as np
 import torch
 
 from dfstream.errors import DfstreamError, UsageError
+from dfstream.evaluate import read_frames as video_frames
 
 from .data import edge_smooth, images_in, read_image
 
 
 def read_frames(source: str, short_side: int | None = None) -> np.ndarray:
-    """Every frame of a video file or of a folder of images, [T,H,W,3] uint8 RGB, the short side
-    scaled to ``short_side`` when given."""
-    if Path(source).is_dir():
-        frames = [read_image(p) for p in images_in(source)]
-    else:
-        import dfstream
-
-        frames = [f.image for f in dfstream.frames(source, stages="none")]
+    """Every frame of a video file or of a folder of images (as ``dfstream eval`` reads them),
+    [T,H,W,3] uint8 RGB, the short side scaled to ``short_side`` when given."""
+    frames = [(f[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy() for f in video_frames(source)]
     if not frames:
         raise DfstreamError(f"'{source}' has no frames", "give a video or a folder of frames")
     if short_side:

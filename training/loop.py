@@ -7,17 +7,15 @@ the losses, of a run that was never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 
 import torch
 
 from dfstream.errors import DfstreamError
+from dfstream.signals import stop_on_signals
 
 
 def generator(seed: int, iteration: int) -> torch.Generator:
@@ -30,7 +28,8 @@ def run(trainer, total: int, per_epoch: int, epoch_end, stop_after: int | None =
     at the end of the current iteration, with a checkpoint, and raises KeyboardInterrupt; a
     second signal stops at once (the last checkpoint stays)."""
     end = total if stop_after is None else min(total, trainer.iteration + stop_after)
-    with _stop_between_iterations() as stop:
+    stop: list[str] = []
+    with stop_on_signals(stop.append):
         while trainer.iteration < end:
             trainer.train_step()
             if trainer.iteration % per_epoch == 0:
@@ -39,27 +38,6 @@ def run(trainer, total: int, per_epoch: int, epoch_end, stop_after: int | None =
                 trainer.save()
             if stop:
                 raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _stop_between_iterations():
-    """A list that becomes non-empty at the first SIGINT/SIGTERM (main thread only)."""
-    stop: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum, frame):
-        if stop:
-            raise KeyboardInterrupt
-        stop.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def save(path: Path, state: dict) -> None:

@@ -19,7 +19,7 @@ import torch
 
 from dfstream.colour import luma
 from dfstream.engines.flow import DISFlow, FlowEstimator
-from dfstream.engines.metrics import Mean, frame_warping_error
+from dfstream.engines.metrics import Mean, frame_warping_error, psnr
 from dfstream.engines.stabilize.convlstm import ConvLSTMStep, TransformNet
 
 from . import loop
@@ -67,16 +67,22 @@ class StabilizerTrainer:
         """Flow from frames ``a`` to ``b`` ([N,3,H,W] RGB), taken on their luma."""
         return self.flow(luma(a, "bt601"), luma(b, "bt601")).to(self.device)
 
+    def _unroll(self, i: torch.Tensor, p: torch.Tensor):
+        """(t, O_t) for t = 1..T-1 of clips I, P [B,T,3,H,W]: O_0 = P_0 and a zero state, with
+        O_{t-1} and the state detached at each step (the reference's truncation)."""
+        o = p[:, 0]
+        h = c = p.new_zeros(p.shape[0], self.net.hidden, p.shape[-2] // 4, p.shape[-1] // 4)
+        for k in range(1, p.shape[1]):
+            o, h, c = self.step_net(p[:, k], o.detach(), i[:, k], i[:, k - 1], h.detach(), c.detach())
+            yield k, o
+
     def losses(self, inputs: torch.Tensor, processed: torch.Tensor) -> dict[str, torch.Tensor]:
         """The unrolled clip's loss terms (each summed over t) for I, P [B,T,3,H,W]."""
         cfg = self.config
         i, p = inputs.to(self.device), processed.to(self.device)
-        b, t, _, height, width = i.shape
-        o_first = o_prev = p[:, 0]
-        h = c = p.new_zeros(b, self.net.hidden, height // 4, width // 4)
+        o_prev = p[:, 0]
         terms = {"perceptual": 0.0, "short_term": 0.0, "long_term": 0.0}
-        for k in range(1, t):
-            o, h, c = self.step_net(p[:, k], o_prev.detach(), i[:, k], i[:, k - 1], h.detach(), c.detach())
+        for k, o in self._unroll(i, p):
             terms["perceptual"] = terms["perceptual"] + self.perceptual(o, p[:, k])
             back = self._flow(i[:, k], i[:, k - 1])
             terms["short_term"] = terms["short_term"] + temporal_loss(
@@ -84,7 +90,7 @@ class StabilizerTrainer:
             if k >= 2:
                 first = self._flow(i[:, k], i[:, 0])
                 terms["long_term"] = terms["long_term"] + temporal_loss(
-                    o, o_first, first, agreement_mask(i[:, k], i[:, 0], first))
+                    o, p[:, 0], first, agreement_mask(i[:, k], i[:, 0], first))
             o_prev = o
         terms["total"] = (cfg.perceptual * terms["perceptual"] + cfg.short_term * terms["short_term"]
                           + cfg.long_term * terms["long_term"])
@@ -123,19 +129,14 @@ class StabilizerTrainer:
         self.net.eval()
         ours, theirs, fidelity = Mean(), Mean(), Mean()
         for inputs, processed in self.held_out:
-            i, p = inputs[0].to(self.device), processed[0].to(self.device)
-            outputs, h, c = [p[:1]], None, None
-            for k in range(1, len(i)):
-                if h is None:
-                    h = c = p.new_zeros(1, self.net.hidden, p.shape[-2] // 4, p.shape[-1] // 4)
-                o, h, c = self.step_net(p[k:k + 1], outputs[-1], i[k:k + 1], i[k - 1:k], h, c)
-                outputs.append(o)
-            out = torch.cat(outputs).clamp(0, 1)
+            i, p = inputs.to(self.device), processed.to(self.device)
+            out = torch.stack([p[:, 0]] + [o for _, o in self._unroll(i, p)], 1)[0].clamp(0, 1)
+            i, p = i[0], p[0]
             for k in range(len(i) - 1):
                 forward, backward = self._flow(i[k:k + 1], i[k + 1:k + 2]), self._flow(i[k + 1:k + 2], i[k:k + 1])
                 ours.add(frame_warping_error(out[k:k + 1], out[k + 1:k + 2], forward, backward))
                 theirs.add(frame_warping_error(p[k:k + 1], p[k + 1:k + 2], forward, backward))
-            fidelity.add(float(10 * torch.log10(1 / ((out - p) ** 2).mean().clamp_min(1e-10))))
+            fidelity.add(psnr(out, p))
         return {"warping_error": ours.value, "processed_warping_error": theirs.value, "psnr_to_processed": fidelity.value}
 
     @property
