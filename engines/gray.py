@@ -1,4 +1,5 @@
-"""``gray``: black-and-white from colour, as DAVIS-gray was made (BT.601 luma in all channels)."""
+"""``gray``: black-and-white from colour: the luma in all channels (the decoded Y' plane itself
+when it is the first stage, so the written luma is the input's code for code)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ class Gray(BatchStage):
     name = "gray"
 
     def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        return luma(rgb, "bt601").expand_as(rgb)
+        y = ctx.luma if ctx.untouched else luma(rgb, ctx.matrix)
+        return y.expand_as(rgb)

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from dfstream.colour import luma as bt601_luma
+from dfstream.colour import luma as luma_of
 from dfstream.geometry import crop, pad_to_multiple
 
 
@@ -19,27 +19,37 @@ class StageContext:
     """What a stage may know about the frames of a batch besides their pixels.
 
     ``source``: [N,3,H,W] the input frames (or --original), same size as the stage input;
-    ``luma``: their BT.601 luma [N,1,H,W] in [0,1], computed when first asked for;
-    ``cuts[i]``: frame i starts a new scene (state must not cross it)."""
+    ``luma``: their luma Y' [N,1,H,W] in [0,1] in the working matrix (the decoded plane itself
+    where it has one), computed from ``source`` when not given;
+    ``cuts[i]``: frame i starts a new scene (state must not cross it);
+    ``matrix``: the working matrix, the one the output is written with: a stage that keeps the
+    luma merges its chroma with it;
+    ``untouched``: the stage input is ``source`` itself (the first stage, no --original)."""
 
-    def __init__(self, source: torch.Tensor, luma: torch.Tensor | None = None, cuts=()):
+    def __init__(self, source: torch.Tensor, luma: torch.Tensor | None = None, cuts=(),
+                 matrix: str = "bt601", untouched: bool = False):
         self.source = source
         self._luma = luma
         self.cuts = list(cuts)
+        self.matrix = matrix
+        self.untouched = untouched
 
     @property
     def luma(self) -> torch.Tensor:
         if self._luma is None:
-            self._luma = bt601_luma(self.source, "bt601")
+            self._luma = luma_of(self.source, self.matrix)
         return self._luma
+
+    def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts) -> StageContext:
+        return StageContext(source, luma, cuts, self.matrix, self.untouched)
 
     def frame(self, i: int) -> StageContext:
         luma = None if self._luma is None else self._luma[i : i + 1]
-        return StageContext(self.source[i : i + 1], luma, [self.cuts[i]])
+        return self._with(self.source[i : i + 1], luma, [self.cuts[i]])
 
     def map(self, fn) -> StageContext:
         """The same context with ``fn`` applied to every tensor (padding, resizing)."""
-        return StageContext(fn(self.source), None if self._luma is None else fn(self._luma), self.cuts)
+        return self._with(fn(self.source), None if self._luma is None else fn(self._luma), self.cuts)
 
 
 class Stage(ABC):

@@ -1,8 +1,12 @@
-"""Y'CbCr <-> R'G'B' conversion in torch, on whatever device the frames live on.
+"""Colour: how decoded pixels are interpreted, and R'G'B' <-> Y'CbCr for writing, in torch.
 
-Honours the stream's matrix (BT.601, BT.709, BT.2020, SMPTE 240M, FCC), its
-range (limited "MPEG" or full "JPEG") and bit depth, and upsamples or
-downsamples chroma for 4:2:0 and 4:2:2 layouts. R'G'B' is float in [0, 1].
+Reading is libswscale's: every decoded frame becomes R'G'B' through FFmpeg's own
+converter (``planes.rgb_arrays``), so dfstream sees what ffmpeg and players built on
+it see. ``Colour.of_stream`` decides the interpretation the way libswscale and players
+do when a tag is missing: gray, RGB, palette and yuvj formats are full range, other
+Y'CbCr limited; an unspecified matrix is BT.601 below 720 lines and BT.709 from 720 up.
+Writing (``from_rgb``) runs on the compute device; its output carries range, matrix,
+primaries and transfer tags.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import av
 import cv2
 import torch
 import torch.nn.functional as F
@@ -23,14 +28,21 @@ MATRICES = {
     "fcc": (0.30, 0.11),
 }
 
-# FFmpeg's AVColorSpace values (frame.colorspace) -> matrix name.
+# FFmpeg's AVColorSpace values (frame.colorspace) -> matrix name, and back.
 _AVCOL_SPC = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 _MATRIX_TO_AVCOL_SPC = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}
+# libswscale's names for the matrices (PyAV's reformat ``src_colorspace``).
+SWS_COLORSPACE = {"bt709": "itu709", "fcc": "fcc", "bt601": "itu601", "smpte240m": "smpte240m",
+                  "bt2020": "bt2020"}
+UNSPECIFIED = 2  # AVCOL_PRI_UNSPECIFIED, AVCOL_TRC_UNSPECIFIED, AVCOL_SPC_UNSPECIFIED
+# Primaries and transfer written when the input has none: what players assume for it.
+DEFAULT_PRIMARIES = {"hd": 1, "sd": 6}  # bt709, smpte170m
+DEFAULT_TRC = {"hd": 1, "sd": 6}
 
 
 @dataclass(frozen=True)
 class PixelLayout:
-    """A planar pixel format the compute path reads and writes directly."""
+    """A planar pixel format dfstream writes, and whose luma plane it reads as it is."""
 
     name: str
     gray: bool
@@ -70,9 +82,33 @@ LAYOUTS = {
     )
 }
 
-# Decoded formats that are not planar Y'CbCr are converted once (by libswscale,
-# in the decode thread) to the nearest layout above.
-FALLBACK_LAYOUT = {"nv21": "yuv420p", "p010le": "yuv420p10le", "ya8": "gray"}
+
+
+def nearest_layout(fmt: av.VideoFormat) -> PixelLayout:
+    """The planar layout written for a decoded format: itself where dfstream writes it, else the
+    nearest one at the same depth (packed 4:2:2 -> yuv422p, RGB and palettes -> yuv444p, ...)."""
+    if fmt.name in LAYOUTS:
+        return LAYOUTS[fmt.name]
+    bits = max(c.bits for c in fmt.components)
+    depth = "" if bits <= 8 else "10le" if bits <= 10 else "12le"
+    if is_gray(fmt):
+        return LAYOUTS[f"gray{depth}"]
+    sub = "444"
+    if not (fmt.is_rgb or fmt.has_palette) and len(fmt.components) >= 3:
+        wide, high = 16 // max(1, fmt.chroma_width(16)), 16 // max(1, fmt.chroma_height(16))
+        sub = "420" if wide > 1 and high > 1 else "422" if wide > 1 else "444"
+    name = f"yuv{sub}p{depth}"
+    return LAYOUTS.get(name) or LAYOUTS[f"yuv{sub}p" if bits <= 8 else "yuv444p10le"]
+
+
+def is_gray(fmt: av.VideoFormat) -> bool:
+    """One luma component (with or without alpha): gray, ya8, gray16le, ..."""
+    return len(fmt.components) <= 2 and not fmt.is_rgb and not fmt.has_palette
+
+
+def full_range_by_default(fmt: av.VideoFormat) -> bool:
+    """Formats that libswscale and players read as full range when the range is unspecified."""
+    return is_gray(fmt) or fmt.is_rgb or fmt.has_palette or fmt.name.startswith("yuvj")
 
 
 @dataclass(frozen=True)
@@ -83,10 +119,15 @@ class Colour:
     full_range: bool = False
 
     @classmethod
-    def of_frame(cls, colorspace: int, color_range: int, layout: PixelLayout, height: int) -> Colour:
-        """Read FFmpeg's tags; unspecified matrices follow players: BT.601 below 720 lines."""
+    def of_stream(cls, fmt: av.VideoFormat, colorspace: int, color_range: int, height: int) -> Colour:
+        """The interpretation of a stream's or frame's tags, libswscale's: gray and yuvj formats
+        are always full range, RGB and palette formats full unless tagged limited, other Y'CbCr
+        limited unless tagged full; an unspecified matrix is BT.601 below 720 lines, BT.709 from
+        720 up (as players take it; libswscale itself takes BT.601)."""
         matrix = _AVCOL_SPC.get(colorspace) or ("bt601" if height < 720 else "bt709")
-        return cls(matrix, layout.full_range or color_range == 2)
+        full = color_range == 2 or (color_range != 1 and full_range_by_default(fmt)) \
+            or fmt.name.startswith("yuvj") or is_gray(fmt)  # libswscale reads gray as full, whatever the tag
+        return cls(matrix, full)
 
     @property
     def avcol_spc(self) -> int:
@@ -95,6 +136,36 @@ class Colour:
     @property
     def avcol_range(self) -> int:
         return 2 if self.full_range else 1
+
+    def swscale(self, fmt: av.VideoFormat) -> dict:
+        """PyAV ``reformat`` arguments that make libswscale read a frame this way."""
+        if fmt.is_rgb or fmt.has_palette:
+            return {}
+        return {"src_colorspace": SWS_COLORSPACE[self.matrix],
+                "src_color_range": "JPEG" if self.full_range else "MPEG"}
+
+
+@dataclass(frozen=True)
+class Tags:
+    """The four colour tags of a stream, as FFmpeg numbers them (2: unspecified)."""
+
+    colorspace: int = UNSPECIFIED
+    color_range: int = 0
+    primaries: int = UNSPECIFIED
+    trc: int = UNSPECIFIED
+
+    @classmethod
+    def of(cls, ctx) -> Tags:
+        """A codec context's or frame's tags."""
+        return cls(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc)
+
+    def written(self, colour: Colour, height: int) -> Tags:
+        """The tags of pixels written with ``colour``: its matrix and range, the input's primaries
+        and transfer (stages keep them), or where it has none what players assume by height."""
+        kind = "hd" if height >= 720 else "sd"
+        return Tags(colour.avcol_spc, colour.avcol_range,
+                    self.primaries if self.primaries != UNSPECIFIED else DEFAULT_PRIMARIES[kind],
+                    self.trc if self.trc != UNSPECIFIED else DEFAULT_TRC[kind])
 
 
 def _scales(bits: int, full: bool) -> tuple[float, float, float]:
@@ -133,18 +204,13 @@ def _affine(kind: str, layout: PixelLayout | None, colour: Colour, device: torch
     """(weight, bias) of one per-pixel colour map, derived in float64 once and kept where the
     frames are: no host-to-device copy (and on CUDA no stream synchronize) per batch.
 
-    ``luma``: R'G'B' -> Y'; ``decode_chroma``: Cb, Cr codes -> their R'G'B' terms plus every
-    offset (the luma column of the matrix is all ones, so Y' is added as it is); ``encode_luma``, ``encode_chroma``: R'G'B' -> codes."""
-    a = _ycbcr_matrix(colour.matrix)
+    ``luma``: R'G'B' -> Y'; ``encode_luma``, ``encode_chroma``: R'G'B' -> codes."""
     if kind == "luma":
         weight, bias = torch.tensor([luma_weights(colour.matrix)], dtype=torch.float64), torch.zeros(1)
     else:
         scale, offset = _code_scales(layout, colour)
-        if kind == "decode_chroma":
-            weight, bias = a[:, 1:] / scale[1:], -(a @ (offset / scale))
-        else:
-            rows = slice(0, 1) if kind == "encode_luma" else slice(1, 3)
-            weight, bias = (scale.view(3, 1) * torch.linalg.inv(a))[rows], offset[rows]
+        rows = slice(0, 1) if kind == "encode_luma" else slice(1, 3)
+        weight, bias = (scale.view(3, 1) * torch.linalg.inv(_ycbcr_matrix(colour.matrix)))[rows], offset[rows]
     return weight.to(device, dtype), bias.to(device, dtype)
 
 
@@ -155,21 +221,10 @@ def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tor
     return out.view(n, -1, h, w)
 
 
-def to_rgb(planes: list[torch.Tensor], layout: PixelLayout, colour: Colour) -> torch.Tensor:
-    """Planes [N,h,w] (integer codes) -> R'G'B' [N,3,H,W] float32 in [0,1].
-
-    The chroma terms are mapped at the chroma planes' size and then upsampled (bilinear
-    interpolation commutes with the affine map), so only three passes touch full-size floats.
-    """
-    y_off, y_scale, _ = _scales(layout.bits, colour.full_range)
-    y = planes[0].unsqueeze(1)
-    if layout.gray:
-        return ((y - y_off) / y_scale).clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
-    chroma = torch.stack(planes[1:3], 1).float()
-    out = _pointwise(chroma, *_affine("decode_chroma", layout, colour, chroma.device, chroma.dtype))
-    if out.shape[-2:] != y.shape[-2:]:
-        out = _resize_planes(out, y.shape[-2:])
-    return out.add_(y, alpha=1 / y_scale).clamp_(0, 1)  # the bias holds the luma offset too
+def rgb_from_packed(packed: torch.Tensor) -> torch.Tensor:
+    """libswscale's packed R'G'B' [N,H,W,3] (rgb24, or rgb48le as uint16) -> [N,3,H,W] float in [0,1]."""
+    top = 255 if packed.dtype == torch.uint8 else 65535
+    return packed.permute(0, 3, 1, 2).float().mul_(1 / top)
 
 
 def luma(rgb: torch.Tensor, matrix: str) -> torch.Tensor:
@@ -194,25 +249,20 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
         pad = (0, (-w) % layout.sub_x, 0, (-h) % layout.sub_y)
         if any(pad):
             rgb = F.pad(rgb, pad, mode="replicate")
-        rgb = _resize_planes(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
+        rgb = _downsample(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
     c = _pointwise(rgb, *_affine("encode_chroma", layout, colour, rgb.device, rgb.dtype))
     return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
 
 
-def _resize_planes(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Float planes [N,C,h,w] resized: bilinear up (half-pixel centres), box average down by an
-    integer factor. On the CPU through OpenCV, whose SIMD kernels do the same sums faster than
-    torch's there."""
-    up = size[0] * size[1] > x.shape[-2] * x.shape[-1]
+def _downsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Float planes [N,C,h,w] box-averaged down by an integer factor; on the CPU through OpenCV,
+    whose SIMD kernels do the same sums faster than torch's there."""
     if x.device.type != "cpu":
-        if up:
-            return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return F.avg_pool2d(x, (x.shape[-2] // size[0], x.shape[-1] // size[1]))
     n, c = x.shape[:2]
     out = torch.empty(n, c, *size)
-    mode = cv2.INTER_LINEAR if up else cv2.INTER_AREA
     for src, dst in zip(x.reshape(n * c, *x.shape[-2:]).numpy(), out.view(n * c, *size).numpy()):
-        cv2.resize(src, (size[1], size[0]), dst=dst, interpolation=mode)
+        cv2.resize(src, (size[1], size[0]), dst=dst, interpolation=cv2.INTER_AREA)
     return out
 
 

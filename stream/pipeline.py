@@ -21,11 +21,11 @@ import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
-from .colour import Colour, from_rgb, luma_plane, to_rgb
+from .colour import Colour, PixelLayout, Tags, from_rgb, luma, luma_plane, rgb_from_packed
 from .device import keep_host_memory, resolve_device
 from .errors import DfstreamError
 from .geometry import resize, work_size
-from .planes import frame_to_rgb, frames_from_arrays, plane_lists
+from .planes import converted, frame_to_rgb, frames_from_arrays, plane_lists
 from .realtime import Realtime
 from .preview import Preview, check_display
 from .progress import Progress
@@ -142,6 +142,52 @@ class OutputFrame:
     image: np.ndarray
 
 
+@dataclass
+class DeviceFrames:
+    """A batch's pixels on the compute device: libswscale's packed R'G'B' codes and the Y' plane
+    as decoded (either may be absent), with how to read them."""
+
+    packed: torch.Tensor | None  # [N,H,W,3] uint8 or uint16
+    plane: torch.Tensor | None  # [N,H,W] Y' codes
+    layout: PixelLayout | None
+    colour: Colour
+    matrix: str  # the stages' working matrix
+
+    def rgb(self) -> torch.Tensor:
+        return rgb_from_packed(self.packed)
+
+    def luma(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Y' [N,1,H,W]: the decoded plane as it is where the source matrix is the working one,
+        else from ``rgb`` (these frames' R'G'B')."""
+        if self.plane is not None and self.colour.matrix == self.matrix:
+            return luma_plane(self.plane, self.layout, self.colour)
+        return luma(rgb, self.matrix)
+
+    def thumbnail_luma(self) -> torch.Tensor:
+        """A subsampled luma for scene cuts."""
+        if self.plane is not None:
+            return luma_plane(subsample(self.plane), self.layout, self.colour)
+        return luma(rgb_from_packed(subsample(self.packed.movedim(-1, 1)).movedim(1, -1)), self.matrix)
+
+    def select(self, index: torch.Tensor) -> DeviceFrames:
+        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
+        return DeviceFrames(pick(self.packed), pick(self.plane), self.layout, self.colour, self.matrix)
+
+    def part(self, part: slice) -> DeviceFrames:
+        cut = lambda t: None if t is None else t[part]  # noqa: E731
+        return DeviceFrames(cut(self.packed), cut(self.plane), self.layout, self.colour, self.matrix)
+
+
+def output_colour(source: Source, layout: PixelLayout, processed: bool) -> tuple[Colour, Tags]:
+    """How the output is written and tagged: a passthrough in the decoded format keeps the input's
+    tags as they are; anything written anew carries the matrix and range it was written with."""
+    if not processed and layout.name == source.format.name:
+        return source.colour, source.tags
+    rgb_input = source.format.is_rgb or source.format.has_palette
+    colour = Colour(source.colour.matrix, layout.full_range or (source.colour.full_range and not rgb_input))
+    return colour, source.tags.written(colour, source.height)
+
+
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
@@ -179,6 +225,7 @@ class Pipeline:
         self.source = Source(source_name, options.input_format, input_options,
                              options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel)
         self.original = None
+        self.realtime = Realtime() if options.realtime else None
         try:
             self.stages, self.choices = self._build_stages(options, self.device)  # fail before decoding
             self.original = self._open_original(options) if options.original else None
@@ -186,12 +233,13 @@ class Pipeline:
             self.source.close()
             raise
         self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
-        colour = self.source.colour
-        self.out_layout = output_layout(options.encoder, self.source.layout, bool(self.stages),
-                                        (self.source.height, self.source.width), self.summary.notes)
-        self.out_colour = Colour(colour.matrix, self.out_layout.full_range or colour.full_range)
+        source = self.source
+        # the stages read R'G'B' (so does a realtime passthrough of a format without a Y' plane)
+        source.rgb = bool(self.stages) or (self.realtime is not None and source.luma_layout is None)
+        self.out_layout = output_layout(options.encoder, source.layout, bool(self.stages),
+                                        (source.height, source.width), self.summary.notes)
+        self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages))
         self.scenes = SceneCuts(options.scene_threshold)
-        self.realtime = Realtime() if options.realtime else None
         self.latencies: deque[float] = deque(maxlen=100_000)
         self.halt = threading.Event()  # stop decoding (interrupt, failure, early end)
         self.failed = threading.Event()  # stop everything now
@@ -211,6 +259,7 @@ class Pipeline:
         """The unprocessed video the input was made from, read frame for frame in step."""
         original = Source(options.original, None, None, options.start, options.duration)
         original.passthrough = []
+        original.rgb = True
         if (original.width, original.height) != (self.source.width, self.source.height):
             raise DfstreamError(
                 f"'{options.original}' is {original.width}x{original.height} but '{self.source.name}' "
@@ -288,16 +337,11 @@ class Pipeline:
         """Scene cuts, realtime drops, then the stages (or a format change for a passthrough).
         On a GPU the work is queued on the streams and the batch leaves with its downloads pending."""
         source, guide = self.source, self.original if originals else self.source
-        planes = guide_planes = None
         if self.stages or self.realtime:
-            # a passthrough needs only the luma, for the scene cuts that realtime drops respect
-            count = None if self.stages else 1
-            planes = self.transfers.upload(plane_lists([i.frame for i in items], source.layout, count))
-            guide_planes = self.transfers.upload(plane_lists([o.frame for o in originals], guide.layout, count)) \
-                if originals else planes
+            frames = self._upload(items, source)
+            guide_frames = self._upload(originals, guide) if originals else frames
             with self.transfers.upload_context():  # waits for this batch's upload, not for the compute
-                y = luma_plane(subsample(guide_planes[0]), guide.layout, guide.colour)
-                cuts = self.scenes.detect(y, [i.pts for i in items], source.time_base)
+                cuts = self.scenes.detect(guide_frames.thumbnail_luma(), [i.pts for i in items], source.time_base)
         if self.realtime:
             keep = self.realtime.plan([time.perf_counter() - i.arrival for i in items], cuts)
             items = [i for i, kept in zip(items, keep) if kept]
@@ -305,26 +349,38 @@ class Pipeline:
                 return Batch()
             with self.transfers.compute():
                 index = torch.tensor([k for k, kept in enumerate(keep) if kept], dtype=torch.long, device=self.device)
-                planes = [p.index_select(0, index) for p in planes]
-                guide_planes = [p.index_select(0, index) for p in guide_planes] if originals else planes
+                frames = frames.select(index)
+                guide_frames = guide_frames.select(index) if originals else frames
             cuts = [c for c, kept in zip(cuts, keep) if kept]
         batch = Batch(inputs=[i.frame for i in items], arrivals=[i.arrival for i in items],
                       pts=[i.pts for i in items], time_base=source.time_base)
         if not self.stages:
-            name = self.out_layout.name
-            batch.outputs = [i.frame if i.frame.format.name == name else i.frame.reformat(format=name) for i in items]
+            batch.outputs = [converted(i.frame, source.colour, self.out_layout, self.out_colour, self.out_tags)
+                             for i in items]
             return batch
         with self.transfers.compute():
-            for part in self._slices(len(items), planes[0].shape[-2:]):
-                rgb = to_rgb([p[part] for p in planes], source.layout, source.colour)
-                guide_rgb = to_rgb([p[part] for p in guide_planes], guide.layout, guide.colour) if originals else rgb
-                out = from_rgb(self._run_stages(rgb, guide_rgb, cuts[part]), self.out_layout, self.out_colour)
-                batch.pending.append(self._frames_when_down(self.transfers.download(out)))
+            for part in self._slices(len(items), (source.height, source.width)):
+                rgb = frames.part(part).rgb()
+                guide_part = guide_frames.part(part)
+                guide_rgb = guide_part.rgb() if originals else rgb
+                out = self._run_stages(rgb, guide_rgb, guide_part.luma(guide_rgb), cuts[part])
+                batch.pending.append(self._frames_when_down(
+                    self.transfers.download(from_rgb(out, self.out_layout, self.out_colour))))
         return batch
+
+    def _upload(self, items: list[VideoItem], source: Source) -> DeviceFrames:
+        """The frames' R'G'B' (when converted) and Y' plane (when the format has one) on the device."""
+        arrays = [[i.rgb for i in items]] if items[0].rgb is not None else []
+        if source.luma_layout:
+            arrays += plane_lists([i.frame for i in items], source.luma_layout, 1)
+        tensors = self.transfers.upload(arrays)
+        packed = tensors.pop(0) if items[0].rgb is not None else None
+        return DeviceFrames(packed, tensors[0] if tensors else None, source.luma_layout, source.colour,
+                            self.out_colour.matrix)
 
     def _frames_when_down(self, download: Download) -> Callable[[], list[av.VideoFrame]]:
         def make() -> list[av.VideoFrame]:
-            frames = frames_from_arrays(download.arrays(), self.out_layout, self.out_colour)
+            frames = frames_from_arrays(download.arrays(), self.out_layout, self.out_tags)
             download.release()
             return frames
 
@@ -338,7 +394,8 @@ class Pipeline:
         step = max(1, CPU_SLICE_BYTES // (12 * size[0] * size[1]))
         return [slice(i, i + step) for i in range(0, count, step)]
 
-    def _run_stages(self, rgb: torch.Tensor, source: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
+    def _run_stages(self, rgb: torch.Tensor, source: torch.Tensor, source_luma: torch.Tensor,
+                    cuts: list[bool]) -> torch.Tensor:
         """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames."""
         height, width = rgb.shape[-2:]
         max_height = self.options.max_height or height
@@ -346,11 +403,12 @@ class Pipeline:
             max_height = max(2, int(max_height * self.realtime.scale))
         size = work_size(height, width, max_height)
         x = resize(rgb, size)
-        source = resize(source, size)
-        ctx = StageContext(source, None, cuts)  # the luma is computed if a stage asks for it
+        ctx = StageContext(resize(source, size), resize(source_luma, size), cuts, self.out_colour.matrix,
+                           untouched=self.original is None)
         for stage in self.stages:
             with self.transfers.timed(stage.name):
                 x = stage.apply(x, ctx)
+            ctx.untouched = False
         return resize(x, (height, width))
 
     # --- encode thread -------------------------------------------------------------
@@ -407,7 +465,7 @@ class Pipeline:
         sink = None
         if target is not None:
             check_target(target, self.source.name, opts.overwrite)
-            sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_colour, opts.format,
+            sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low")
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview) if opts.preview else None

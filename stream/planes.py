@@ -1,12 +1,14 @@
-"""Moving pixel planes between PyAV frames, numpy and torch without format conversions."""
+"""Pixels between PyAV frames, numpy and torch: R'G'B' read through libswscale, planes
+moved as they are (no format conversion of ours)."""
 
 from __future__ import annotations
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 import torch
 
-from .colour import LAYOUTS, Colour, PixelLayout, to_rgb
+from .colour import SWS_COLORSPACE, Colour, PixelLayout, Tags
 
 
 def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
@@ -37,29 +39,56 @@ def stacked(lists: list[list[np.ndarray]]) -> list[torch.Tensor]:
     return [torch.from_numpy(np.stack(arrays)) for arrays in lists]
 
 
-def frame_from_planes(planes: list[np.ndarray], layout: PixelLayout, colour: Colour) -> av.VideoFrame:
+def frame_from_planes(planes: list[np.ndarray], layout: PixelLayout, tags: Tags) -> av.VideoFrame:
     """A new PyAV frame holding ``planes`` ([h, w] arrays of the layout's dtype)."""
     height, width = planes[0].shape
     frame = av.VideoFrame(width, height, layout.name)
     for target, source in zip(plane_arrays(frame, layout), planes):
         target[...] = source
-    frame.colorspace = colour.avcol_spc
-    frame.color_range = colour.avcol_range
+    tag(frame, tags)
     return frame
 
 
-def frames_from_arrays(planes: list[np.ndarray], layout: PixelLayout, colour: Colour) -> list[av.VideoFrame]:
+def frames_from_arrays(planes: list[np.ndarray], layout: PixelLayout, tags: Tags) -> list[av.VideoFrame]:
     """Integer planes [N,h,w] (int16 above 8 bits) -> N PyAV frames in ``layout``."""
     if layout.bits > 8:
         planes = [p.view("<u2") for p in planes]
-    return [frame_from_planes([p[i] for p in planes], layout, colour) for i in range(planes[0].shape[0])]
+    return [frame_from_planes([p[i] for p in planes], layout, tags) for i in range(planes[0].shape[0])]
+
+
+class RGBReader:
+    """Decoded frames -> packed R'G'B' arrays [H, W, 3] by libswscale (uint8, or uint16 for
+    inputs deeper than 8 bits), read with a given interpretation; one converter reused."""
+
+    def __init__(self, colour: Colour):
+        self.colour = colour
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        fmt = frame.format
+        deep = max(c.bits for c in fmt.components) > 8
+        out = self.reformatter.reformat(frame, format="rgb48le" if deep else "rgb24", **self.colour.swscale(fmt))
+        return out.to_ndarray()
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """One frame -> [H, W, 3] uint8 R'G'B', honouring its matrix and range."""
-    layout = LAYOUTS.get(frame.format.name)
-    if layout is None:
-        return frame.to_ndarray(format="rgb24")
-    colour = Colour.of_frame(frame.colorspace, frame.color_range, layout, frame.height)
-    rgb = to_rgb(stacked(plane_lists([frame], layout)), layout, colour)
-    return (rgb[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    """One frame -> [H, W, 3] uint8 R'G'B', read as its own tags say (defaults as ``Colour``)."""
+    colour = Colour.of_stream(frame.format, frame.colorspace, frame.color_range, frame.height)
+    return frame.to_ndarray(format="rgb24", **colour.swscale(frame.format))
+
+
+def converted(frame: av.VideoFrame, source: Colour, layout: PixelLayout, colour: Colour,
+              tags: Tags) -> av.VideoFrame:
+    """A frame in another format by libswscale (pixels read as ``source``, written as ``colour``),
+    tagged with ``tags``."""
+    if frame.format.name != layout.name:
+        frame = frame.reformat(format=layout.name, **source.swscale(frame.format),
+                               dst_colorspace=SWS_COLORSPACE[colour.matrix],
+                               dst_color_range="JPEG" if colour.full_range else "MPEG")
+    tag(frame, tags)
+    return frame
+
+
+def tag(frame: av.VideoFrame, tags: Tags) -> None:
+    frame.colorspace, frame.color_range = tags.colorspace, tags.color_range
+    frame.color_primaries, frame.color_trc = tags.primaries, tags.trc

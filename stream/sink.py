@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import av
 
-from .colour import LAYOUTS, Colour, PixelLayout
+from .colour import LAYOUTS, PixelLayout, Tags
 from .errors import DfstreamError, UsageError
 from .source import Source, describe_av_error, is_url
 
@@ -145,11 +145,11 @@ class Sink:
     """An output container with one encoded video stream and the copied passthrough streams."""
 
     def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout,
-                 colour: Colour | None, fmt: str | None = None, overwrite: bool = False,
+                 tags: Tags, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False):
         self.target = target
         self.layout = layout
-        self.colour = colour
+        self.tags = tags
         self.notes = notes if notes is not None else []
         self.to_file = target != "-" and not is_url(target) and not is_device(target)
         self.path = self._temporary_name(target) if self.to_file else None
@@ -200,12 +200,8 @@ class Sink:
         ctx.time_base = source.time_base
         if settings.bitrate:
             ctx.bit_rate = parse_bitrate(settings.bitrate)
-        if self.colour:
-            ctx.colorspace = self.colour.avcol_spc
-            ctx.color_range = self.colour.avcol_range
-        src_ctx = source.video.codec_context
-        ctx.color_primaries = src_ctx.color_primaries
-        ctx.color_trc = src_ctx.color_trc
+        ctx.colorspace, ctx.color_range = self.tags.colorspace, self.tags.color_range
+        ctx.color_primaries, ctx.color_trc = self.tags.primaries, self.tags.trc
         if self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):
             ctx.codec_tag = "hvc1"
         return stream

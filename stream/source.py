@@ -15,8 +15,11 @@ from typing import Iterator
 
 import av
 
-from .colour import FALLBACK_LAYOUT, LAYOUTS, Colour, PixelLayout
+import numpy as np
+
+from .colour import LAYOUTS, Colour, PixelLayout, Tags, nearest_layout
 from .errors import DfstreamError
+from .planes import RGBReader
 from .timestamps import Timestamps
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
@@ -24,10 +27,12 @@ PASSTHROUGH_TYPES = ("audio", "subtitle")
 
 @dataclass
 class VideoItem:
-    """One decoded frame in a planar layout, with its repaired timestamp (stream time base)."""
+    """One decoded frame with its repaired timestamp (stream time base) and, when asked for,
+    its R'G'B' as libswscale reads it (converted in the decode thread)."""
 
     frame: av.VideoFrame
     pts: int
+    rgb: np.ndarray | None = None
     arrival: float = field(default_factory=time.perf_counter)  # when it left the decoder
 
 
@@ -89,9 +94,11 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
 class Source:
     """A demuxed input with its first video stream decoded in threads.
 
-    ``start``/``duration`` (seconds) trim like ffmpeg's input ``-ss``/``-t``:
-    output timestamps are shifted so the kept part starts at ``start``'s frame.
-    ``window`` is the timestamp reorder window (frames held back; 0 for live).
+    ``start``/``duration`` (seconds) trim like ffmpeg's ``-ss``/``-t``: frames from ``start``
+    for ``duration`` seconds of the video's own timeline; a trimmed output starts at 0 with its
+    first frame. ``window`` is the timestamp reorder window (frames held back; 0 for live).
+    ``layout``: the planar layout written for this input; ``luma_layout``: the decoded layout
+    when its Y' plane can be read as it is (else None); ``rgb``: convert frames to R'G'B'.
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
@@ -117,10 +124,14 @@ class Source:
         fmt = ctx.pix_fmt or "yuv420p"
         if hwaccel and fmt == "yuv420p":
             fmt = "nv12"  # NVDEC hands 8-bit 4:2:0 back as NV12: read as it comes, no conversion
-        self.layout: PixelLayout = LAYOUTS.get(fmt) or LAYOUTS[FALLBACK_LAYOUT.get(fmt, "yuv444p")]
-        self.colour = Colour.of_frame(ctx.colorspace, ctx.color_range, self.layout, self.height)
+        self.format = av.VideoFormat(fmt)
+        self.layout: PixelLayout = nearest_layout(self.format)
+        self.luma_layout: PixelLayout | None = LAYOUTS.get(fmt)
+        self.colour = Colour.of_stream(self.format, ctx.colorspace, ctx.color_range, self.height)
+        self.tags = Tags.of(ctx)
+        self.rgb = False
         self.start = start or 0.0
-        self.end = None if duration is None else self.start + duration
+        self.duration = duration
         self.window = window
         self.stop = threading.Event()
         self.corrupt_packets = 0
@@ -145,16 +156,16 @@ class Source:
             seconds = self.container.duration / av.time_base
         if seconds is None:
             return self.video.frames or None
-        if self.end is not None:
-            seconds = min(seconds, self.end)
         seconds -= self.start
+        if self.duration is not None:
+            seconds = min(seconds, self.duration)
         return max(0, round(seconds * self.rate))
 
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
         stamps: Timestamps[av.VideoFrame] = Timestamps(self.window, self.frame_step)
-        start_pts = round(self.start / self.time_base)
-        end_pts = None if self.end is None else round(self.end / self.time_base)
+        trim = Trim(self.start, self.duration, self.time_base) if self.start or self.duration is not None else None
+        reader = RGBReader(self.colour) if self.rgb else None
         try:
             for packet in self.container.demux(self.video, *self.passthrough):
                 if self.stop.is_set():
@@ -162,11 +173,11 @@ class Source:
                 if packet.stream is self.video:
                     for frame in self._decode(packet):
                         for item in stamps.push(frame, frame.pts, frame.dts):
-                            yield from self._video_item(*item, start_pts, end_pts)
-                elif packet.size and (kept := self._trim_packet(packet)) is not None:
-                    yield kept
+                            yield from self._video_item(*item, trim, reader)
+                elif packet.size:
+                    yield from trim.packets(packet) if trim else (packet,)
             for item in stamps.flush():
-                yield from self._video_item(*item, start_pts, end_pts)
+                yield from self._video_item(*item, trim, reader)
         except av.error.FFmpegError as err:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
                                 "check the input is complete and readable") from None
@@ -178,32 +189,66 @@ class Source:
             self.corrupt_packets += 1  # FFmpeg's own tools skip damaged packets too
             return []
 
-    def _video_item(self, frame: av.VideoFrame, pts: int, start_pts: int,
-                    end_pts: int | None) -> Iterator[VideoItem]:
-        if pts < start_pts:
-            return
-        if end_pts is not None and pts >= end_pts:
-            self.stop.set()
-            return
-        if frame.format.name != self.layout.name:  # non-planar, or changed mid-stream
-            frame = frame.reformat(format=self.layout.name)
-        yield VideoItem(frame, pts - start_pts if self.start else pts)
-
-    def _trim_packet(self, packet: av.Packet) -> av.Packet | None:
-        if not self.start and self.end is None:
-            return packet
-        tb = packet.time_base
-        pts = packet.pts if packet.pts is not None else packet.dts
-        if pts is None:
-            return packet
-        t = float(pts * tb)
-        if t + float((packet.duration or 0) * tb) <= self.start or (self.end is not None and t >= self.end):
-            return None
-        if self.start:
-            shift = round(self.start / tb)
-            packet.pts = None if packet.pts is None else packet.pts - shift
-            packet.dts = None if packet.dts is None else packet.dts - shift
-        return packet
+    def _video_item(self, frame: av.VideoFrame, pts: int, trim: Trim | None,
+                    reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
+        if trim:
+            kept = trim.frame(pts)
+            if kept is None:
+                if trim.ended:
+                    self.stop.set()
+                return
+            pts = kept
+            yield from trim.released()
+        if frame.format.name != self.format.name:  # the format changed mid-stream
+            frame = frame.reformat(format=self.format.name)
+        yield VideoItem(frame, pts, reader(frame) if reader else None)
 
     def close(self) -> None:
         self.container.close()
+
+
+class Trim:
+    """``-ss``/``-t`` on the video's own timeline: frames from ``start`` for ``duration`` seconds,
+    re-timed so the first kept frame is at 0; pass-through packets are held until that frame is
+    known, then cut to the same window and shifted by the same time (sync kept)."""
+
+    def __init__(self, start: float, duration: float | None, time_base: Fraction):
+        self.time_base = time_base
+        self.start_pts = round(start / time_base)
+        self.length = None if duration is None else round(duration / time_base)
+        self.origin: int | None = None  # pts of the first kept frame
+        self.ended = False
+        self._held: list[av.Packet] = []
+
+    def frame(self, pts: int) -> int | None:
+        """The output pts of a frame, or None if it is cut (``ended`` once past the window)."""
+        if pts < self.start_pts:
+            return None
+        if self.origin is None:
+            self.origin = pts
+        if self.length is not None and pts - self.origin >= self.length:
+            self.ended = True
+            return None
+        return pts - self.origin
+
+    def released(self) -> list[av.Packet]:
+        """Held packets that fall in the window, once the first frame has fixed the origin."""
+        held, self._held = self._held, []
+        return [p for packet in held for p in self.packets(packet)]
+
+    def packets(self, packet: av.Packet) -> list[av.Packet]:
+        if self.origin is None:
+            self._held.append(packet)
+            return []
+        tb = packet.time_base
+        pts = packet.pts if packet.pts is not None else packet.dts
+        if pts is None:
+            return [packet]
+        origin = self.origin * self.time_base
+        t = pts * tb
+        if t < origin or (self.length is not None and t >= origin + self.length * self.time_base):
+            return []
+        shift = round(origin / tb)
+        packet.pts = None if packet.pts is None else packet.pts - shift
+        packet.dts = None if packet.dts is None else packet.dts - shift
+        return [packet]

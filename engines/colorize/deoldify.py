@@ -275,7 +275,7 @@ class DeOldifyColorizer(NetworkStage, BatchStage):
         mean, std = rgb.new_tensor(MEAN).view(1, 3, 1, 1), rgb.new_tensor(STD).view(1, 3, 1, 1)
         colour = (x * std + mean).clamp(0, 1)
         colour = F.interpolate(colour, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
-        return merge_chroma(luma(rgb, "bt601"), ycbcr(colour)[1])
+        return merge_chroma(luma(rgb, ctx.matrix), ycbcr(colour, ctx.matrix)[1], ctx.matrix)
 
 
 @register("colorize", "deoldify-video")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfstream.colour import rgb_from_ycbcr, ycbcr
+from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import DfstreamError
 
 from ..filters import box_blur, guided_filter
@@ -127,11 +127,11 @@ class ReferenceColorizer(RecurrentStage):
         self._chroma: torch.Tensor | None = None
         self._luma: torch.Tensor | None = None
 
-    def _prepare(self, size: tuple[int, int], device: torch.device) -> None:
+    def _prepare(self, size: tuple[int, int], device: torch.device, matrix: str) -> None:
         """Bring the references to the working size once the frame size is known."""
         self._size = size
         refs = [F.interpolate(r.to(device), size=size, mode="area") for r in self.references]
-        parts = [ycbcr(r) for r in refs]
+        parts = [ycbcr(r, matrix) for r in refs]
         self._ref_luma = [y for y, _ in parts]
         self._ref_chroma = [c for _, c in parts]
         self._thumbs = torch.cat([F.interpolate(y, size=(18, 32), mode="area") for y in self._ref_luma])
@@ -152,7 +152,7 @@ class ReferenceColorizer(RecurrentStage):
         scale = min(1.0, self.max_side / max(h, w))
         size = (max(8, round(h * scale)), max(8, round(w * scale)))
         if self._size != size:  # first frame, or the work size changed (realtime)
-            self._prepare(size, ctx.luma.device)
+            self._prepare(size, ctx.luma.device, ctx.matrix)
             if self._chroma is not None:
                 self._chroma = F.interpolate(self._chroma, size=size, mode="bilinear", align_corners=False)
                 self._luma = F.interpolate(self._luma, size=size, mode="area")
@@ -170,4 +170,4 @@ class ReferenceColorizer(RecurrentStage):
             chroma = chroma + self.anchor * confidence * (direct - chroma)
         self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
-        return rgb_from_ycbcr(ctx.luma, smoothed)
+        return merge_chroma(ctx.luma, smoothed, ctx.matrix)

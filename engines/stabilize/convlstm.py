@@ -143,7 +143,7 @@ class ConvLSTMStabilizer(NetworkStage, RecurrentStage):
             out, h, c = self.net(p, o_prev, i, i_prev, h, c)
         self._state = (h, c, out, i)
         result = crop(out, height, width).clamp(0, 1)
-        return merge_chroma(ctx.luma, ycbcr(result)[1]) if self.chroma_only else result
+        return merge_chroma(ctx.luma, ycbcr(result, ctx.matrix)[1], ctx.matrix) if self.chroma_only else result
 
     @staticmethod
     def _resized(state, size) -> tuple[torch.Tensor, ...]:

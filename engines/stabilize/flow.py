@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dfstream.colour import rgb_from_ycbcr, ycbcr
+from dfstream.colour import merge_chroma, ycbcr
 
 from ..filters import linear_fit
 from ..flow import DISFlow, FlowEstimator, tracked, warp
@@ -71,4 +71,4 @@ class FlowStabilizer(RecurrentStage):
         fitted = F.interpolate(current, size=(h, w), mode="bilinear", align_corners=False)
         detail = rgb - (fitted[:, :3] * source + fitted[:, 3:])  # what the local model leaves out
         out = (up[:, :3] * source + up[:, 3:] + detail).clamp(0, 1)
-        return rgb_from_ycbcr(y, ycbcr(out)[1]) if self.chroma_only else out
+        return merge_chroma(y, ycbcr(out, ctx.matrix)[1], ctx.matrix) if self.chroma_only else out
