@@ -49,6 +49,16 @@ def _reference(d: dict) -> str:
                      f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation)" for r in d["rows"])
 
 
+def _real_footage(d: dict) -> str:
+    stabilized = "; ".join(f"{r['set']} {r['excess_removed'] * 100:.1f}% / {r['psnr_to_processed']:.1f} dB / "
+                           f"{r['colourfulness_kept'] * 100:.1f}%" for r in d["stabilizer"] if r["flickers"])
+    coloured = "; ".join(f"{r['set']} {r['reference_colorizer']['psnr_mean']:.2f} / "
+                         f"{r['reference_colorizer']['psnr_last']:.2f} dB against {r['plain_propagation']['psnr_mean']:.2f}"
+                         f" / {r['plain_propagation']['psnr_last']:.2f}" for r in d["colorizer"])
+    return (f"stabilizer, excess warping error removed / PSNR to processed / colourfulness kept: {stabilized}. "
+            f"Colorizer, PSNR to the truth mean / last against plain propagation: {coloured}")
+
+
 def _gpu(d: dict) -> str:
     rows = [r for r in d["throughput"] if r.get("stage") in ("chain", "end-to-end") and "fps" in r]
     ratios = "; ".join(f"end-to-end / chain {k} {v}" for k, v in d.get("end_to_end_over_chain", {}).items())
@@ -76,6 +86,7 @@ HEADLINES = {
                                f"{d['frames_dropped']} of {d['frames_in']} frames dropped"),
     "reference_colorizer": _reference,
     "stabilizer_flicker": _stabilizer,
+    "real_footage": _real_footage,
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``flow`` stabilizer on real flicker: DAVIS frames through per-frame processes that flicker.
+"""The ``flow`` stabilizer on synthetic flicker: a unit check (real footage is in real_footage.py).
 
 Processes: ``exposure`` (a random brightness gain per frame, sigma 4%: the
 flicker of old film and of per-frame auto exposure) and ``gain`` (a random
@@ -26,7 +26,7 @@ from dfstream.engines.metrics import colourfulness, frame_warping_error
 from dfstream.engines.stabilize.flow import FlowStabilizer
 
 SEQUENCES = ("bus", "giant-slalom")
-STRENGTH = float(os.environ.get("STRENGTH", 0.8))
+STRENGTH = float(os.environ.get("STRENGTH", FlowStabilizer().strength))
 
 
 def gain(frames):

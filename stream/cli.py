@@ -74,7 +74,8 @@ def _engine_arguments(parser) -> argparse._ArgumentGroup:
                          help=f"{stage} engine: {', '.join(engines(stage))} (default auto: the best installed)")
     eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
                      help="colour still(s) for the reference colorizer (repeatable)")
-    eng.add_argument("--strength", type=fraction, default=0.8, help="stabilizer strength, 0-0.99 (default 0.8)")
+    eng.add_argument("--strength", type=fraction, default=0.45,
+                     help="stabilizer strength: weight of the previous output where the flow is trusted, 0-0.99 (default 0.45)")
     eng.add_argument("--render-factor", type=positive_int, metavar="R",
                      help="DeOldify: the network sees a 16*R pixel square (default 21 video, 35 stable/artistic)")
     eng.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
@@ -97,7 +98,7 @@ def build_parser() -> Parser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
-    run = sub.add_parser("run", help="stream a video through the stages")
+    run = parser.run = sub.add_parser("run", help="stream a video through the stages")
     run.add_argument("input", help="file, URL, device, or - for standard input")
     run.add_argument("output", nargs="?",
                      help="file (container from the extension), URL (udp://, srt://, rtmp://), or - for "
@@ -330,6 +331,18 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line; for ``run``, options may come before, between and after IN and OUT (as with
+    ffmpeg), which argparse's subcommands cannot do, so ``run``'s own parser reads it intermixed."""
+    parser = build_parser()
+    words = [a for a in argv if a != "--debug"]
+    if words[:1] == ["run"] and not {"-h", "--help"} & set(words):
+        args = parser.run.parse_intermixed_args(words[1:])
+        args.debug, args.command = "--debug" in argv, "run"
+        return args
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -338,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(argv.index(first), "run")
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         if not getattr(args, "func", None):
             build_parser().print_help(sys.stderr)
             return 2

@@ -51,7 +51,7 @@ class Options:
     stages: str | list = "none"  # 'colorize,stabilize', 'none', or a list of names / Stage objects
     engines: dict[str, str] = field(default_factory=dict)  # stage -> engine 'NAME[:VARIANT]'
     references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
-    strength: float = 0.8  # stabilizer strength
+    strength: float = 0.45  # stabilizer strength
     original: str | None = None  # the unprocessed input, read in step (de-flicker another tool)
     realtime: bool = False  # keep up with the source's clock: lower the work size, then drop frames
     latency: str = "normal"  # 'low': no buffering on input, zero-latency encoder, packets flushed
@@ -490,6 +490,8 @@ class Pipeline:
                     raise self.errors[0]
                 elif sink and self.summary.interrupted:
                     self.summary.partial = sink.finish_partial()
+                elif self.summary.frames == 0:
+                    raise self._nothing_decoded()
                 elif sink:
                     sink.finish()
                     self.summary.output = target
@@ -513,6 +515,13 @@ class Pipeline:
                 self._finish_summary()
         return self.summary
 
+    def _nothing_decoded(self) -> DfstreamError:
+        if self.options.start is not None or self.options.duration is not None:
+            return DfstreamError(f"no video frame of '{self.source.name}' lies in the -ss/-t window",
+                                 "choose -ss within the input's duration")
+        return DfstreamError(f"no video frame could be decoded from '{self.source.name}'",
+                             "check that the input is complete and not damaged (ffprobe shows it)")
+
     def _finish_summary(self) -> None:
         timings = self.transfers.timings
         timings.collect()
@@ -531,9 +540,11 @@ class Pipeline:
     def frames(self) -> Iterator[OutputFrame]:
         """Processed frames as RGB arrays, for use in other programs."""
         tb = self.source.time_base
+        count = 0
         try:
             for batch, _packets in self.batches():
                 for frame in batch.ready().outputs:
+                    count += 1
                     yield OutputFrame(float(frame.pts * tb), frame.pts, frame_to_rgb(frame))
         except Stopped:
             pass
@@ -541,6 +552,8 @@ class Pipeline:
             self.close()
         if self.errors:
             raise self.errors[0]
+        if not count:
+            raise self._nothing_decoded()
 
     def close(self) -> None:
         self.halt.set()

@@ -23,6 +23,11 @@ FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
 NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
                    "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+# containers that store an encoder's negative decode times as they are, where FFmpeg would shift every
+# timestamp by the B-frame delay instead (nut cannot: it refuses negative presentation times, such as
+# an AAC stream's priming samples, and fragmented MP4 on a pipe has no edit list to undo it: FFmpeg's
+# shift stays in both)
+KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts"}
 
 
 @dataclass
@@ -161,6 +166,8 @@ class Sink:
         container_options = {"flush_packets": "1"} if low_latency and not self.to_file else {}
         if not self.to_file and (fmt or os.path.splitext(target)[1].lstrip(".")) in FRAGMENTED:
             container_options["movflags"] = FRAGMENT_FLAGS
+        if (fmt or os.path.splitext(target)[1].lstrip(".")) in KEEPS_NEGATIVE_TIMESTAMPS:
+            container_options["avoid_negative_ts"] = "disabled"  # no shift: start where the input starts
         try:
             self.container = av.open(url, "w", format=fmt, container_options=container_options)
         except ValueError as err:

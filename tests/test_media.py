@@ -56,4 +56,4 @@ def test_mp4_output_too(tmp_path):
     assert decode_with_warnings(out) == []
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.colorspace == 1  # BT.709 tag kept
-        assert sum(1 for _ in c.decode(video=0)) == 49  # 0.04 s .. 1.96 s at 25 fps
+        assert sum(1 for _ in c.decode(video=0)) == 50  # 0.00 s .. 1.96 s at 25 fps: the output starts at the first kept frame

@@ -28,6 +28,21 @@ def test_pipe_in_and_out(tmp_path, fmt):
     assert frames_in(r.stdout) == 20
     with av.open(io.BytesIO(r.stdout)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
+        times = [round(float(f.time), 3) for f in c.decode(video=0)]
+    shift = round(times[0] - float(decode(src)[0][1]), 3)
+    assert times == [round(float(f[1]) + shift, 3) for f in decode(src)]
+    assert shift == (0.08 if fmt in ("nut", "mp4") else 0)  # FFmpeg's shift by libx264's B-frame delay
+
+
+def test_options_anywhere_as_with_ffmpeg(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=10)
+    r = run_cli("--stages", "none", src, "-f", "nut", "-", "--preset", "ultrafast")
+    assert r.returncode == 0, r.stderr
+    assert frames_in(r.stdout) == 10
+    r = run_cli("--input-format", "lavfi", "testsrc2=size=96x64:rate=25", "-t", "0.4", tmp_path / "t.mp4",
+                "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    assert len(decode(tmp_path / "t.mp4")) == 10
 
 
 def test_fragmented_mp4_on_a_pipe(tmp_path):
