@@ -87,6 +87,7 @@ HEADLINES = {
     "reference_colorizer": _reference,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
+    "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
 }
 
 

@@ -1,8 +1,19 @@
-"""Everything that transforms frames: the Stage protocol, the registry and the engines."""
+"""Everything that transforms frames: the Stage protocol, the registry and the engines.
 
-from . import colorize, stabilize, cartoonize, gray  # noqa: F401, I001  (register the engines and their models)
-from .registry import EngineOptions, build, build_chain, engines, parse_stages
-from .stage import BatchStage, RecurrentStage, Stage, StageContext
+The names below are loaded on first use: the engines need torch, the command line's
+parsing and help do not.
+"""
 
-__all__ = ["BatchStage", "EngineOptions", "RecurrentStage", "Stage", "StageContext", "build",
-           "build_chain", "engines", "parse_stages"]
+import importlib
+
+_HOMES = {"EngineOptions": "registry", "build": "registry", "build_chain": "registry", "engines": "registry",
+          "parse_stages": "registry", "BatchStage": "stage", "RecurrentStage": "stage", "Stage": "stage",
+          "StageContext": "stage"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

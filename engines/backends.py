@@ -14,9 +14,9 @@ import torch
 
 from dfstream.errors import DfstreamError, UsageError
 
-from .network import Placed, dtype_for
+from .placed import Placed, dtype_for
+from .registry import BACKENDS
 
-BACKENDS = ("auto", "torch", "compile", "onnxruntime", "tensorrt")
 AUTO_CPU = "onnxruntime"  # fastest on every network in benchmarks/results/backends_cpu.json
 
 

@@ -8,14 +8,25 @@ reference given), saying why.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from dfstream.errors import DfstreamError, UsageError
 
-from .stage import Stage
+if TYPE_CHECKING:
+    from .stage import Stage
 
 STAGES = ("colorize", "stabilize", "cartoonize", "gray")
+BACKENDS = ("auto", "torch", "compile", "onnxruntime", "tensorrt")
 _ENGINES: dict[str, dict[str, type]] = {stage: {} for stage in STAGES}
+
+
+def load_engines() -> dict[str, dict[str, type]]:
+    """The engines, their modules imported on first use (they need torch; the command line does not)."""
+    for package in ("colorize", "stabilize", "cartoonize", "gray"):
+        importlib.import_module(f"dfstream.engines.{package}")
+    return _ENGINES
 
 
 @dataclass
@@ -42,12 +53,12 @@ def register(stage: str, engine: str):
 
 
 def engines(stage: str) -> list[str]:
-    return list(_ENGINES[stage])
+    return list(load_engines()[stage])
 
 
 def engine_name(stage: Stage) -> str:
     """The command-line name of a built stage's engine."""
-    for engines in _ENGINES.values():
+    for engines in load_engines().values():
         for name, cls in engines.items():
             if type(stage) is cls:
                 return name
@@ -69,7 +80,7 @@ def parse_stages(spec: str | list[str]) -> list[str]:
 
 def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     """The engine for a stage and a few words on why it was chosen."""
-    available = _ENGINES[stage]
+    available = load_engines()[stage]
     if spec == "auto":
         reasons: dict[str, list[str]] = {}  # reason -> engines it rules out
         for name, cls in available.items():

@@ -61,8 +61,16 @@ def add(card: ModelCard) -> ModelCard:
     return card
 
 
+def cards() -> dict[str, ModelCard]:
+    """Every known model card (the engine modules add theirs when they are first imported)."""
+    from .registry import load_engines
+
+    load_engines()
+    return CARDS
+
+
 def card(name: str) -> ModelCard:
-    if name not in CARDS:
+    if name not in cards():
         raise UsageError(f"unknown model '{name}'", f"choose from {', '.join(CARDS)} ('dfstream models list')")
     return CARDS[name]
 
@@ -253,7 +261,7 @@ def parameters(module: nn.Module) -> int:
 def listing() -> list[dict]:
     """Every known model: where its file is, whether present and whether it checks out."""
     rows = []
-    for name, info in CARDS.items():
+    for name, info in cards().items():
         present = installed(name)
         problem = verify(name) if present else "not installed"
         rows.append({"name": name, "file": info.file, "licence": info.licence, "about": info.about,

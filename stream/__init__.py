@@ -16,9 +16,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import cv2  # noqa: E402, F401  (before PyAV: OpenCV's Qt windows hang if PyAV's libraries load first)
 
-from .errors import DfstreamError
-from .pipeline import Options, OutputFrame, Pipeline, Summary, frames, process
-from .sink import EncoderSettings
+import importlib  # noqa: E402
+
+from .errors import DfstreamError  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["DfstreamError", "EncoderSettings", "Options", "OutputFrame", "Pipeline", "Summary", "frames", "process"]
+_HOMES = {"EncoderSettings": "sink", "Options": "pipeline", "OutputFrame": "pipeline", "Pipeline": "pipeline",
+          "Summary": "pipeline", "frames": "pipeline", "process": "pipeline"}
+__all__ = ["DfstreamError", *sorted(_HOMES)]
+
+
+def __getattr__(name: str):
+    """The API, loaded on first use (torch is not needed to parse a command line or print help)."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    if name == "engines":
+        return importlib.import_module(f"{__name__}.engines")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

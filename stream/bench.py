@@ -151,7 +151,7 @@ def count_flops(stages, frame: torch.Tensor) -> float | None:
     """GFLOPs for one frame through ``stages`` as torch counts them; None if no network runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dfstream.engines.network import Placed
+    from dfstream.engines.placed import Placed
 
     swapped = [(s, s.net) for s in stages if backend_of(s) not in (None, "torch")]
     for stage, net in swapped:  # torch can only count what it runs itself

@@ -6,20 +6,35 @@ import argparse
 import signal
 import sys
 
-from dfstream.engines import engines
-from dfstream.engines.backends import BACKENDS
+from dfstream.engines.registry import BACKENDS
 
 from .errors import DfstreamError, UsageError
-from .pipeline import Options, Pipeline
 from .progress import MODES
-from .sink import EncoderSettings
 from .train import add_parsers as add_training_parsers
 
 COMMANDS = ("run", "info", "eval", "demo", "models", "bench", "export", "data", "train")
 
 
+ENGINE_FLAGS = {"colorize": "--colorizer", "stabilize": "--stabilizer", "cartoonize": "--cartoonizer"}
+LISTED = "the stage's engines"  # stands for the list the Formatter makes
+
+
+class Formatter(argparse.HelpFormatter):
+    """Lists the engines only when help is printed: listing them loads them, and torch."""
+
+    def _get_help_string(self, action):
+        if action.help is LISTED:
+            from dfstream.engines import engines
+
+            return f"{action.dest} engine: {', '.join(engines(action.dest))} (default auto: the best installed)"
+        return action.help
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=Formatter, **kwargs)
 
     def error(self, message: str):
         raise UsageError(message, f"see '{self.prog} --help'")
@@ -68,10 +83,8 @@ def key_value(text: str) -> tuple[str, str]:
 def _engine_arguments(parser) -> argparse._ArgumentGroup:
     """Engine choices and settings, shared by run and bench."""
     eng = parser.add_argument_group("engines")
-    for stage, flag in (("colorize", "--colorizer"), ("stabilize", "--stabilizer"),
-                        ("cartoonize", "--cartoonizer")):
-        eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]",
-                         help=f"{stage} engine: {', '.join(engines(stage))} (default auto: the best installed)")
+    for stage, flag in ENGINE_FLAGS.items():
+        eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]", help=LISTED)
     eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
                      help="colour still(s) for the reference colorizer (repeatable)")
     eng.add_argument("--strength", type=fraction, default=0.45,
@@ -249,7 +262,7 @@ def cmd_export(args) -> int:
 def build_aoti(name: str, precision: str, device_name: str):
     """The AOTInductor package of a stored model, built into the engine cache."""
     from dfstream.engines.backends import aoti_entry
-    from dfstream.engines.network import PRECISIONS
+    from dfstream.engines.placed import PRECISIONS
     from dfstream.export import aoti, cache
     from dfstream.export.onnx import graph_module
 
@@ -271,6 +284,9 @@ def cmd_models(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .pipeline import Options, Pipeline
+    from .sink import EncoderSettings
+
     options = Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,

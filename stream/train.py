@@ -54,9 +54,9 @@ def add_parsers(sub, parser_class, positive_int, positive_float) -> None:
 
 def _config_arguments(parser, config: str) -> None:
     """One option per field of the trainer's config, with its default."""
-    from dfstream.training import cartoongan, stabilizer
+    from dfstream.training import configs
 
-    cls = getattr(stabilizer, config, None) or getattr(cartoongan, config)
+    cls = getattr(configs, config)
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         kind = type(f.default)

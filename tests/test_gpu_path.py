@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import dfstream
-from dfstream.engines.network import Placed
+from dfstream.engines.placed import Placed
 from dfstream.transfer import Transfers
 from tests.conftest import decode, make_clip, run_cli
 

@@ -11,7 +11,7 @@ from dfstream.engines import EngineOptions, StageContext, store
 from dfstream.engines.cartoonize.animegan import AnimeGANCartoonizer, AnimeGANv2
 from dfstream.engines.cartoonize.cartoongan import CartoonGAN, CartoonGANCartoonizer
 from dfstream.engines.colorize.deoldify import ARTISTIC, DeOldify, DeOldifyColorizer
-from dfstream.engines.network import PRECISIONS
+from dfstream.engines.placed import PRECISIONS
 from dfstream.engines.stabilize.convlstm import ConvLSTMStabilizer, TransformNet
 from dfstream.errors import DfstreamError
 from tests import published as P

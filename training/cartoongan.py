@@ -12,7 +12,7 @@ The generator keeps CartoonGAN's conventions (BGR in [-1, 1]), so
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +23,10 @@ from torch import nn
 from dfstream.engines.cartoonize.cartoongan import CartoonGAN
 
 from . import loop
+from .configs import CartoonGANConfig
 from .data import write_image
 from .datasets import Images
 from .losses import Perceptual
-
-
-@dataclass
-class CartoonGANConfig:
-    size: int = 256
-    batch: int = 8
-    init_epochs: int = 10
-    init_lr: float = 2e-4
-    epochs: int = 100  # adversarial epochs after the initialisation
-    lr: float = 1e-5
-    iterations: int = 1000  # per epoch
-    content: float = 10.0
-    gan: str = "lsgan"  # or bce
-    samples: int = 4  # photos shown in each epoch's grid
-    seed: int = 0
 
 
 class Discriminator(nn.Module):

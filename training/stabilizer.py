@@ -12,7 +12,7 @@ network's output on held-out clips, next to that of the processed frames.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,24 +23,9 @@ from dfstream.engines.metrics import Mean, frame_warping_error, psnr
 from dfstream.engines.stabilize.convlstm import ConvLSTMStep, TransformNet
 
 from . import loop
+from .configs import StabilizerConfig
 from .datasets import VideoClips
 from .losses import Perceptual, agreement_mask, temporal_loss
-
-
-@dataclass
-class StabilizerConfig:
-    clip_length: int = 11
-    crop: int = 192
-    batch: int = 4
-    lr: float = 1e-4
-    halve_every: int = 20  # epochs
-    iterations: int = 1000  # per epoch
-    epochs: int = 100
-    perceptual: float = 10.0  # lambda_p
-    short_term: float = 100.0  # lambda_st
-    long_term: float = 100.0  # lambda_lt
-    eval_clips: int = 8  # held-out clips for the warping error each epoch
-    seed: int = 0
 
 
 class StabilizerTrainer:
