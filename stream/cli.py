@@ -352,6 +352,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ffmpeg), which argparse's subcommands cannot do, so ``run``'s own parser reads it intermixed."""
     parser = build_parser()
     words = [a for a in argv if a != "--debug"]
+    if words and words[0] not in COMMANDS and words[0] not in ("-h", "--help"):
+        words.insert(0, "run")  # 'dfstream IN OUT' is short for 'dfstream run IN OUT'
+        argv = ["run", *argv]
     if words[:1] == ["run"] and not {"-h", "--help"} & set(words):
         args = parser.run.parse_intermixed_args(words[1:])
         args.debug, args.command = "--debug" in argv, "run"
@@ -362,9 +365,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    first = next((a for a in argv if a != "--debug"), None)
-    if first is not None and first not in COMMANDS and first not in ("-h", "--help"):
-        argv.insert(argv.index(first), "run")
     signal.signal(signal.SIGTERM, _terminate)
     try:
         args = parse(argv)
