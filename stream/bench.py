@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -24,9 +25,10 @@ from dfstream.engines.registry import backend_of, engine_name
 
 from .colour import luma
 from .device import resolve_device
-from .errors import UsageError
-from .pipeline import Options, Pipeline
+from .errors import DfstreamError, UsageError
+from .pipeline import Options, Pipeline, frames
 
+SOURCE = "testsrc2=size={width}x{height}:rate=25"  # the end-to-end input (made grey), FFmpeg's test source
 SIZES = {"360p": (360, 640), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
 
 
@@ -196,6 +198,7 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
           input_path: str | None = None, end_to_end: bool = True, say=print) -> list[Row]:
     device = resolve_device(device_name)
     options = replace(options, device=str(device))
+    stage_names, options = runnable(stage_names, choices, options)
     rows = []
     for size in sizes:
         height, width = SIZES[size]
@@ -222,12 +225,44 @@ def bench(stage_names: list[str], choices: dict[str, str], sizes: list[str], opt
     return rows
 
 
+def runnable(stage_names: list[str], choices: dict[str, str], options: EngineOptions
+             ) -> tuple[list[str], EngineOptions]:
+    """The stages that can run here. Without colorizer weights or a --reference, the reference
+    colorizer takes the first colour frame of FFmpeg's testsrc2 (as the demo does, and the end-to-end
+    run's input is that source made grey); a stage that cannot run at all is skipped, with why."""
+    kept = []
+    for name in stage_names:
+        try:
+            build_chain([name], choices, options)
+        except DfstreamError as err:
+            if name == "colorize" and not options.references and choices.get(name, "auto") == "auto":
+                options = replace(options, references=[_testsrc_still()])
+                note("no colorizer weights and no --reference: the reference colorizer runs with "
+                    "testsrc2's first colour frame as its reference")
+            else:
+                note(f"skipped {name}: {err}")
+                continue
+        kept.append(name)
+    if stage_names and not kept:
+        raise UsageError("none of the stages can run here", "see the notes above, or pass --stages")
+    return kept, options
+
+
+def note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr)
+
+
+def _testsrc_still() -> torch.Tensor:
+    first = next(iter(frames(SOURCE.format(width=1280, height=720), input_format="lavfi", duration=0.04)))
+    return torch.from_numpy(first.image).permute(2, 0, 1)[None].float() / 255
+
+
 def _end_to_end(stage_names, choices, options: EngineOptions, size: str, device, frames: int, batch: int,
                 input_path: str | None) -> Row:
     """The real pipeline, decode to encode, into FFmpeg's null muxer."""
     height, width = SIZES[size]
     source, fmt = (input_path, None) if input_path else (
-        f"testsrc2=size={width}x{height}:rate=25,format=gray", "lavfi")
+        SOURCE.format(width=width, height=height) + ",format=gray", "lavfi")
     run_options = Options(stages=",".join(stage_names) or "none", engines=choices, batch=batch,
                           references=options.references, strength=options.strength,
                           precision=options.precision, render_factor=options.render_factor,

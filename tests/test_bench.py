@@ -29,6 +29,23 @@ def test_bench_reports_each_stage_the_chain_and_the_end_to_end_run():
     assert rows[3]["frames"] == 4  # the pipeline row decodes and encodes that many frames too
 
 
+def test_bench_without_weights_measures_what_can_run_and_says_what_it_skipped():
+    done = run_cli("bench", "--sizes", "360p", "--frames", "2", "--warmup", "0", "--no-end-to-end", "--json",
+                   timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [(r["stage"], r["engine"]) for r in rows] == [("colorize", "reference"), ("stabilize", "flow"),
+                                                        ("chain", "reference+flow")]
+    assert b"reference colorizer runs with testsrc2's first colour frame" in done.stderr
+    done = run_cli("bench", "--stages", "gray,cartoonize", "--cartoonizer", "cartoongan", "--sizes", "360p",
+                   "--frames", "2", "--warmup", "0", "--no-end-to-end", "--json", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [r["stage"] for r in json.loads(done.stdout)] == ["gray"]
+    assert b"skipped cartoonize" in done.stderr and b"weights" in done.stderr
+    done = run_cli("bench", "--stages", "cartoonize", "--cartoonizer", "cartoongan", "--sizes", "360p")
+    assert done.returncode == 2 and b"none of the stages can run here" in done.stderr
+
+
 def test_bench_table_and_bad_sizes():
     done = run_cli("bench", "--stages", "gray", "--sizes", "360p", "--frames", "2", "--warmup", "0",
                    "--no-end-to-end")
