@@ -87,16 +87,20 @@ def _need(state: dict, key: str) -> torch.Tensor:
 
 
 def match(state: dict[str, torch.Tensor], module: nn.Module, optional: tuple[str, ...] = ()) -> dict:
-    """Check every key and shape against ``module``; keys ending in ``optional`` may be absent."""
+    """Check every key and shape against ``module``; keys ending in ``optional`` may be absent.
+    A file that holds most of the keys but lacks some is incomplete (leftovers such as a spectral
+    norm's ``weight_u`` without its ``weight_orig`` are a symptom of that, not the cause)."""
     expected = module.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith(optional)]
+    unknown = [k for k in state if k not in expected]
+    if missing and (not unknown or 2 * (len(state) - len(unknown)) >= len(expected)):
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DfstreamError(f"checkpoint key '{missing[0]}' is missing{more}", "use the complete published checkpoint")
+    if unknown:
+        raise DfstreamError(f"unknown checkpoint key '{unknown[0]}'", "the file is for another network")
     for key, value in state.items():
-        if key not in expected:
-            raise DfstreamError(f"unknown checkpoint key '{key}'", "the file is for another network")
         if tuple(value.shape) != tuple(expected[key].shape):
             raise DfstreamError(f"checkpoint key '{key}' has shape {list(value.shape)}, expected "
                                 f"{list(expected[key].shape)}", "the file is for another network")
-    for key in expected:
-        if key not in state and not key.endswith(optional):
-            raise DfstreamError(f"checkpoint key '{key}' is missing", "use the complete published checkpoint")
     return {k: state[k].to(expected[k].dtype) if k in state
             else torch.zeros(expected[k].shape, dtype=expected[k].dtype) for k in expected}

@@ -28,6 +28,8 @@ from dfstream.errors import DfstreamError, UsageError
 from . import checkpoint
 
 FORMAT = 1  # bump when the stored layout changes
+UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it)
+os.umask(UMASK)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def import_file(name: str, file: str | Path) -> dict:
     temp = target.with_name(f".{target.name}.{os.getpid()}")
     try:
         save_file({k: v.contiguous() for k, v in state.items()}, str(temp), metadata={"name": name})
+        os.chmod(temp, 0o666 & ~UMASK)  # like the manifest: the user's umask decides
         source_sha = sha256(file)
         record = {
             "name": name, "architecture": arch.name, "format": FORMAT,
@@ -151,6 +154,7 @@ def load(name: str) -> nn.Module:
         raise DfstreamError(f"the stored weights of {name} are damaged ({err})",
                             f"import them again ({get_command(name)})") from None
     module.load_state_dict(checkpoint.match(state, module), assign=True)
+    module.weights_sha256 = manifest(name)["sha256"]  # engine cache keys use it instead of hashing again
     return module.eval().requires_grad_(False)
 
 

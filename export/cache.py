@@ -27,7 +27,10 @@ def root() -> Path:
 
 
 def weights_sha256(module: nn.Module) -> str:
-    """The sha256 of a module's tensors in key order (what the engine was built from)."""
+    """What the engine was built from: the stored weights' sha256 from the store's manifest for a
+    module the store loaded, else the sha256 of its tensors in key order."""
+    if getattr(module, "weights_sha256", None):
+        return module.weights_sha256
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())

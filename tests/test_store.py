@@ -72,6 +72,29 @@ def test_import_writes_safetensors_and_a_manifest_then_verify_catches_damage(tmp
     assert "checksum" in store.verify("animegan2-paprika")
 
 
+def test_a_checkpoint_missing_a_key_is_refused_naming_that_key(tmp_path, home):
+    state = P.randomised(CartoonGAN().state_dict(), 0)
+    gone = next(k for k in state if k.endswith(".weight"))
+    del state[gone]
+    torch.save(state, tmp_path / "g.pth")
+    with pytest.raises(DfstreamError, match=f"checkpoint key '{gone}' is missing"):
+        store.import_file("cartoongan-hayao", tmp_path / "g.pth")
+    torch.save(TransformNet().state_dict(), tmp_path / "other.pth")  # another network's file
+    with pytest.raises(DfstreamError, match="unknown checkpoint key .* for another network"):
+        store.import_file("cartoongan-hayao", tmp_path / "other.pth")
+
+
+def test_stored_files_follow_the_umask_and_the_engine_cache_reuses_the_manifest_checksum(tmp_path, home):
+    from dfstream.export import cache
+
+    store.import_file("animegan2-paprika", animegan_file(tmp_path / "paprika.pt"))
+    modes = {p.suffix: p.stat().st_mode & 0o777 for p in (home / "models").iterdir()}
+    assert modes == {".safetensors": 0o666 & ~store.UMASK, ".json": 0o666 & ~store.UMASK}
+    module = store.load("animegan2-paprika")
+    assert cache.weights_sha256(module) == store.manifest("animegan2-paprika")["sha256"]
+    assert len(cache.weights_sha256(AnimeGANv2())) == 64  # a module of no store: its tensors, hashed
+
+
 class RangeHandler(http.server.BaseHTTPRequestHandler):
     """Serves one file; honours 'Range: bytes=N-'; can cut the first response short."""
 
