@@ -30,6 +30,9 @@ def __getattr__(name: str):
     """The API, loaded on first use (torch is not needed to parse a command line or print help)."""
     if name in _HOMES:
         return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    if name == "engines":
-        return importlib.import_module(f"{__name__}.engines")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:  # a submodule, as after 'import dfstream.NAME'
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

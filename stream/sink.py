@@ -180,7 +180,7 @@ class Sink:
         try:
             if low_latency:
                 settings = settings.low_latency()
-            self.video = self._add_video(source, settings)
+            self.video = self._add_video(source, settings, low_latency)
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
         except Exception:
             self.abort()
@@ -193,7 +193,7 @@ class Sink:
         stem, ext = os.path.splitext(name)
         return os.path.join(folder, f".{stem}.dfstream-{os.getpid()}{ext}")
 
-    def _add_video(self, source: Source, settings: EncoderSettings) -> av.VideoStream:
+    def _add_video(self, source: Source, settings: EncoderSettings, low_latency: bool) -> av.VideoStream:
         rate = source.rate if source.rate and source.rate < 1000 else Fraction(25)
         try:
             stream = self.container.add_stream(settings.codec, rate=rate,
@@ -203,6 +203,8 @@ class Sink:
                              "pass --codec libx264") from None
         stream.width, stream.height = source.width, source.height
         stream.pix_fmt = self.layout.name
+        if not low_latency:
+            stream.thread_type = "AUTO"  # frame threads as well as slices; --latency low keeps slices only
         ctx = stream.codec_context
         ctx.time_base = source.time_base
         if settings.bitrate:
