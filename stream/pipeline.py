@@ -1,47 +1,46 @@
-"""The pipeline: a decode thread, the compute stage chain and an encode thread.
+"""The pipeline: decode threads (``decoding``), the compute stage chain (here) and an encode
+thread (``encoding``).
 
-They are joined by bounded queues, so memory stays flat however long the
-input is and the slowest part sets the pace (backpressure). Audio and
+They are joined by bounded queues (``runstate``), so memory stays flat however
+long the input is and the slowest part sets the pace (backpressure). Audio and
 subtitle packets ride the same queues behind the video frames they came with.
+What a run produces is in ``summary``.
 """
 
 from __future__ import annotations
 
 import queue
-from collections import deque
-import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Callable, Iterator
 
 import av
-import numpy as np
 import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 
-from .colour import Colour, PixelLayout, Tags, from_rgb, luma, luma_plane, rgb_from_packed
+from .colour import from_rgb
+from .decoding import Decoders
 from .device import keep_host_memory, resolve_device
+from .device_frames import DeviceFrames, output_colour
+from .encoding import Encoder
 from .errors import DfstreamError
 from .geometry import resize, work_size
 from .planes import converted, frame_to_rgb, frames_from_arrays, plane_lists
-from .realtime import Realtime
 from .preview import Preview, check_display
 from .progress import Progress
-from .scenes import SceneCuts, subsample
+from .realtime import Realtime
+from .runstate import END, RunState, Stopped, get, put
+from .scenes import SceneCuts
 from .signals import stop_on_signals
 from .sink import EncoderSettings, Sink, check_target, output_layout
 from .source import Source, VideoItem
+from .summary import Batch, OutputFrame, Summary
 from .transfer import Download, Transfers
 
-END = object()
 MAX_PACKETS = 256  # pass-through packets held before they are sent on without video
 CPU_SLICE_BYTES = 16 << 20  # float RGB frames per CPU slice: below glibc's mmap threshold
-
-
-class Stopped(Exception):
-    """A queue wait was abandoned because the run is stopping."""
 
 
 @dataclass
@@ -73,138 +72,6 @@ class Options:
     scene_threshold: float = 0.12
     progress: str = "none"
     queue_batches: int = 3
-
-
-@dataclass
-class Summary:
-    """What a run did, for the final report and for API callers."""
-
-    frames: int = 0
-    seconds: float = 0.0
-    output: str | None = None
-    interrupted: str | None = None  # 'SIGINT' or 'SIGTERM'
-    partial: str | None = None
-    pipe_closed: bool = False
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    decode_seconds: float = 0.0
-    encode_seconds: float = 0.0
-    upload_seconds: float = 0.0  # on a GPU: host to device copies (CUDA events)
-    download_seconds: float = 0.0
-    latency: tuple[float, float] | None = None  # ms from decoder to encoder: median, p95
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    def lines(self) -> list[str]:
-        parts = [f"decode {self.decode_seconds:.1f}s"]
-        if self.upload_seconds:
-            parts.append(f"upload {self.upload_seconds:.1f}s")
-        parts += [f"{name} {1000 * s / max(1, self.frames):.1f} ms/frame" for name, s in self.stage_seconds.items()]
-        if self.download_seconds:
-            parts.append(f"download {self.download_seconds:.1f}s")
-        parts.append(f"encode {self.encode_seconds:.1f}s")
-        lines = [f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
-        if self.latency:
-            lines.append(f"latency from frame in to frame out: median {self.latency[0]:.0f} ms, "
-                         f"p95 {self.latency[1]:.0f} ms")
-        return lines
-
-
-@dataclass
-class Batch:
-    """Processed frames with the source frames they came from and when those left the decoder.
-    ``pending``: output frames still on their way from the device, made by ``ready()``."""
-
-    outputs: list[av.VideoFrame] = field(default_factory=list)
-    inputs: list[av.VideoFrame] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)
-    pending: list[Callable[[], list[av.VideoFrame]]] = field(default_factory=list)
-    pts: list[int] = field(default_factory=list)
-    time_base: Fraction | None = None
-
-    def ready(self) -> Batch:
-        """Wait for this batch's downloads (only them) and make its output frames."""
-        if self.pending:
-            self.outputs, self.pending = [f for make in self.pending for f in make()], []
-        for frame, pts in zip(self.outputs, self.pts):
-            frame.pts, frame.time_base = pts, self.time_base
-        return self
-
-
-@dataclass
-class OutputFrame:
-    """A processed frame from ``frames()``: time in seconds, pts in the stream's time base, RGB."""
-
-    time: float
-    pts: int
-    image: np.ndarray
-
-
-@dataclass
-class DeviceFrames:
-    """A batch's pixels on the compute device: libswscale's packed R'G'B' codes and the Y' plane
-    as decoded (either may be absent), with how to read them."""
-
-    packed: torch.Tensor | None  # [N,H,W,3] uint8 or uint16
-    plane: torch.Tensor | None  # [N,H,W] Y' codes
-    layout: PixelLayout | None
-    colour: Colour
-    matrix: str  # the stages' working matrix
-
-    def rgb(self) -> torch.Tensor:
-        return rgb_from_packed(self.packed)
-
-    def luma(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Y' [N,1,H,W]: the decoded plane as it is where the source matrix is the working one,
-        else from ``rgb`` (these frames' R'G'B')."""
-        if self.plane is not None and self.colour.matrix == self.matrix:
-            return luma_plane(self.plane, self.layout, self.colour)
-        return luma(rgb, self.matrix)
-
-    def thumbnail_luma(self) -> torch.Tensor:
-        """A subsampled luma for scene cuts."""
-        if self.plane is not None:
-            return luma_plane(subsample(self.plane), self.layout, self.colour)
-        return luma(rgb_from_packed(subsample(self.packed.movedim(-1, 1)).movedim(1, -1)), self.matrix)
-
-    def select(self, index: torch.Tensor) -> DeviceFrames:
-        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
-        return DeviceFrames(pick(self.packed), pick(self.plane), self.layout, self.colour, self.matrix)
-
-    def part(self, part: slice) -> DeviceFrames:
-        cut = lambda t: None if t is None else t[part]  # noqa: E731
-        return DeviceFrames(cut(self.packed), cut(self.plane), self.layout, self.colour, self.matrix)
-
-
-def output_colour(source: Source, layout: PixelLayout, processed: bool) -> tuple[Colour, Tags]:
-    """How the output is written and tagged: a passthrough in the decoded format keeps the input's
-    tags as they are; anything written anew carries the matrix and range it was written with."""
-    if not processed and layout.name == source.format.name:
-        return source.colour, source.tags
-    rgb_input = source.format.is_rgb or source.format.has_palette
-    colour = Colour(source.colour.matrix, layout.full_range or (source.colour.full_range and not rgb_input))
-    return colour, source.tags.written(colour, source.height)
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            pass
-    raise Stopped
-
-
-def _get(q: queue.Queue, stop: threading.Event):
-    while not stop.is_set():
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            pass
-    raise Stopped
 
 
 class Pipeline:
@@ -241,10 +108,8 @@ class Pipeline:
         self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages))
         self.scenes = SceneCuts(options.scene_threshold)
         self.latencies: deque[float] = deque(maxlen=100_000)
-        self.halt = threading.Event()  # stop decoding (interrupt, failure, early end)
-        self.failed = threading.Event()  # stop everything now
-        self.errors: list[BaseException] = []
-        self._decoders: list[threading.Thread] = []
+        self.state = RunState()
+        self.decoders = Decoders(self.state, self.summary, options.batch * options.queue_batches)
 
     @staticmethod
     def _build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
@@ -267,36 +132,13 @@ class Pipeline:
                 "give the original that the processed video was made from")
         return original
 
-    # --- decode thread -------------------------------------------------------------
-
-    def _decode(self, source: Source, q: queue.Queue) -> None:
-        started = time.perf_counter()
-        waited = 0.0
-        try:
-            for item in source.items():
-                t = time.perf_counter()
-                _put(q, item, self.halt)
-                waited += time.perf_counter() - t
-            _put(q, END, self.halt)
-        except Stopped:
-            pass
-        except BaseException as err:  # noqa: BLE001 - handed to the main thread
-            self._fail(err)
-        finally:
-            self.summary.decode_seconds += time.perf_counter() - started - waited
-
-    def _fail(self, err: BaseException) -> None:
-        self.errors.append(err)
-        self.halt.set()
-        self.failed.set()
-
     # --- compute ----------------------------------------------------------------------
 
     def batches(self) -> Iterator[tuple[Batch, list[av.Packet]]]:
         """Processed frames and the pass-through packets that came with them, in order."""
         size = self.options.batch
-        q = self._start_decoding(self.source)
-        originals = self._start_decoding(self.original) if self.original else None
+        q = self.decoders.start(self.source)
+        originals = self.decoders.start(self.original) if self.original else None
         done = False
         while not done:
             items: list[VideoItem] = []
@@ -304,7 +146,7 @@ class Pipeline:
             while len(items) < size and len(packets) < MAX_PACKETS:
                 if self.realtime and items and q.empty():
                     break  # live: process what has arrived, do not wait for a full batch
-                item = _get(q, self.failed)
+                item = get(q, self.state.failed)
                 if item is END:
                     done = True
                     break
@@ -312,20 +154,13 @@ class Pipeline:
             if items or packets:
                 source = self._take_originals(originals, len(items)) if originals else None
                 yield (self._compute(items, source) if items else Batch()), packets
-        if originals and _get(originals, self.failed) is not END:
+        if originals and get(originals, self.state.failed) is not END:
             raise DfstreamError(f"'{self.original.name}' has more frames than '{self.source.name}'",
                                 "give the original that the processed video was made from")
 
-    def _start_decoding(self, source: Source) -> queue.Queue:
-        q: queue.Queue = queue.Queue(maxsize=self.options.batch * self.options.queue_batches)
-        thread = threading.Thread(target=self._decode, args=(source, q), name="decode", daemon=True)
-        thread.start()
-        self._decoders.append(thread)
-        return q
-
     def _take_originals(self, q: queue.Queue, count: int) -> list[VideoItem]:
         items = []
-        while len(items) < count and (item := _get(q, self.failed)) is not END:
+        while len(items) < count and (item := get(q, self.state.failed)) is not END:
             items.append(item)
         if len(items) < count:
             raise DfstreamError(f"'{self.original.name}' has fewer frames than '{self.source.name}'",
@@ -411,36 +246,6 @@ class Pipeline:
             ctx.untouched = False
         return resize(x, (height, width))
 
-    # --- encode thread -------------------------------------------------------------
-
-    def _consume(self, q: queue.Queue, sink: Sink | None, progress: Progress) -> None:
-        """The encode thread: encode and mux batches until the end."""
-        tb = float(self.source.time_base)
-        try:
-            while (item := _get(q, self.failed)) is not END:
-                batch, packets = item
-                batch.ready()
-                started = time.perf_counter()
-                for frame, arrival in zip(batch.outputs, batch.arrivals):
-                    if sink:
-                        sink.write_frame(frame)
-                    self.latencies.append(time.perf_counter() - arrival)
-                for packet in packets:
-                    if sink:
-                        sink.write_packet(packet)
-                self.summary.encode_seconds += time.perf_counter() - started
-                self.summary.frames += len(batch.outputs)
-                if batch.outputs:
-                    progress.update(self.summary.frames, batch.outputs[-1].pts * tb)
-        except Stopped:
-            pass
-        except (BrokenPipeError, av.error.BrokenPipeError):
-            self.summary.pipe_closed = True
-            self.halt.set()
-            self.failed.set()
-        except BaseException as err:  # noqa: BLE001 - handed to the main thread
-            self._fail(err)
-
     def stop_reading(self, signal_name: str | None = None) -> None:
         """End the input here; what was read is still processed and written (Ctrl-C, quit key)."""
         if signal_name:
@@ -470,7 +275,7 @@ class Pipeline:
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
-        encoder = threading.Thread(target=self._consume, args=(q, sink, progress), name="encode", daemon=True)
+        encoder = Encoder(q, sink, progress, self.summary, self.state, self.source.time_base, self.latencies)
         started = time.perf_counter()
         with stop_on_signals(self.stop_reading):
             encoder.start()
@@ -479,15 +284,15 @@ class Pipeline:
                     for batch, packets in self.batches():  # compute runs here, in the main thread
                         if preview and batch.ready().outputs and not preview.show(batch.inputs, batch.outputs):
                             self.stop_reading()  # the viewer asked to quit: end as at the end of input
-                        _put(q, (batch, packets), self.failed)
-                    _put(q, END, self.failed)
+                        put(q, (batch, packets), self.state.failed)
+                    put(q, END, self.state.failed)
                 except Stopped:
                     pass
                 encoder.join()
                 if self.summary.pipe_closed:
                     sink.abort()
-                elif self.errors:
-                    raise self.errors[0]
+                elif self.state.errors:
+                    raise self.state.errors[0]
                 elif sink and self.summary.interrupted:
                     self.summary.partial = sink.finish_partial()
                 elif self.summary.frames == 0:
@@ -496,12 +301,12 @@ class Pipeline:
                     sink.finish()
                     self.summary.output = target
             except KeyboardInterrupt:  # a second signal: stop now, keep what is written
-                self.failed.set()
+                self.state.failed.set()
                 self.summary.interrupted = self.summary.interrupted or "SIGINT"
                 encoder.join()
                 self.summary.partial = sink.finish_partial() if sink else None
             except BaseException:
-                self.failed.set()
+                self.state.failed.set()
                 encoder.join()
                 if sink:
                     sink.abort()
@@ -550,16 +355,15 @@ class Pipeline:
             pass
         finally:
             self.close()
-        if self.errors:
-            raise self.errors[0]
+        if self.state.errors:
+            raise self.state.errors[0]
         if not count:
             raise self._nothing_decoded()
 
     def close(self) -> None:
-        self.halt.set()
-        self.failed.set()
-        for thread in self._decoders:
-            thread.join()
+        self.state.halt.set()
+        self.state.failed.set()
+        self.decoders.join()
         self.source.close()
         if self.original:
             self.original.close()

@@ -1,0 +1,57 @@
+"""A batch's pixels on the compute device, and how the output is written and tagged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .colour import Colour, PixelLayout, Tags, luma, luma_plane, rgb_from_packed
+from .scenes import subsample
+from .source import Source
+
+
+@dataclass
+class DeviceFrames:
+    """A batch's pixels on the compute device: libswscale's packed R'G'B' codes and the Y' plane
+    as decoded (either may be absent), with how to read them."""
+
+    packed: torch.Tensor | None  # [N,H,W,3] uint8 or uint16
+    plane: torch.Tensor | None  # [N,H,W] Y' codes
+    layout: PixelLayout | None
+    colour: Colour
+    matrix: str  # the stages' working matrix
+
+    def rgb(self) -> torch.Tensor:
+        return rgb_from_packed(self.packed)
+
+    def luma(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Y' [N,1,H,W]: the decoded plane as it is where the source matrix is the working one,
+        else from ``rgb`` (these frames' R'G'B')."""
+        if self.plane is not None and self.colour.matrix == self.matrix:
+            return luma_plane(self.plane, self.layout, self.colour)
+        return luma(rgb, self.matrix)
+
+    def thumbnail_luma(self) -> torch.Tensor:
+        """A subsampled luma for scene cuts."""
+        if self.plane is not None:
+            return luma_plane(subsample(self.plane), self.layout, self.colour)
+        return luma(rgb_from_packed(subsample(self.packed.movedim(-1, 1)).movedim(1, -1)), self.matrix)
+
+    def select(self, index: torch.Tensor) -> DeviceFrames:
+        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
+        return DeviceFrames(pick(self.packed), pick(self.plane), self.layout, self.colour, self.matrix)
+
+    def part(self, part: slice) -> DeviceFrames:
+        cut = lambda t: None if t is None else t[part]  # noqa: E731
+        return DeviceFrames(cut(self.packed), cut(self.plane), self.layout, self.colour, self.matrix)
+
+
+def output_colour(source: Source, layout: PixelLayout, processed: bool) -> tuple[Colour, Tags]:
+    """How the output is written and tagged: a passthrough in the decoded format keeps the input's
+    tags as they are; anything written anew carries the matrix and range it was written with."""
+    if not processed and layout.name == source.format.name:
+        return source.colour, source.tags
+    rgb_input = source.format.is_rgb or source.format.has_palette
+    colour = Colour(source.colour.matrix, layout.full_range or (source.colour.full_range and not rgb_input))
+    return colour, source.tags.written(colour, source.height)
