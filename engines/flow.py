@@ -9,6 +9,7 @@ with their constants (MODELS.md, "Warping error").
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import cv2
@@ -62,20 +63,20 @@ def _to_u8(y: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _base_grid(n: int, h: int, w: int, device, dtype) -> torch.Tensor:
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
-                            torch.arange(w, device=device, dtype=dtype), indexing="ij")
-    return torch.stack((xs, ys)).expand(n, 2, h, w)
+@functools.lru_cache(maxsize=8)
+def _identity_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """grid_sample's coordinates of every pixel itself, [1,H,W,2] (align_corners=True)."""
+    xs = torch.arange(w, device=device, dtype=dtype) * (2 / max(w - 1, 1)) - 1
+    ys = torch.arange(h, device=device, dtype=dtype) * (2 / max(h - 1, 1)) - 1
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None]
 
 
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward warp: out(p) = x(p + flow(p)), bilinear, edges replicated."""
-    n, _, h, w = x.shape
-    pos = _base_grid(n, h, w, x.device, flow.dtype) + flow
-    gx = 2 * pos[:, 0] / max(w - 1, 1) - 1
-    gy = 2 * pos[:, 1] / max(h - 1, 1) - 1
-    grid = torch.stack((gx, gy), -1).to(x.dtype)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    _, _, h, w = x.shape
+    step = flow.new_tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)])
+    grid = _identity_grid(h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1) * step
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = True) -> torch.Tensor:

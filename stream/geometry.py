@@ -14,6 +14,12 @@ def work_size(height: int, width: int, max_height: int | None) -> tuple[int, int
     return max_height - max_height % 2, max(2, round(width * scale / 2) * 2)
 
 
+def within(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """(height, width) scaled down so that the longer side is at most ``max_side`` (8 px at least)."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(8, round(height * scale)), max(8, round(width * scale))
+
+
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x

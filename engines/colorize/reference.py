@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import DfstreamError
+from dfstream.geometry import within
 
 from ..filters import box_blur, guided_filter
 from ..flow import DISFlow, FlowEstimator, tracked, warp
@@ -148,9 +149,7 @@ class ReferenceColorizer(RecurrentStage):
         return to_other, visible * (2 * photometric - 0.8).clamp(0, 1)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        h, w = ctx.luma.shape[-2:]
-        scale = min(1.0, self.max_side / max(h, w))
-        size = (max(8, round(h * scale)), max(8, round(w * scale)))
+        size = within(*ctx.luma.shape[-2:], self.max_side)
         if self._size != size:  # first frame, or the work size changed (realtime)
             self._prepare(size, ctx.luma.device, ctx.matrix)
             if self._chroma is not None:

@@ -14,7 +14,7 @@ the input) is taken from the current frame. ``strength`` is the weight of the
 past: on flicker that is independent from frame to frame it leaves
 (1 - s)^2 / (1 + s) of the frame-to-frame variance. Online and causal: one
 previous frame is kept. With ``chroma_only`` (after a colorizer) the luma is
-the source's.
+the source's and only the chroma is filtered, at a longer side of 480 at most.
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
+from dfstream.geometry import within
 
 from ..flow import PHOTOMETRIC, DISFlow, FlowEstimator, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
+
+
+CHROMA_SIDE = 480  # after a colorizer, chroma is filtered at this longer side at most
 
 
 @register("stabilize", "flow")
@@ -46,20 +50,26 @@ class FlowStabilizer(RecurrentStage):
         self.reset()
 
     def reset(self) -> None:
-        self._out: torch.Tensor | None = None  # previous output
+        self._out: torch.Tensor | None = None  # previous output (its chroma with chroma_only)
         self._luma: torch.Tensor | None = None  # previous input luma
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         y = ctx.luma
-        out = rgb
+        if not self.chroma_only:
+            return self._filter(rgb, y)
+        size = within(*y.shape[-2:], CHROMA_SIDE)  # a colorizer's chroma is smooth: filter it smaller
+        chroma = F.interpolate(ycbcr(rgb, ctx.matrix)[1], size=size, mode="area")
+        return merge_chroma(y, self._filter(chroma, F.interpolate(y, size=size, mode="area")), ctx.matrix)
+
+    def _filter(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The blend of ``x`` with the previous output along the flow of the luma ``y``."""
+        out = x
         if self._out is not None:
-            if self._out.shape[-2:] != rgb.shape[-2:]:  # the work size changed (realtime)
-                self._out = F.interpolate(self._out, size=rgb.shape[-2:], mode="area")
-                self._luma = F.interpolate(self._luma, size=rgb.shape[-2:], mode="area")
+            if self._out.shape[-2:] != x.shape[-2:]:  # the work size changed (realtime)
+                self._out = F.interpolate(self._out, size=x.shape[-2:], mode="area")
+                self._luma = F.interpolate(self._luma, size=x.shape[-2:], mode="area")
             to_prev = self.flow(y, self._luma)  # flow t -> t-1
             trust = torch.exp(-PHOTOMETRIC * (y - warp(self._luma, to_prev)) ** 2)
-            out = torch.lerp(rgb, warp(self._out, to_prev), self.strength * trust)
-            if self.chroma_only:
-                out = merge_chroma(y, ycbcr(out, ctx.matrix)[1], ctx.matrix)
+            out = torch.lerp(x, warp(self._out, to_prev), self.strength * trust)
         self._out, self._luma = out, y
         return out
