@@ -9,7 +9,8 @@ the source's, at full resolution) from three estimates, per pixel:
 2. the previous frame's chroma pulled along the flow between frames, where it
    is trustworthy (propagation through motion);
 3. a look-up of the chroma of reference pixels with the same luminance and
-   local texture (for content the flow cannot find in the reference).
+   local texture, at their mean saturation (for content the flow cannot find
+   in the reference).
 
 At a scene cut or on the first frame the propagation is empty and the frame
 is re-anchored. The result is smoothed edge-aware with the luma as guide.
@@ -34,6 +35,7 @@ from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
 LUMA_BINS, TEXTURE_EDGES = 32, (0.015, 0.04, 0.09)
+MAX_GAIN = 4.0  # at most this much more saturated than a cell's mean chroma (cells of opposite hues)
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -61,17 +63,24 @@ def _bins(y: torch.Tensor) -> torch.Tensor:
 
 
 class ChromaTable:
-    """Mean reference chroma per (luminance, texture) cell, empty cells filled from neighbours."""
+    """Reference chroma per (luminance, texture) cell: the hue of the cell's mean chroma at the
+    cell's mean saturation (a plain mean of different hues would wash the colour out); empty
+    cells filled from neighbours."""
 
     def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):
         cells = LUMA_BINS * (len(TEXTURE_EDGES) + 1)
         total = torch.zeros(cells, 2, dtype=torch.float64)
+        saturation = torch.zeros(cells, dtype=torch.float64)
         count = torch.zeros(cells, dtype=torch.float64)
         for y, c in zip(lumas, chromas):
             idx = _bins(y).flatten().cpu()
-            total.index_add_(0, idx, c.flatten(2)[0].T.double().cpu())
+            samples = c.flatten(2)[0].T.double().cpu()
+            total.index_add_(0, idx, samples)
+            saturation.index_add_(0, idx, samples.norm(dim=1))
             count.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))
-        table = (total / count.clamp_min(1)[:, None]).view(LUMA_BINS, -1, 2)
+        mean = total / count.clamp_min(1)[:, None]
+        gain = (saturation / count.clamp_min(1) / mean.norm(dim=1).clamp_min(1e-4)).clamp(max=MAX_GAIN)
+        table = (mean * gain[:, None]).view(LUMA_BINS, -1, 2)
         filled = (count > 0).view(LUMA_BINS, -1)
         overall = total.view(LUMA_BINS, -1, 2).sum(1) / count.view(LUMA_BINS, -1).sum(1).clamp_min(1)[:, None]
         any_luma = count.view(LUMA_BINS, -1).sum(1) > 0
