@@ -12,7 +12,7 @@ from .errors import DfstreamError, UsageError
 from .progress import MODES
 from .train import add_parsers as add_training_parsers
 
-COMMANDS = ("run", "info", "eval", "demo", "models", "bench", "export", "data", "train")
+COMMANDS = ("run", "batch", "info", "eval", "demo", "models", "bench", "export", "data", "train")
 
 
 ENGINE_FLAGS = {"colorize": "--colorizer", "stabilize": "--stabilizer", "cartoonize": "--cartoonizer"}
@@ -105,6 +105,52 @@ def _engine_options(args):
                          render_factor=args.render_factor, backend=args.backend)
 
 
+def _run_arguments(parser) -> None:
+    """Everything that shapes a run, shared by run and batch."""
+    parser.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
+    parser.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
+    parser.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
+    parser.add_argument("--hwaccel", metavar="DEVICE",
+                        help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
+                             "for codecs it lacks")
+    parser.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                        help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
+    parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
+    parser.add_argument("-t", "--duration", type=parse_time, help="stop after this much input time")
+    parser.add_argument("--stages", default="colorize,stabilize",
+                        help="comma-separated chain of colorize, stabilize, cartoonize, gray "
+                             "(default colorize,stabilize); none = passthrough")
+    eng = _engine_arguments(parser)
+    eng.add_argument("--original", metavar="VIDEO",
+                     help="the unprocessed video IN was made from: flow and scene cuts come from it")
+    enc = parser.add_argument_group("encoder")
+    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    rate = enc.add_mutually_exclusive_group()
+    rate.add_argument("--crf", type=int, help="constant quality (x264/x265; default 18)")
+    rate.add_argument("--bitrate", help="target bitrate, e.g. 2500k or 8M")
+    enc.add_argument("--preset", help="encoder preset (ultrafast ... veryslow)")
+    enc.add_argument("--pix-fmt", help="output pixel format (default: the input's, if the encoder takes it)")
+    enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
+                     metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable)")
+    work = parser.add_argument_group("processing")
+    work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
+    work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
+    work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    work.add_argument("--scene-threshold", type=float, default=0.12,
+                      help="luma change that counts as a scene cut (0-1, default 0.12)")
+    parser.add_argument("--progress", choices=MODES, default="auto",
+                        help="bar on a terminal, plain lines otherwise; json for programs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    live = parser.add_argument_group("live")
+    live.add_argument("--realtime", action="store_true",
+                      help="keep up with the source's clock: lower the work size, then drop frames")
+    live.add_argument("--latency", choices=("normal", "low"), default="normal",
+                      help="low: no input buffering, zero-latency encoder, packets flushed at once")
+    live.add_argument("--preview", nargs="?", const="output", choices=("output", "split"),
+                      help="show the output in a window (split: input and output side by side); "
+                           "keys: space pause, s split, q quit")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="dfstream", description="Streaming video filter: colorize, stabilize, "
                     "cartoonize. 'dfstream IN OUT' is short for 'dfstream run IN OUT'.")
@@ -116,49 +162,18 @@ def build_parser() -> Parser:
     run.add_argument("output", nargs="?",
                      help="file (container from the extension), URL (udp://, srt://, rtmp://), or - for "
                           "standard output; may be left out with --preview")
-    run.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
-    run.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
-    run.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
-    run.add_argument("--hwaccel", metavar="DEVICE",
-                     help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
-                          "for codecs it lacks")
-    run.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
-                     help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
-    run.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
-    run.add_argument("-t", "--duration", type=parse_time, help="stop after this much input time")
-    run.add_argument("--stages", default="colorize,stabilize",
-                     help="comma-separated chain of colorize, stabilize, cartoonize, gray "
-                          "(default colorize,stabilize); none = passthrough")
-    eng = _engine_arguments(run)
-    eng.add_argument("--original", metavar="VIDEO",
-                     help="the unprocessed video IN was made from: flow and scene cuts come from it")
-    enc = run.add_argument_group("encoder")
-    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
-    rate = enc.add_mutually_exclusive_group()
-    rate.add_argument("--crf", type=int, help="constant quality (x264/x265; default 18)")
-    rate.add_argument("--bitrate", help="target bitrate, e.g. 2500k or 8M")
-    enc.add_argument("--preset", help="encoder preset (ultrafast ... veryslow)")
-    enc.add_argument("--pix-fmt", help="output pixel format (default: the input's, if the encoder takes it)")
-    enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
-                     metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable)")
-    work = run.add_argument_group("processing")
-    work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
-    work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
-    work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    work.add_argument("--scene-threshold", type=float, default=0.12,
-                      help="luma change that counts as a scene cut (0-1, default 0.12)")
-    run.add_argument("--progress", choices=MODES, default="auto",
-                     help="bar on a terminal, plain lines otherwise; json for programs")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
-    live = run.add_argument_group("live")
-    live.add_argument("--realtime", action="store_true",
-                      help="keep up with the source's clock: lower the work size, then drop frames")
-    live.add_argument("--latency", choices=("normal", "low"), default="normal",
-                      help="low: no input buffering, zero-latency encoder, packets flushed at once")
-    live.add_argument("--preview", nargs="?", const="output", choices=("output", "split"),
-                      help="show the output in a window (split: input and output side by side); "
-                           "keys: space pause, s split, q quit")
+    _run_arguments(run)
     run.set_defaults(func=cmd_run)
+
+    lib = sub.add_parser("batch", help="a library of films, one task per file, on Ray (dfstream[ray])")
+    lib.add_argument("inputs", nargs="+", help="files, folders, globs or a .txt list of paths")
+    lib.add_argument("-o", "--output-dir", required=True, help="folder for the outputs (same names)")
+    lib.add_argument("--ext", default="mkv", help="output container extension (default mkv: keeps every stream)")
+    lib.add_argument("--ray", metavar="ADDRESS", help="an existing Ray cluster (default: RAY_ADDRESS, else a "
+                     "local instance that dfstream starts)")
+    lib.add_argument("--workers", type=positive_int, help="tasks at once on the local instance (default: the cores)")
+    _run_arguments(lib)
+    lib.set_defaults(func=cmd_batch)
 
     info = sub.add_parser("info", help="devices, backends, stages and versions")
     info.set_defaults(func=cmd_info)
@@ -283,11 +298,12 @@ def cmd_models(args) -> int:
     return command(args)
 
 
-def cmd_run(args) -> int:
-    from .pipeline import Options, Pipeline
+def run_options(args):
+    """The Options of a run from its command line."""
+    from .pipeline import Options
     from .sink import EncoderSettings
 
-    options = Options(
+    return Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
@@ -297,6 +313,18 @@ def cmd_run(args) -> int:
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option)),
     )
+
+
+def cmd_batch(args) -> int:
+    from .batch import command
+
+    return command(args, run_options(args))
+
+
+def cmd_run(args) -> int:
+    from .pipeline import Pipeline
+
+    options = run_options(args)
     pipeline = Pipeline(args.input, options)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     if pipeline.choices:

@@ -1,0 +1,129 @@
+"""``dfstream batch``: a film library through the usual run, one Ray task per file.
+
+Ray is an optional extra (``pip install 'dfstream[ray]'``). dfstream starts a
+local Ray instance sized by ``--workers`` (default: the cores), or joins an
+existing cluster given by ``--ray ADDRESS`` or ``RAY_ADDRESS``. Outputs are
+written under their own names only when complete (as every run is), so a
+re-run skips what is there and redoes only what failed or was interrupted.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import DfstreamError, UsageError
+
+VIDEO_TYPES = {".avi", ".mkv", ".mp4", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".nut", ".flv",
+               ".wmv", ".ogv", ".dv", ".mxf", ".y4m"}
+
+
+@dataclass
+class Job:
+    source: str
+    target: str
+
+
+def expand(inputs: list[str]) -> list[str]:
+    """Files, folders (their videos, in name order), globs and text lists (``.txt``: a path per line)."""
+    found: list[str] = []
+    for entry in inputs:
+        if os.path.isdir(entry):
+            found += sorted(str(p) for p in Path(entry).iterdir() if p.suffix.lower() in VIDEO_TYPES)
+        elif entry.endswith(".txt") and os.path.isfile(entry):
+            lines = Path(entry).read_text().splitlines()
+            found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        elif any(c in entry for c in "*?["):
+            found += sorted(glob.glob(entry, recursive=True))
+        else:
+            found.append(entry)
+    if not found:
+        raise UsageError("no input files found", "give files, folders, globs or a .txt list")
+    return list(dict.fromkeys(found))
+
+
+def plan(sources: list[str], folder: str, extension: str) -> list[Job]:
+    """One output per input in ``folder``; two inputs of the same name are refused."""
+    jobs = [Job(s, os.path.join(folder, Path(s).stem + "." + extension.lstrip("."))) for s in sources]
+    targets = [j.target for j in jobs]
+    clash = next((t for t in targets if targets.count(t) > 1), None)
+    if clash:
+        raise UsageError(f"two inputs would both be written to '{clash}'", "give inputs with different names")
+    return jobs
+
+
+def run_one(source: str, target: str, options) -> tuple[int, str | None]:
+    """One file (a Ray task): its frame count, or None and the one-line error."""
+    from .pipeline import Pipeline
+
+    try:
+        summary = Pipeline(source, options).run(target)
+    except DfstreamError as err:
+        return 0, str(err)
+    except Exception as err:  # noqa: BLE001 - reported with the file, the others go on
+        return 0, f"{type(err).__name__}: {err}"
+    if summary.interrupted:
+        return summary.frames, f"interrupted ({summary.interrupted})"
+    return summary.frames, None
+
+
+def connect(address: str | None, workers: int | None):
+    try:
+        import ray
+    except ImportError:
+        raise DfstreamError("Ray is not installed", "pip install 'dfstream[ray]'") from None
+    address = address or os.environ.get("RAY_ADDRESS")
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, **quiet)
+    return ray
+
+
+def batch(inputs: list[str], folder: str, options, extension: str = "mkv", address: str | None = None,
+          workers: int | None = None, say=print) -> list[tuple[Job, str]]:
+    """Process a library; returns the failed jobs with their errors."""
+    jobs = plan(expand(inputs), folder, extension)
+    os.makedirs(folder, exist_ok=True)
+    todo = [j for j in jobs if not os.path.exists(j.target)]
+    if len(todo) < len(jobs):
+        say(f"{len(jobs) - len(todo)} of {len(jobs)} files already done, skipped")
+    options = replace(options, progress="none", preview=None)
+    failed: list[tuple[Job, str]] = []
+    if not todo:
+        return failed
+    ray = connect(address, workers)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=2)(run_one)
+        pending = {task.remote(j.source, j.target, options): j for j in todo}
+        done_files = done_frames = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            frames, error = ray.get(ready[0])
+            done_files += 1
+            done_frames += frames
+            if error:
+                failed.append((job, error))
+            say(f"files {done_files}/{len(todo)}, frames {done_frames}: {job.source} "
+                + (f"failed: {error}" if error else f"-> {job.target} ({frames} frames)"))
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
+    return failed
+
+
+def command(args, options) -> int:
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    failed = batch(args.inputs, args.output_dir, options, args.ext, args.ray, args.workers, say)
+    for job, error in failed:
+        print(f"dfstream: failed: {job.source}: {error}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,40 @@
+"""``dfstream batch`` on a local Ray instance with 2 workers: a library, a damaged file, a resume."""
+
+import subprocess
+import sys
+
+from tests.conftest import decode, make_clip, run_cli
+
+
+def test_a_library_runs_on_two_workers_lists_failures_and_resumes(tmp_path):
+    library = tmp_path / "reels"
+    library.mkdir()
+    for i in range(3):
+        make_clip(library / f"reel{i}.mkv", frames=8 + i, audio="aac")
+    (library / "damaged.mkv").write_bytes((library / "reel0.mkv").read_bytes()[:1500])
+    out = tmp_path / "out"
+    done = run_cli("batch", library, "-o", out, "--stages", "gray", "--workers", "2", "--preset", "ultrafast",
+                   timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["reel0.mkv", "reel1.mkv", "reel2.mkv"]
+    for i in range(3):
+        frames = decode(out / f"reel{i}.mkv")
+        assert len(frames) == 8 + i and [f[0] for f in frames] == [f[0] for f in decode(library / f"reel{i}.mkv")]
+        assert len(decode(out / f"reel{i}.mkv", "audio")) == len(decode(library / f"reel{i}.mkv", "audio"))
+    err = done.stderr.decode()
+    assert "files 4/4, frames 27" in err
+    assert f"dfstream: failed: {library / 'damaged.mkv'}: no video frame could be decoded" in err
+    (out / "reel1.mkv").unlink()
+    (library / "damaged.mkv").unlink()
+    again = run_cli("batch", library, "-o", out, "--stages", "gray", "--workers", "2", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert b"2 of 3 files already done, skipped" in again.stderr and b"files 1/1, frames 9" in again.stderr
+
+
+def test_without_ray_the_batch_command_says_how_to_install_it(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv")
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from dfstream.cli import main\n"
+            f"sys.exit(main(['batch', {str(clip)!r}, '-o', {str(tmp_path / 'out')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert done.returncode == 1 and b"Ray is not installed: pip install 'dfstream[ray]'" in done.stderr
