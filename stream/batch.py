@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import DfstreamError, UsageError
+from .sink import temporary_name
 
 VIDEO_TYPES = {".avi", ".mkv", ".mp4", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".nut", ".flv",
                ".wmv", ".ogv", ".dv", ".mxf", ".y4m"}
@@ -118,6 +119,9 @@ def batch(inputs: list[str], folder: str, options, extension: str = "mkv", addre
         raise
     finally:
         ray.shutdown()
+        for job in todo:  # what workers that died mid-file left behind (a retry wrote the file anew)
+            for stale in glob.glob(temporary_name(job.target, "*")):
+                os.remove(stale)
     return failed
 
 

@@ -189,9 +189,7 @@ class Sink:
 
     @staticmethod
     def _temporary_name(target: str) -> str:
-        folder, name = os.path.split(os.path.abspath(target))
-        stem, ext = os.path.splitext(name)
-        return os.path.join(folder, f".{stem}.dfstream-{os.getpid()}{ext}")
+        return temporary_name(target, str(os.getpid()))
 
     def _add_video(self, source: Source, settings: EncoderSettings, low_latency: bool) -> av.VideoStream:
         rate = source.rate if source.rate and source.rate < 1000 else Fraction(25)
@@ -286,6 +284,13 @@ class Sink:
     def _remove_temporary(self) -> None:
         if self.path and os.path.exists(self.path):
             os.remove(self.path)
+
+
+def temporary_name(target: str, pid: str) -> str:
+    """Where a run writes ``target`` until it is complete (``pid``: the writing process, or a glob)."""
+    folder, name = os.path.split(os.path.abspath(target))
+    stem, ext = os.path.splitext(name)
+    return os.path.join(folder, f".{stem}.dfstream-{pid}{ext}")
 
 
 class AudioTranscode:

@@ -1,8 +1,10 @@
 """``dfstream batch`` on a local Ray instance with 2 workers: a library, a damaged file, a resume."""
 
+import os
 import subprocess
 import sys
 
+import dfstream
 from tests.conftest import decode, make_clip, run_cli
 
 
@@ -38,3 +40,33 @@ def test_without_ray_the_batch_command_says_how_to_install_it(tmp_path):
             f"sys.exit(main(['batch', {str(clip)!r}, '-o', {str(tmp_path / 'out')!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert done.returncode == 1 and b"Ray is not installed: pip install 'dfstream[ray]'" in done.stderr
+
+
+class DiesOnce(dfstream.engines.BatchStage):
+    """Kills its worker process at its second batch the first time it runs anywhere (a marker file
+    remembers), when the first batch is already written."""
+
+    name = "dies-once"
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+        self.calls = 0
+
+    def process(self, rgb, ctx):
+        self.calls += 1
+        if self.calls == 2 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return rgb
+
+
+def test_a_worker_that_dies_mid_file_has_its_file_retried(tmp_path):
+    from dfstream.batch import batch
+
+    make_clip(tmp_path / "reel.mkv", frames=6)
+    messages = []
+    failed = batch([str(tmp_path / "reel.mkv")], str(tmp_path / "out"), dfstream.Options(stages=[DiesOnce(
+        tmp_path / "died")], batch=2), workers=1, say=messages.append)
+    assert failed == [] and (tmp_path / "died").exists()
+    assert len(decode(tmp_path / "out" / "reel.mkv")) == 6
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["reel.mkv"]  # the dead worker's temporary is gone
