@@ -75,8 +75,8 @@ def _default_stabilizer(d: dict) -> str:
 PREFIXES = {"gpu_": _gpu, "default_stabilizer_": _default_stabilizer}  # one file per device
 
 HEADLINES = {
-    "passthrough_overhead": lambda d: (f"dfstream {d['fps_median']['dfstream']} fps, bare PyAV "
-                                       f"{d['fps_median']['bare_pyav']} fps"),
+    "passthrough_overhead": lambda d: (f"dfstream {d['fps_median']['dfstream']} fps, plain PyAV "
+                                       f"{d['fps_median']['bare_pyav']} fps (threaded decoding and encoding)"),
     "engine_speed": _fps,
     "frame_dump_baseline": _frame_dump,
     "frame_dump_baseline_medium": _frame_dump,
