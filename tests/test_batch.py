@@ -64,9 +64,11 @@ def test_a_worker_that_dies_mid_file_has_its_file_retried(tmp_path):
     from dfstream.batch import batch
 
     make_clip(tmp_path / "reel.mkv", frames=6)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".reel.dfstream-99999.mkv").write_bytes(b"begun by a worker that died")
     messages = []
     failed = batch([str(tmp_path / "reel.mkv")], str(tmp_path / "out"), dfstream.Options(stages=[DiesOnce(
         tmp_path / "died")], batch=2), workers=1, say=messages.append)
     assert failed == [] and (tmp_path / "died").exists()
     assert len(decode(tmp_path / "out" / "reel.mkv")) == 6
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["reel.mkv"]  # the dead worker's temporary is gone
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["reel.mkv"]  # what dead workers began is gone

@@ -58,7 +58,7 @@ class FlowStabilizer(RecurrentStage):
         if not self.chroma_only:
             return self._filter(rgb, y)
         size = within(*y.shape[-2:], CHROMA_SIDE)  # a colorizer's chroma is smooth: filter it smaller
-        chroma = F.interpolate(ycbcr(rgb, ctx.matrix)[1], size=size, mode="area")
+        chroma = ycbcr(F.interpolate(rgb, size=size, mode="area"), ctx.matrix)[1]  # area and matrix commute
         return merge_chroma(y, self._filter(chroma, F.interpolate(y, size=size, mode="area")), ctx.matrix)
 
     def _filter(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
