@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 STAGES = ("colorize", "stabilize", "cartoonize", "gray")
 BACKENDS = ("auto", "torch", "compile", "onnxruntime", "tensorrt")
+STRENGTH = 0.55  # the flow stabilizer's default weight of the past
 _ENGINES: dict[str, dict[str, type]] = {stage: {} for stage in STAGES}
 
 
@@ -34,7 +35,7 @@ class EngineOptions:
     """Settings an engine may read; each takes what it needs in ``create``."""
 
     references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
-    strength: float = 0.45  # flow stabilizer: weight of the previous output where the flow is trusted
+    strength: float = STRENGTH  # flow stabilizer: weight of the previous output where the flow is trusted
     chroma_only: bool = False  # set when a stabilizer follows a colorizer
     precision: str = "auto"  # networks: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16
     render_factor: int | None = None  # DeOldify: network input side = 16 * render factor

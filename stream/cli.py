@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from dfstream.engines.registry import BACKENDS
+from dfstream.engines.registry import BACKENDS, STRENGTH
 
 from .errors import DfstreamError, UsageError
 from .progress import MODES
@@ -87,8 +87,9 @@ def _engine_arguments(parser) -> argparse._ArgumentGroup:
         eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]", help=LISTED)
     eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
                      help="colour still(s) for the reference colorizer (repeatable)")
-    eng.add_argument("--strength", type=fraction, default=0.45,
-                     help="stabilizer strength: weight of the previous output where the flow is trusted, 0-0.99 (default 0.45)")
+    eng.add_argument("--strength", type=fraction, default=STRENGTH,
+                     help="stabilizer strength: weight of the previous output where the flow is trusted, "
+                          f"0-0.99 (default {STRENGTH}); lowered where the flicker is large")
     eng.add_argument("--render-factor", type=positive_int, metavar="R",
                      help="DeOldify: the network sees a 16*R pixel square (default 21 video, 35 stable/artistic)")
     eng.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",

@@ -19,6 +19,7 @@ import av
 import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
+from dfstream.engines.registry import STRENGTH
 
 from .colour import from_rgb
 from .decoding import Decoders
@@ -50,7 +51,7 @@ class Options:
     stages: str | list = "none"  # 'colorize,stabilize', 'none', or a list of names / Stage objects
     engines: dict[str, str] = field(default_factory=dict)  # stage -> engine 'NAME[:VARIANT]'
     references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
-    strength: float = 0.45  # stabilizer strength
+    strength: float = STRENGTH  # stabilizer strength
     original: str | None = None  # the unprocessed input, read in step (de-flicker another tool)
     realtime: bool = False  # keep up with the source's clock: lower the work size, then drop frames
     latency: str = "normal"  # 'low': no buffering on input, zero-latency encoder, packets flushed

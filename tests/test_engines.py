@@ -54,6 +54,22 @@ def test_flow_stabilizer_damps_independent_flicker_as_an_exponential_filter_does
     assert fidelity > 28
 
 
+def test_flow_stabilizer_holds_large_flicker_within_its_fidelity_bound():
+    from dfstream.engines.stabilize.flow import FIDELITY
+
+    clip = moving_clip(n=24)
+    offsets = np.random.default_rng(2).normal(0, 0.12, (len(clip), 3))  # 30 codes of 255: large
+    flicker = [(f * 0.7 + 0.15 + torch.tensor(o, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1)
+               for f, o in zip(clip, offsets)]
+    stage = FlowStabilizer(0.55)
+    out = run(stage, flicker, source=clip)
+    rms = np.sqrt(np.mean([float(((o - p) ** 2).mean()) for o, p in zip(out[4:], flicker[4:])]))
+    # a plain exponential filter of weight 0.55 would move it by about 0.55 * 0.12 * sqrt(2 / 1.55)
+    assert rms < 1.25 * 0.55 * FIDELITY, rms
+    e_in, e_p, e_o = (mean_warping_error(v, clip) for v in (clip, flicker, out))
+    assert (e_o - e_in) < 0.9 * (e_p - e_in)  # still a filter, of a smaller weight
+
+
 def test_stabilizer_state_resets_at_a_cut():
     clip = moving_clip(n=6)
     bright = [(f * 1.2).clamp(0, 1) for f in clip]

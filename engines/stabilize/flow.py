@@ -4,14 +4,18 @@ Lai et al. (2018)'s formulation without the network: each output frame is the
 processed frame P_t blended with the previous *output* pulled along the
 optical flow of the input, where the flow is trusted,
 
-    O_t = P_t + strength * M_t * (warp(O_{t-1}) - P_t),
+    O_t = P_t + s_t * D_t,  D_t = M_t * (warp(O_{t-1}) - P_t),
     M_t = exp(-50 * (I_t - warp(I_{t-1}))^2)  (their photometric mask, on the input's luma),
 
 a per-pixel exponential filter along motion trajectories: flicker of any
 shape (hues that swing, blotches, tone and detail that change) is damped,
 while content the flow cannot follow (occlusions, new content, real change in
-the input) is taken from the current frame. ``strength`` is the weight of the
-past: on flicker that is independent from frame to frame it leaves
+the input) is taken from the current frame. s_t is the weight of the past:
+``strength`` while the flicker is moderate; where it is large, following it
+that closely would move the output far from the processed video, so the
+correction's RMS is held at ``strength * FIDELITY``: s_t = strength *
+min(1, FIDELITY / rms(D)), the RMS a running mean over the last frames. On
+moderate flicker that is independent from frame to frame the filter leaves
 (1 - s)^2 / (1 + s) of the frame-to-frame variance. Online and causal: one
 previous frame is kept. With ``chroma_only`` (after a colorizer) the luma is
 the source's and only the chroma is filtered, at a longer side of 480 at most.
@@ -26,11 +30,13 @@ from dfstream.colour import merge_chroma, ycbcr
 from dfstream.geometry import within
 
 from ..flow import PHOTOMETRIC, DISFlow, FlowEstimator, warp
-from ..registry import register
+from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
 
 CHROMA_SIDE = 480  # after a colorizer, chroma is filtered at this longer side at most
+FIDELITY = 0.027  # RMS of D above which the weight of the past shrinks (default: output within ~36.5 dB)
+KEEP = 0.9  # weight of the earlier frames in the running mean of D^2
 
 
 @register("stabilize", "flow")
@@ -41,7 +47,7 @@ class FlowStabilizer(RecurrentStage):
     def create(cls, variant, options):
         return cls(strength=options.strength, chroma_only=options.chroma_only)
 
-    def __init__(self, strength: float = 0.45, chroma_only: bool = False, estimator: FlowEstimator | None = None):
+    def __init__(self, strength: float = STRENGTH, chroma_only: bool = False, estimator: FlowEstimator | None = None):
         if not 0 <= strength < 1:
             raise ValueError("strength must be in [0, 1)")
         self.strength = strength
@@ -52,6 +58,7 @@ class FlowStabilizer(RecurrentStage):
     def reset(self) -> None:
         self._out: torch.Tensor | None = None  # previous output (its chroma with chroma_only)
         self._luma: torch.Tensor | None = None  # previous input luma
+        self._level: float | None = None  # running mean of D^2
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         y = ctx.luma
@@ -70,6 +77,9 @@ class FlowStabilizer(RecurrentStage):
                 self._luma = F.interpolate(self._luma, size=x.shape[-2:], mode="area")
             to_prev = self.flow(y, self._luma)  # flow t -> t-1
             trust = torch.exp(-PHOTOMETRIC * (y - warp(self._luma, to_prev)) ** 2)
-            out = torch.lerp(x, warp(self._out, to_prev), self.strength * trust)
+            correction = trust * (warp(self._out, to_prev) - x)
+            level = float(correction.square().mean())
+            self._level = level if self._level is None else KEEP * self._level + (1 - KEEP) * level
+            out = x + self.strength * min(1.0, FIDELITY / max(self._level, 1e-12) ** 0.5) * correction
         self._out, self._luma = out, y
         return out
