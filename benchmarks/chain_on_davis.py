@@ -2,8 +2,9 @@
 
 Grey in (BT.601 luma), frame 0 in colour as the reference. Reported per sequence:
 PSNR to the true colours (mean over frames 1..) and warping error (flow on the
-grey input) of the colorizer's output and of the chain's, with the stabilizer's
-chroma filtered at its default longer side (480) and at full size.
+grey input) of the colorizer's output and of the chain's: as ``dfstream`` runs it
+(chroma filtered at the colorizer's size along the colorizer's flow), with the
+stabilizer measuring its own flow (DIS medium) at that size, and at full size.
 
     python benchmarks/chain_on_davis.py
 """
@@ -23,6 +24,13 @@ from dfstream.engines.metrics import frame_warping_error, psnr
 SEQUENCES = ("bus", "giant-slalom")
 
 
+def stabilized(coloured, contexts, shared: bool) -> list[torch.Tensor]:
+    """The stabilizer on chroma after the colorizer, in the colorizer's contexts (its flow) or fresh ones."""
+    stage = flow_stabilizer.FlowStabilizer(chroma_only=True)
+    return [stage.process(c, ctx if shared else StageContext(ctx.source, ctx.luma, ctx.cuts))
+            for c, ctx in zip(coloured, contexts)]
+
+
 def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     estimator, rows = DISFlow("medium"), []
@@ -33,17 +41,15 @@ def main() -> None:
         warping = lambda v: mean(frame_warping_error(v[t], v[t + 1], *pairs[t]) for t in range(len(pairs)))  # noqa: E731
         scores = lambda v: {"psnr_mean": mean(psnr(a, b) for a, b in zip(v[1:], truth[1:])),  # noqa: E731
                             "warping_error": warping(v)}
+        contexts = [StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]) for i, y in enumerate(greys)]
         colorizer = ReferenceColorizer([truth[0]])
-        coloured = [colorizer.process(y.expand(-1, 3, -1, -1), StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]))
-                    for i, y in enumerate(greys)]
-        row = {"sequence": sequence, "colorized": scores(coloured),
-               "truth_warping_error": warping(truth)}
-        for label, side in (("chain", flow_stabilizer.CHROMA_SIDE), ("chain_full_size_chroma", 1 << 16)):
-            default, flow_stabilizer.CHROMA_SIDE = flow_stabilizer.CHROMA_SIDE, side
-            stage = flow_stabilizer.FlowStabilizer(chroma_only=True)
-            row[label] = scores([stage.process(c, StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]))
-                                 for i, (c, y) in enumerate(zip(coloured, greys))])
-            flow_stabilizer.CHROMA_SIDE = default
+        coloured = [colorizer.process(ctx.source, ctx) for ctx in contexts]
+        row = {"sequence": sequence, "colorized": scores(coloured), "truth_warping_error": warping(truth)}
+        row["chain"] = scores(stabilized(coloured, contexts, shared=True))
+        row["chain_own_flow"] = scores(stabilized(coloured, contexts, shared=False))
+        default, flow_stabilizer.chroma_size = flow_stabilizer.chroma_size, lambda h, w: (h, w)
+        row["chain_full_size_chroma"] = scores(stabilized(coloured, contexts, shared=False))
+        flow_stabilizer.chroma_size = default
         rows.append(row)
         print(sequence, {k: row[k] for k in row if k != "sequence"}, flush=True)
     print(save("chain_on_davis", {"rows": rows}))

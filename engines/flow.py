@@ -97,13 +97,16 @@ def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = 
     return (fb | boundary).to(forward.dtype)
 
 
+TO_PREVIOUS = "flow to the previous frame"  # StageContext.memo key, with the size (stages share it)
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
 
 
-def tracked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor, boundaries: bool = True):
-    """Flow from luma ``y`` to ``other`` with two per-pixel checks of it, each in [0,1]:
-    visible (1 - the occlusion mask) and photometric agreement (Lai et al.'s exp(-50 e^2))."""
-    to_other = estimator(y, other)
+def tracked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor, boundaries: bool = True,
+            to_other: torch.Tensor | None = None):
+    """Flow from luma ``y`` to ``other`` (``to_other`` when already known) with two per-pixel checks
+    of it, each in [0,1]: visible (1 - the occlusion mask) and photometric agreement (Lai et al.'s
+    exp(-50 e^2))."""
+    to_other = estimator(y, other) if to_other is None else to_other
     visible = 1 - occlusion(to_other, estimator(other, y), boundaries)
     photometric = torch.exp(-PHOTOMETRIC * (y - warp(other, to_other)) ** 2)
     return to_other, visible, photometric

@@ -24,15 +24,17 @@ class StageContext:
     ``cuts[i]``: frame i starts a new scene (state must not cross it);
     ``matrix``: the working matrix, the one the output is written with: a stage that keeps the
     luma merges its chroma with it;
-    ``untouched``: the stage input is ``source`` itself (the first stage, no --original)."""
+    ``untouched``: the stage input is ``source`` itself (the first stage, no --original);
+    ``shared[i]``: what the stages of frame i share (``memo``)."""
 
     def __init__(self, source: torch.Tensor, luma: torch.Tensor | None = None, cuts=(),
-                 matrix: str = "bt601", untouched: bool = False):
+                 matrix: str = "bt601", untouched: bool = False, shared: list[dict] | None = None):
         self.source = source
         self._luma = luma
         self.cuts = list(cuts)
         self.matrix = matrix
         self.untouched = untouched
+        self.shared = shared if shared is not None else [{} for _ in self.cuts]
 
     @property
     def luma(self) -> torch.Tensor:
@@ -40,16 +42,24 @@ class StageContext:
             self._luma = luma_of(self.source, self.matrix)
         return self._luma
 
-    def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts) -> StageContext:
-        return StageContext(source, luma, cuts, self.matrix, self.untouched)
+    def memo(self, key, compute):
+        """A value of this (one-frame) context that stages share, computed by the first that asks:
+        the flow to the previous frame, which a colorizer and the stabilizer after it both need."""
+        shared = self.shared[0]
+        if key not in shared:
+            shared[key] = compute()
+        return shared[key]
+
+    def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts, shared) -> StageContext:
+        return StageContext(source, luma, cuts, self.matrix, self.untouched, shared)
 
     def frame(self, i: int) -> StageContext:
         luma = None if self._luma is None else self._luma[i : i + 1]
-        return self._with(self.source[i : i + 1], luma, [self.cuts[i]])
+        return self._with(self.source[i : i + 1], luma, [self.cuts[i]], [self.shared[i]])
 
     def map(self, fn) -> StageContext:
         """The same context with ``fn`` applied to every tensor (padding, resizing)."""
-        return self._with(fn(self.source), None if self._luma is None else fn(self._luma), self.cuts)
+        return self._with(fn(self.source), None if self._luma is None else fn(self._luma), self.cuts, self.shared)
 
 
 class Stage(ABC):

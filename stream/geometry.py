@@ -20,6 +20,12 @@ def within(height: int, width: int, max_side: int) -> tuple[int, int]:
     return max(8, round(height * scale)), max(8, round(width * scale))
 
 
+def chroma_size(height: int, width: int, cap: int = 480) -> tuple[int, int]:
+    """Where chroma is worked out: half the frame (the size of 4:2:0 chroma, all an output keeps),
+    320 to ``cap`` pixels on the longer side, never larger than the frame."""
+    return within(height, width, min(max(max(height, width) // 2, 320), cap))
+
+
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x

@@ -139,3 +139,20 @@ def test_classic_cartoonizer_is_deterministic_flat_and_inked():
     assert levels(outs["poster"][:1]) < levels(frame)
     dark = lambda x: float((luma(x, "bt601") < 0.1).float().mean())  # noqa: E731
     assert dark(outs["comic"][:1]) > dark(outs["poster"][:1])  # ink lines only where asked for
+
+
+def test_the_stabilizer_after_the_colorizer_takes_the_colorizers_flow():
+    clip = object_over_background(n=4)
+    grey = [luma(f, "bt601").expand(-1, 3, -1, -1) for f in clip]
+    calls = []
+
+    def counted(a, b):
+        calls.append(a.shape)
+        return DISFlow("medium")(a, b)
+
+    colorizer, stabilizer = ReferenceColorizer([clip[0]]), FlowStabilizer(chroma_only=True, estimator=counted)
+    batch = StageContext(torch.cat(grey), luma(torch.cat(grey), "bt601"), [True, False, False, False])
+    stabilizer.process(colorizer.process(batch.source, batch), batch)
+    assert calls == []  # frames 1-3 used the flow the colorizer measured at the same size
+    stabilizer.process(colorizer.process(batch.source, batch), StageContext(batch.source, batch.luma, batch.cuts))
+    assert len(calls) == 3

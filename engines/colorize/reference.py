@@ -1,13 +1,15 @@
 """``reference``: colour a black-and-white video from one or more colour stills.
 
-Chroma is worked out at a reduced size (chroma is smooth; the luma is always
-the source's, at full resolution) from three estimates, per pixel:
+Chroma is worked out at half the frame's size, at most 480 pixels on the
+longer side (the size of 4:2:0 chroma; the luma is always the source's, at full
+resolution) from three estimates, per pixel:
 
 1. the reference pulled along the optical flow from the frame to the best
    matching reference still, where that flow passes the occlusion test and
    the photometric check (a direct anchor, so colours never drift);
-2. the previous frame's chroma pulled along the flow between frames, where it
-   is trustworthy (propagation through motion);
+2. the previous frame's chroma pulled along the flow between frames (DIS
+   medium: errors here compound), where it is trustworthy (propagation through
+   motion);
 3. a look-up of the chroma of reference pixels with the same luminance and
    local texture, at their mean saturation (for content the flow cannot find
    in the reference).
@@ -27,10 +29,10 @@ import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import DfstreamError
-from dfstream.geometry import within
+from dfstream.geometry import chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, tracked, warp
+from ..flow import TO_PREVIOUS, DISFlow, FlowEstimator, tracked, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -129,7 +131,8 @@ class ReferenceColorizer(RecurrentStage):
         self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
         self.max_side = max_side
         self.anchor = anchor
-        self.flow = estimator or DISFlow("fast", max_side=max_side)
+        self.flow = estimator or DISFlow("fast", max_side=max_side)  # to the references, and checks
+        self.motion = estimator or DISFlow("medium", max_side=max_side)  # to the previous frame
         self._size: tuple[int, int] | None = None
         self.reset()
 
@@ -147,18 +150,19 @@ class ReferenceColorizer(RecurrentStage):
         self._thumbs = torch.cat([F.interpolate(y, size=(18, 32), mode="area") for y in self._ref_luma])
         self._table = ChromaTable(self._ref_luma, self._ref_chroma)
 
-    def _trusted(self, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _trusted(self, estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor,
+                 to_other: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow from y to other and how far it can be trusted per pixel (0..1).
 
         Motion boundaries of a noisy flow still carry the right colour, so only the
         forward-backward check counts; the photometric mask becomes a ramp, since
         partial trust compounded over many frames would fade the colour.
         """
-        to_other, visible, photometric = tracked(self.flow, y, other, boundaries=False)
+        to_other, visible, photometric = tracked(estimator, y, other, boundaries=False, to_other=to_other)
         return to_other, visible * (2 * photometric - 0.8).clamp(0, 1)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        size = within(*ctx.luma.shape[-2:], self.max_side)
+        size = chroma_size(*ctx.luma.shape[-2:], self.max_side)
         if self._size != size:  # first frame, or the work size changed (realtime)
             self._prepare(size, ctx.luma.device, ctx.matrix)
             if self._chroma is not None:
@@ -167,13 +171,15 @@ class ReferenceColorizer(RecurrentStage):
         y = F.interpolate(ctx.luma, size=size, mode="area")
         thumb = F.interpolate(y, size=(18, 32), mode="area")
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
-        to_ref, confidence = self._trusted(y, self._ref_luma[best])
+        to_ref, confidence = self._trusted(self.flow, y, self._ref_luma[best])
         direct = warp(self._ref_chroma[best], to_ref)
         anchored = confidence * direct + (1 - confidence) * self._table(y)
         if self._chroma is None:
             chroma = anchored
         else:
-            to_prev, trust = self._trusted(y, self._luma)
+            previous = self._luma
+            to_prev = ctx.memo((TO_PREVIOUS, *size), lambda: self.motion(y, previous))
+            to_prev, trust = self._trusted(self.motion, y, previous, to_prev)
             chroma = trust * warp(self._chroma, to_prev) + (1 - trust) * anchored
             chroma = chroma + self.anchor * confidence * (direct - chroma)
         self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound

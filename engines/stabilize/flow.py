@@ -18,7 +18,9 @@ min(1, FIDELITY / rms(D)), the RMS a running mean over the last frames. On
 moderate flicker that is independent from frame to frame the filter leaves
 (1 - s)^2 / (1 + s) of the frame-to-frame variance. Online and causal: one
 previous frame is kept. With ``chroma_only`` (after a colorizer) the luma is
-the source's and only the chroma is filtered, at a longer side of 480 at most.
+the source's and only the chroma is filtered, at the colorizer's size (half the
+frame, at most 480 pixels on the longer side), along the colorizer's flow when
+it has measured one.
 """
 
 from __future__ import annotations
@@ -27,14 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
-from dfstream.geometry import within
+from dfstream.geometry import chroma_size
 
-from ..flow import PHOTOMETRIC, DISFlow, FlowEstimator, warp
+from ..flow import PHOTOMETRIC, TO_PREVIOUS, DISFlow, FlowEstimator, warp
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
 
-CHROMA_SIDE = 480  # after a colorizer, chroma is filtered at this longer side at most
 FIDELITY = 0.027  # RMS of D above which the weight of the past shrinks (default: output within ~36.5 dB)
 KEEP = 0.9  # weight of the earlier frames in the running mean of D^2
 
@@ -63,19 +64,21 @@ class FlowStabilizer(RecurrentStage):
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         y = ctx.luma
         if not self.chroma_only:
-            return self._filter(rgb, y)
-        size = within(*y.shape[-2:], CHROMA_SIDE)  # a colorizer's chroma is smooth: filter it smaller
+            return self._filter(rgb, y, ctx)
+        size = chroma_size(*y.shape[-2:])  # a colorizer's chroma is smooth: filter it smaller
         chroma = ycbcr(F.interpolate(rgb, size=size, mode="area"), ctx.matrix)[1]  # area and matrix commute
-        return merge_chroma(y, self._filter(chroma, F.interpolate(y, size=size, mode="area")), ctx.matrix)
+        return merge_chroma(y, self._filter(chroma, F.interpolate(y, size=size, mode="area"), ctx), ctx.matrix)
 
-    def _filter(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The blend of ``x`` with the previous output along the flow of the luma ``y``."""
+    def _filter(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """The blend of ``x`` with the previous output along the flow of the luma ``y`` (the flow
+        another stage measured at this size, if one did)."""
         out = x
         if self._out is not None:
             if self._out.shape[-2:] != x.shape[-2:]:  # the work size changed (realtime)
                 self._out = F.interpolate(self._out, size=x.shape[-2:], mode="area")
                 self._luma = F.interpolate(self._luma, size=x.shape[-2:], mode="area")
-            to_prev = self.flow(y, self._luma)  # flow t -> t-1
+            previous = self._luma
+            to_prev = ctx.memo((TO_PREVIOUS, *y.shape[-2:]), lambda: self.flow(y, previous))  # flow t -> t-1
             trust = torch.exp(-PHOTOMETRIC * (y - warp(self._luma, to_prev)) ** 2)
             correction = trust * (warp(self._out, to_prev) - x)
             level = float(correction.square().mean())
