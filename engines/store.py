@@ -1,9 +1,10 @@
 """The model store: published weights imported once into safetensors with a JSON manifest.
 
-Each network family adds a ``ModelCard`` per published file (where it comes
-from, its checksum, its licence, which architecture reads it), like timm's
-pretrained configs. The store lives in ``$DFSTREAM_HOME/models``, else
-``$XDG_CACHE_HOME/dfstream/models`` (``~/.cache/dfstream/models``).
+``catalog`` holds a ``ModelCard`` per published file; each network family
+registers the ``Architecture`` that reads its files when its module is imported.
+The store lives in ``$DFSTREAM_HOME/models``, else
+``$XDG_CACHE_HOME/dfstream/models`` (``~/.cache/dfstream/models``). Torch is
+imported only to read or build networks: listing the models does not need it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING, Callable
 
 from dfstream.errors import DfstreamError, UsageError
 
-from . import checkpoint
+from .catalog import CARDS, ModelCard
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT = 1  # bump when the stored layout changes
 UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it)
@@ -44,30 +44,23 @@ class Architecture:
     optional: tuple[str, ...] = ("num_batches_tracked",)  # keys older files lack
 
 
-@dataclass(frozen=True)
-class ModelCard:
-    name: str  # store name, e.g. deoldify-video
-    architecture: Architecture
-    file: str  # the published file name
-    urls: tuple[str, ...]  # official first, mirrors after
-    sha256: str | None  # of the published file, where it is known
-    licence: str
-    about: str
+ARCHITECTURES: dict[str, Architecture] = {}
 
 
-CARDS: dict[str, ModelCard] = {}
+def add(architecture: Architecture) -> Architecture:
+    ARCHITECTURES[architecture.name] = architecture
+    return architecture
 
 
-def add(card: ModelCard) -> ModelCard:
-    CARDS[card.name] = card
-    return card
-
-
-def cards() -> dict[str, ModelCard]:
-    """Every known model card (the engine modules add theirs when they are first imported)."""
+def architecture(info: ModelCard) -> Architecture:
+    """The architecture that reads a card's files (its engine module imported on first use)."""
     from .registry import load_engines
 
     load_engines()
+    return ARCHITECTURES[info.architecture]
+
+
+def cards() -> dict[str, ModelCard]:
     return CARDS
 
 
@@ -114,8 +107,13 @@ def get_command(name: str) -> str:
 
 def import_file(name: str, file: str | Path) -> dict:
     """Read a published checkpoint, check every key and shape, store it as safetensors."""
+    import torch
+    from safetensors.torch import save_file
+
+    from . import checkpoint
+
     info, file = card(name), Path(file)
-    arch = info.architecture
+    arch = architecture(info)
     with torch.device("meta"):
         module = arch.build()
     state = checkpoint.match(arch.convert(checkpoint.read(file, arch.container, arch.allow)),
@@ -143,11 +141,16 @@ def import_file(name: str, file: str | Path) -> dict:
 
 def load(name: str) -> nn.Module:
     """The network with its stored weights, in eval mode, without gradients, on the CPU."""
+    import torch
+    from safetensors.torch import load_file
+
+    from . import checkpoint
+
     info = card(name)
     if not installed(name):
         raise DfstreamError(f"the weights of {name} are not installed", get_command(name))
     with torch.device("meta"):  # no time spent initialising weights that are replaced
-        module = info.architecture.build()
+        module = architecture(info).build()
     try:
         state = load_file(str(weights_path(name)))
     except Exception as err:  # noqa: BLE001 - safetensors raises its own types

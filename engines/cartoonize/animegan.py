@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import store
+from ..catalog import ANIMEGAN_STYLES
 from ..network import NetworkStage, runner
 from ..registry import register
 from ..stage import BatchStage, StageContext
@@ -63,14 +64,7 @@ class AnimeGANv2(nn.Module):
         return self.out_layer(out)
 
 
-ARCHITECTURE = store.Architecture("animegan2", AnimeGANv2)
-STYLES = ("paprika", "face_paint_512_v2", "face_paint_512_v1", "celeba_distill")
-for _style in STYLES:
-    store.add(store.ModelCard(
-        f"animegan2-{_style}", ARCHITECTURE, f"{_style}.pt",
-        (f"https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/{_style}.pt",), None,
-        "MIT code (bryandlee); styles from AnimeGANv2, non-commercial",
-        f"AnimeGANv2 {_style.replace('_', ' ')}"))
+ARCHITECTURE = store.add(store.Architecture("animegan2", AnimeGANv2))
 
 
 @register("cartoonize", "animegan2")
@@ -78,7 +72,7 @@ class AnimeGANCartoonizer(NetworkStage, BatchStage):
     """RGB [0,1] -> [-1,1] -> generator -> RGB [0,1]."""
 
     name = "cartoonize"
-    variants = {s: f"animegan2-{s}" for s in STYLES}
+    variants = {s: f"animegan2-{s}" for s in ANIMEGAN_STYLES}
 
     def __init__(self, net: nn.Module, options=None):
         self.net = runner(net, options)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import store
+from ..catalog import CARTOONGAN_STYLES
 from ..network import NetworkStage, runner
 from ..registry import register
 from ..stage import BatchStage, StageContext
@@ -68,15 +69,7 @@ class CartoonGAN(nn.Module):
         return torch.tanh(self.deconv03_1(_reflect(x, 3)))
 
 
-ARCHITECTURE = store.Architecture("cartoongan", CartoonGAN)
-STYLES = ("hayao", "hosoda", "paprika", "shinkai")
-for _style in STYLES:
-    _file = f"{_style.title()}_net_G_float.pth"
-    store.add(store.ModelCard(
-        f"cartoongan-{_style}", ARCHITECTURE, _file,
-        (f"http://vllab1.ucmerced.edu/~yli62/CartoonGAN/pytorch_pth/{_file}",), None,
-        "research use (CartoonGAN authors; no licence published)",
-        f"CartoonGAN {_style.title()} style"))
+ARCHITECTURE = store.add(store.Architecture("cartoongan", CartoonGAN))
 
 
 @register("cartoonize", "cartoongan")
@@ -85,7 +78,7 @@ class CartoonGANCartoonizer(NetworkStage, BatchStage):
 
     name = "cartoonize"
     multiple = 4  # two stride-2 levels undone by transposed convolutions
-    variants = {s: f"cartoongan-{s}" for s in STYLES}
+    variants = {s: f"cartoongan-{s}" for s in CARTOONGAN_STYLES}
 
     def __init__(self, net: nn.Module, options=None):
         self.net = runner(net, options)

@@ -238,15 +238,8 @@ def _architecture(name: str, config: Config) -> store.Architecture:
     return store.Architecture(name, lambda: DeOldify(config), convert, container=("model",), allow=(slice,))
 
 
-_DEEPAI = "https://data.deepai.org/deoldify/"
-_HF = "https://huggingface.co/spensercai/DeOldify/resolve/main/"
-_LICENCE = "MIT (DeOldify, Jason Antic)"
-for _variant, _file, _config, _about in (
-        ("video", "ColorizeVideo_gen.pth", VIDEO, "DeOldify video: least flicker, default render factor 21"),
-        ("stable", "ColorizeStable_gen.pth", VIDEO, "DeOldify stable: portraits and landscapes"),
-        ("artistic", "ColorizeArtistic_gen.pth", ARTISTIC, "DeOldify artistic: bolder colours, ResNet-34")):
-    store.add(store.ModelCard(f"deoldify-{_variant}", _architecture(f"deoldify-{_variant}", _config),
-                              _file, (_DEEPAI + _file, _HF + _file), None, _LICENCE, _about))
+for _variant, _config in (("video", VIDEO), ("stable", VIDEO), ("artistic", ARTISTIC)):
+    store.add(_architecture(f"deoldify-{_variant}", _config))
 
 
 class DeOldifyColorizer(NetworkStage, BatchStage):

@@ -107,12 +107,7 @@ def convert(state: dict) -> dict:
     return {k: v for k, v in state.items() if ".norm_layer." not in k}
 
 
-ARCHITECTURE = store.Architecture("convlstm", TransformNet, convert, container=("model",))
-store.add(store.ModelCard(
-    "convlstm", ARCHITECTURE, "ECCV18_blind_consistency.pth",
-    ("http://vllab.ucmerced.edu/wlai24/video_consistency/models/ECCV18_blind_consistency.pth",),
-    None, "MIT (Lai et al. 2018; the published file is no longer served)",
-    "Lai et al. blind video consistency; import a checkpoint trained with 'dfstream train'"))
+ARCHITECTURE = store.add(store.Architecture("convlstm", TransformNet, convert, container=("model",)))
 
 
 @register("stabilize", "convlstm")
