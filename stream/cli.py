@@ -164,6 +164,12 @@ def build_parser() -> Parser:
                      help="file (container from the extension), URL (udp://, srt://, rtmp://), or - for "
                           "standard output; may be left out with --preview")
     _run_arguments(run)
+    scale = run.add_argument_group("scale-out (Ray: pip install 'dfstream[ray]')")
+    scale.add_argument("--workers", type=positive_int, metavar="N",
+                       help="cut the film into N segments at keyframes and process them on Ray workers at once, "
+                            "joined by stream copy (.mkv output)")
+    scale.add_argument("--ray", metavar="ADDRESS", help="run the segments on an existing Ray cluster "
+                       "(default: RAY_ADDRESS, else a local instance); segments: --workers, else the cores here")
     run.set_defaults(func=cmd_run)
 
     lib = sub.add_parser("batch", help="a library of films, one task per file, on Ray (dfstream[ray])")
@@ -326,6 +332,13 @@ def cmd_run(args) -> int:
     from .pipeline import Pipeline
 
     options = run_options(args)
+    if args.workers or args.ray:
+        from .segments import run_segments
+
+        say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+        frames = run_segments(args.input, args.output, options, args.workers, args.ray, say)
+        say(f"{frames} frames -> {args.output}")
+        return 0
     pipeline = Pipeline(args.input, options)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     if pipeline.choices:

@@ -73,6 +73,7 @@ class Options:
     scene_threshold: float = 0.12
     progress: str = "none"
     queue_batches: int = 3
+    segment: object | None = None  # a segments.Segment: that part of the input only (a worker's share)
 
 
 class Pipeline:
@@ -91,7 +92,8 @@ class Pipeline:
         if options.latency == "low":
             input_options.setdefault("fflags", "nobuffer")
         self.source = Source(source_name, options.input_format, input_options,
-                             options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel)
+                             options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel,
+                             segment=options.segment)
         self.original = None
         self.realtime = Realtime() if options.realtime else None
         try:
@@ -189,7 +191,7 @@ class Pipeline:
                 guide_frames = guide_frames.select(index) if originals else frames
             cuts = [c for c, kept in zip(cuts, keep) if kept]
         batch = Batch(inputs=[i.frame for i in items], arrivals=[i.arrival for i in items],
-                      pts=[i.pts for i in items], time_base=source.time_base)
+                      pts=[i.pts for i in items], time_base=source.time_base, skip=sum(i.warmup for i in items))
         if not self.stages:
             batch.outputs = [converted(i.frame, source.colour, self.out_layout, self.out_colour, self.out_tags)
                              for i in items]

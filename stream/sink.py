@@ -147,11 +147,12 @@ def partial_name(target: str) -> str:
 
 
 class Sink:
-    """An output container with one encoded video stream and the copied passthrough streams."""
+    """An output container with one encoded video stream and the copied passthrough streams;
+    ``copy_video``: a stream of encoded video to copy packets of instead (joining segments)."""
 
-    def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout,
-                 tags: Tags, fmt: str | None = None, overwrite: bool = False,
-                 notes: list[str] | None = None, low_latency: bool = False):
+    def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout | None,
+                 tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
+                 notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None):
         self.target = target
         self.layout = layout
         self.tags = tags
@@ -180,7 +181,9 @@ class Sink:
         try:
             if low_latency:
                 settings = settings.low_latency()
-            self.video = self._add_video(source, settings, low_latency)
+            self.copying = copy_video is not None
+            self.video = (self.container.add_stream_from_template(copy_video) if self.copying
+                          else self._add_video(source, settings, low_latency))
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
         except Exception:
             self.abort()
@@ -235,6 +238,10 @@ class Sink:
             self.container.mux(packet)
         self.frames += 1
 
+    def write_video_packet(self, packet: av.Packet) -> None:
+        packet.stream = self.video
+        self.container.mux(packet)
+
     def write_packet(self, packet: av.Packet) -> None:
         out = self.streams.get(packet.stream.index)
         if out is None:
@@ -247,7 +254,7 @@ class Sink:
 
     def _close(self) -> None:
         """Flush the encoders and write the trailer."""
-        for packet in self.video.encode(None):
+        for packet in [] if self.copying else self.video.encode(None):
             self.container.mux(packet)
         for out in self.streams.values():
             if isinstance(out, AudioTranscode):

@@ -34,6 +34,7 @@ class VideoItem:
     pts: int
     rgb: np.ndarray | None = None
     arrival: float = field(default_factory=time.perf_counter)  # when it left the decoder
+    warmup: bool = False  # decoded before a segment's first frame: processed, not written
 
 
 def is_url(name: str) -> bool:
@@ -99,11 +100,13 @@ class Source:
     first frame. ``window`` is the timestamp reorder window (frames held back; 0 for live).
     ``layout``: the planar layout written for this input; ``luma_layout``: the decoded layout
     when its Y' plane can be read as it is (else None); ``rgb``: convert frames to R'G'B'.
+    ``segment``: only that segment's frames (with its warm-up before them), timestamps kept,
+    no pass-through streams.
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8,
-                 hwaccel: str | None = None):
+                 hwaccel: str | None = None, segment=None):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -117,7 +120,7 @@ class Source:
             raise DfstreamError(f"cannot decode the video of '{name}' (codec {codec})",
                                 "convert it with ffmpeg first, or check the file is complete")
         self.video.thread_type = "AUTO"
-        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES]
+        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment]
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.width, self.height = ctx.width, ctx.height
@@ -135,9 +138,11 @@ class Source:
         self.window = window
         self.stop = threading.Event()
         self.corrupt_packets = 0
-        if start:
+        self.segment = segment
+        if start or (segment and segment.warm):
             try:
-                self.container.seek(int(start / self.time_base), stream=self.video, backward=True)
+                at = segment.warm if segment else int(start / self.time_base)
+                self.container.seek(at, stream=self.video, backward=True)
             except av.error.FFmpegError as err:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
@@ -191,6 +196,11 @@ class Source:
 
     def _video_item(self, frame: av.VideoFrame, pts: int, trim: Trim | None,
                     reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
+        segment = self.segment
+        if segment and (pts < segment.warm or (segment.end is not None and pts >= segment.end)):
+            if segment.end is not None and pts >= segment.end:
+                self.stop.set()
+            return
         if trim:
             kept = trim.frame(pts)
             if kept is None:
@@ -201,7 +211,8 @@ class Source:
             yield from trim.released()
         if frame.format.name != self.format.name:  # the format changed mid-stream
             frame = frame.reformat(format=self.format.name)
-        yield VideoItem(frame, pts, reader(frame) if reader else None)
+        yield VideoItem(frame, pts, reader(frame) if reader else None,
+                        warmup=segment is not None and pts < segment.first)
 
     def close(self) -> None:
         self.container.close()

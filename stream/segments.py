@@ -1,0 +1,224 @@
+"""``dfstream run IN OUT --workers N``: one long film in segments on Ray workers, joined by stream copy.
+
+The film is cut at keyframes near equal lengths, found from its packets alone
+(encoders place keyframes at scene cuts and at regular intervals); where no
+keyframe is near, at the equal split. Each segment after the first is decoded
+from ``WARMUP`` frames before its first frame: the stateful stages run over
+them (a scene cut among them resets them, as in one process) and only the
+segment's own frames are encoded, with the input's timestamps, into a
+video-only Matroska file. The join copies the encoded packets into the target
+and copies audio and subtitles once from the input, as a single run does.
+Finished segments wait in a folder beside the target until the join, so a
+re-run of the same command resumes; the folder goes once the target is written.
+"""
+
+from __future__ import annotations
+
+import glob
+import heapq
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, fields, replace
+from itertools import pairwise
+from pathlib import Path
+
+import av
+
+from .errors import DfstreamError, UsageError
+
+WARMUP = 25  # frames run through the stages before a segment's first frame
+LOOKAHEAD = 32  # packets read ahead to restore the decode times Matroska does not store
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int
+    warm: int  # pts of the first frame decoded: the warm-up starts here
+    first: int  # pts of the first frame written
+    end: int | None  # pts of the next segment's first frame; None: to the end
+
+
+def frame_times(name: str, input_format: str | None = None, options: dict | None = None):
+    """Presentation times of the video's frames (sorted) and of its keyframes, from packets alone."""
+    from .source import open_input
+
+    container = open_input(name, input_format, options, None)
+    try:
+        if not container.streams.video:
+            raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
+        times, keys = [], set()
+        for packet in container.demux(container.streams.video[0]):
+            t = packet.pts if packet.pts is not None else packet.dts
+            if t is not None and packet.size:
+                times.append(t)
+                if packet.is_keyframe:
+                    keys.add(t)
+    finally:
+        container.close()
+    return sorted(times), keys
+
+
+def plan(times: list[int], keys: set[int], workers: int) -> list[Segment]:
+    """Segments of near equal length starting at keyframes within a tenth of a length of the split."""
+    n = len(times)
+    count = max(1, min(workers, n // WARMUP))
+    length = n / count
+    keyframes = [i for i, t in enumerate(times) if t in keys]
+    starts = [0]
+    for k in range(1, count):
+        ideal = round(k * length)
+        near = [i for i in keyframes if abs(i - ideal) <= length / 10 and i > starts[-1]]
+        starts.append(min(near, key=lambda i: abs(i - ideal)) if near else ideal)
+    bounds = starts + [n]
+    return [Segment(k, times[max(0, a - WARMUP)], times[a], times[b] if b < n else None)
+            for k, (a, b) in enumerate(pairwise(bounds))]
+
+
+def check(source: str, target: str | None, options) -> None:
+    """What a segmented run cannot do, refused before any work."""
+    if source == "-" or "://" in source or not os.path.isfile(source):
+        raise UsageError("--workers needs an input file (segments seek in it)", "drop --workers for pipes and URLs")
+    if target is None or target == "-" or "://" in target:
+        raise UsageError("--workers needs an output file", "name an output .mkv file")
+    if (options.format or os.path.splitext(target)[1].lstrip(".").lower()) not in ("mkv", "matroska"):
+        raise UsageError("--workers writes Matroska (the segments are joined in it)", "name the output .mkv")
+    if options.start is not None or options.duration is not None:
+        raise UsageError("--workers cannot be combined with -ss/-t", "trim first, or drop --workers")
+    if options.realtime or options.preview or options.original:
+        raise UsageError("--workers cannot be combined with --realtime, --preview or --original",
+                         "drop --workers")
+
+
+def fingerprint(source: str, segments: list[Segment], options) -> str:
+    """What the segments on disk were made from: they are reused only for the same run."""
+    shaped = {f.name: getattr(options, f.name) for f in fields(options)
+              if f.name not in ("progress", "overwrite", "preview", "segment", "queue_batches")}
+    if isinstance(shaped["stages"], list):
+        shaped["stages"] = [s if isinstance(s, str) else type(s).__qualname__ for s in shaped["stages"]]
+    stat = os.stat(source)
+    return json.dumps({"source": os.path.abspath(source), "size": stat.st_size, "mtime": stat.st_mtime_ns,
+                       "segments": [asdict(s) for s in segments], "options": shaped}, default=str, sort_keys=True)
+
+
+def folder_of(target: str) -> str:
+    """Where the finished segments of ``target`` wait for the join."""
+    head, name = os.path.split(os.path.abspath(target))
+    return os.path.join(head, f".{os.path.splitext(name)[0]}.dfstream-segments")
+
+
+def run_segments(source: str, target: str, options, workers: int | None = None, address: str | None = None,
+                 say=print, count: int | None = None) -> int:
+    """Process ``source`` in segments (default: one per worker) on Ray and join them into ``target``;
+    returns the frames written. A failed segment fails the run once the others are done (kept)."""
+    from .batch import connect, run_one
+    from .sink import check_target, temporary_name
+
+    check(source, target, options)
+    check_target(target, source, options.overwrite)
+    times, keys = frame_times(source, options.input_format, dict(options.input_options))
+    if not times:
+        raise DfstreamError(f"no video frame could be decoded from '{source}'",
+                            "check that the input is complete and not damaged (ffprobe shows it)")
+    segments = plan(times, keys, count or workers or os.cpu_count() or 1)
+    folder, stamp = folder_of(target), fingerprint(source, segments, options)
+    plan_file = os.path.join(folder, "plan.json")
+    if os.path.isdir(folder) and (not os.path.isfile(plan_file) or Path(plan_file).read_text() != stamp):
+        shutil.rmtree(folder)  # made by another run: not joinable with this one
+    os.makedirs(folder, exist_ok=True)
+    Path(plan_file).write_text(stamp)
+    parts = [os.path.join(folder, f"{s.index:04d}.mkv") for s in segments]
+    todo = [s for s, part in zip(segments, parts) if not os.path.exists(part)]
+    if len(todo) < len(segments):
+        say(f"{len(segments) - len(todo)} of {len(segments)} segments already done, resumed")
+    done = frames = 0
+    failed: list[str] = []
+    pending: dict = {}
+    if todo:
+        ray = connect(address, workers)
+        try:
+            task = ray.remote(num_cpus=1, max_retries=2)(run_one)
+            shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None)
+            pending = {task.remote(source, parts[s.index], replace(shared, segment=s)): s for s in todo}
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                segment = pending.pop(ready[0])
+                count, error = ray.get(ready[0])
+                done, frames = done + 1, frames + count
+                if error:
+                    failed.append(f"segment {segment.index + 1} of {len(segments)} failed: {error}")
+                say(f"segments {done}/{len(todo)}, frames {frames}" + (f": {failed[-1]}" if error else ""))
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            say(f"interrupted: {done - len(failed)} of {len(todo)} segments finished, kept in {folder}")
+            raise
+        finally:
+            ray.shutdown()
+            for part in parts:  # what workers that died or were stopped began
+                for stale in glob.glob(temporary_name(part, "*")):
+                    os.remove(stale)
+        if failed:
+            raise DfstreamError(failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),
+                                "fix the cause and run the same command again: finished segments are kept")
+    notes: list[str] = []
+    written = join(source, parts, target, options, notes)
+    for note in notes:
+        say(f"note: {note}")
+    shutil.rmtree(folder)
+    return written
+
+
+def join(source_name: str, parts: list[str], target: str, options, notes: list[str] | None = None) -> int:
+    """The segments' video packets and the input's audio and subtitles, copied into ``target``."""
+    from .sink import Sink
+    from .source import Source
+
+    source = Source(source_name, options.input_format, dict(options.input_options))
+    inputs = [av.open(p) for p in parts]
+    try:
+        sink = Sink(target, source, options.encoder, None, None, options.format, options.overwrite, notes,
+                    copy_video=inputs[0].streams.video[0])
+        try:
+            video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
+            other = (p for p in source.container.demux(*source.passthrough) if p.size) if source.passthrough else ()
+            frames = 0
+            for packet in heapq.merge(video, other, key=_seconds):
+                if packet.stream.type == "video":
+                    sink.write_video_packet(packet)
+                    frames += 1
+                else:
+                    sink.write_packet(packet)
+            sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+    finally:
+        for c in inputs:
+            c.close()
+        source.close()
+    return frames
+
+
+def _seconds(packet: av.Packet) -> float:
+    t = packet.dts if packet.dts is not None else packet.pts
+    return float((t or 0) * packet.time_base)
+
+
+def _with_decode_times(packets):
+    """Packets with their decode times: Matroska stores none, and the demuxer leaves them out for
+    the frames that a B-frame delay decodes before the first presentation time. Restored as the
+    encoder made them: the sorted presentation times, shifted by the delay."""
+    packets = (p for p in packets if p.size)
+    head = []
+    for packet in packets:
+        head.append(packet)
+        if len(head) >= LOOKAHEAD:
+            break
+    known = next((i for i, p in enumerate(head) if p.dts is not None), None)
+    order = sorted(p.pts for p in head)
+    delay = order[known] - head[known].dts if known is not None else 0
+    for i, packet in enumerate(head[: known if known is not None else len(head)]):
+        packet.dts = order[i] - delay
+    yield from head
+    yield from packets

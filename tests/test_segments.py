@@ -1,0 +1,119 @@
+"""``dfstream run --workers``: one film in segments on a local Ray instance with 2 workers, joined by
+stream copy; against a single-process run of the same film (real footage: flicker/goat, processed)."""
+
+import os
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import dfstream
+from dfstream.colour import luma
+from dfstream.engines.flow import DISFlow
+from dfstream.engines.metrics import frame_warping_error
+from dfstream.segments import WARMUP, plan, run_segments
+from tests.conftest import MEDIA, decode, needs_media, run_cli, write_tone
+from tests.test_batch import DiesOnce
+
+GOAT = MEDIA / "flicker" / "goat" / "processed"
+LOSSLESS = dfstream.EncoderSettings(options={"qp": "0"}, preset="ultrafast")
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory):
+    """90 real frames of flickering video at 214x120 with B-frames, and AAC audio."""
+    path = tmp_path_factory.mktemp("film") / "goat.mkv"
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "veryfast", "crf": "18"})
+        video.width, video.height, video.pix_fmt = 214, 120, "yuv420p"
+        audio = out.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        files = sorted(GOAT.glob("*.jpg"))
+        for i, f in enumerate(files):
+            image = cv2.cvtColor(cv2.resize(cv2.imread(str(f)), (214, 120), interpolation=cv2.INTER_AREA),
+                                 cv2.COLOR_BGR2RGB)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        write_tone(out, audio, len(files) / 25 + 0.1)
+    return path
+
+
+def rgb(frames):
+    return [torch.from_numpy(av.VideoFrame.from_ndarray(f[2], format=f[3]).to_ndarray(format="rgb24"))
+            .permute(2, 0, 1)[None].float() / 255 for f in frames]
+
+
+def test_segments_start_at_keyframes_near_equal_lengths_and_tile_the_film():
+    times = list(range(0, 300))
+    segments = plan(times, {0, 95, 160, 250}, 3)
+    assert [s.first for s in segments] == [0, 95, 200]  # 95 is near 100; no keyframe near 200
+    assert [s.end for s in segments] == [95, 200, None] and [s.warm for s in segments] == [0, 95 - WARMUP, 175]
+    assert len(plan(times[:40], set(), 4)) == 1  # segments shorter than their warm-up are not made
+
+
+@needs_media(GOAT)
+def test_a_film_in_three_segments_on_two_workers_matches_a_single_run(film, tmp_path):
+    options = dict(stages="stabilize", encoder=LOSSLESS)
+    dfstream.process(str(film), str(tmp_path / "one.mkv"), **options)
+    messages = []
+    frames = run_segments(str(film), str(tmp_path / "seg.mkv"), dfstream.Options(**options), workers=2, count=3,
+                          say=messages.append)
+    assert frames == 90 and "segments 3/3, frames 90" in messages
+    one, seg = decode(tmp_path / "one.mkv"), decode(tmp_path / "seg.mkv")
+    assert [f[0] for f in seg] == [f[0] for f in one] == [f[0] for f in decode(film)]  # frame-exact timestamps
+    assert decode(tmp_path / "seg.mkv", "audio") == decode(tmp_path / "one.mkv", "audio")  # bit-exact audio
+    assert sorted(os.listdir(tmp_path)) == ["one.mkv", "seg.mkv"]  # the segments' folder is gone
+    flow, source = DISFlow("medium"), [luma(f, "bt601") for f in rgb(decode(film))]
+    single, split = rgb(one), rgb(seg)
+    for seam in (29, 59):  # the last frame of a segment and the first of the next
+        pair = flow(source[seam], source[seam + 1]), flow(source[seam + 1], source[seam])
+        assert frame_warping_error(split[seam], split[seam + 1], *pair) <= 1.1 * frame_warping_error(
+            single[seam], single[seam + 1], *pair)
+        gap = (split[seam + 1] - single[seam + 1]).abs()  # the warm-up has caught up with the single run:
+        assert float(gap.mean()) < 5e-4 and float(gap.max()) < 4 / 255  # 5 frames of it: 0.0009-0.0018
+
+
+@needs_media(GOAT)
+def test_a_worker_killed_mid_segment_is_retried_and_a_failed_segment_resumes(film, tmp_path):
+    out = tmp_path / "out.mkv"
+    options = dfstream.Options(stages=[DiesOnce(tmp_path / "died")], batch=4, encoder=LOSSLESS)
+    assert run_segments(str(film), str(out), options, workers=2, count=3, say=lambda line: None) == 90
+    assert (tmp_path / "died").exists() and len(decode(out)) == 90
+    out.unlink()
+    options = dfstream.Options(stages=[FailsOnce(tmp_path / "failed")], batch=4, encoder=LOSSLESS)
+    with pytest.raises(dfstream.DfstreamError, match="segment [123] of 3 failed: RuntimeError: bad frame"):
+        run_segments(str(film), str(out), options, workers=2, count=3, say=lambda line: None)
+    assert not out.exists() and len(os.listdir(tmp_path / ".out.dfstream-segments")) == 3  # 2 kept + plan
+    messages = []
+    assert run_segments(str(film), str(out), options, workers=2, count=3, say=messages.append) == 90
+    assert "2 of 3 segments already done, resumed" in messages and "segments 1/1, frames 30" in messages
+    assert [f[0] for f in decode(out)] == [f[0] for f in decode(film)]
+
+
+class FailsOnce(dfstream.engines.BatchStage):
+    """Raises on its first batch the first time it runs anywhere (a marker file remembers)."""
+
+    name = "fails-once"
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def process(self, rgb, ctx):
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            raise RuntimeError("bad frame")
+        return rgb
+
+
+def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
+    for args, message in ((["-", str(tmp_path / "o.mkv")], "needs an input file"),
+                          ([str(film), str(tmp_path / "o.mp4")], "writes Matroska"),
+                          ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t")):
+        done = run_cli("run", *args, "--workers", "2", "--stages", "gray")
+        assert done.returncode == 2 and message in done.stderr.decode(), done.stderr
