@@ -88,6 +88,9 @@ HEADLINES = {
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
+    "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(
+        f"{r['workers']} workers {r['fps']} fps ({r['speed_up']}x)" for r in d["segments"])
+        + f"; Ray start and stop {d['ray_start_and_stop_seconds']} s"),
 }
 
 
