@@ -97,7 +97,7 @@ class Pipeline:
         self.original = None
         self.realtime = Realtime() if options.realtime else None
         try:
-            self.stages, self.choices = self._build_stages(options, self.device)  # fail before decoding
+            self.stages, self.choices = self.build_stages(options, self.device)  # fail before decoding
             self.original = self._open_original(options) if options.original else None
         except BaseException:
             self.source.close()
@@ -115,7 +115,7 @@ class Pipeline:
         self.decoders = Decoders(self.state, self.summary, options.batch * options.queue_batches)
 
     @staticmethod
-    def _build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
+    def build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
         if isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages):
             return list(options.stages), [s.name for s in options.stages]
         engine_options = EngineOptions(options.references, options.strength, precision=options.precision,

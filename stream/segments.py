@@ -2,8 +2,11 @@
 
 The film is cut at keyframes near equal lengths, found from its packets alone
 (encoders place keyframes at scene cuts and at regular intervals); where no
-keyframe is near, at the equal split. Each segment after the first is decoded
-from ``WARMUP`` frames before its first frame: the stateful stages run over
+keyframe is near, at the equal split. Workers are Ray actors, one per GPU where
+the cluster has GPUs, else one per CPU: each builds the stages once (networks
+loaded once, compiled engines from the shared cache) and takes segment after
+segment. Each segment after the first is decoded from ``WARMUP`` frames before
+its first frame: the stateful stages run over
 them (a scene cut among them resets them, as in one process) and only the
 segment's own frames are encoded, with the input's timestamps, into a
 video-only Matroska file. The join copies the encoded packets into the target
@@ -76,6 +79,29 @@ def plan(times: list[int], keys: set[int], workers: int) -> list[Segment]:
             for k, (a, b) in enumerate(pairwise(bounds))]
 
 
+class SegmentWorker:
+    """A Ray actor: the stages built once, then segments one after another (the first frame of each
+    is a scene cut to the stages, so no state crosses from one segment to the next)."""
+
+    def __init__(self, options):
+        from .device import resolve_device
+        from .pipeline import Pipeline
+
+        self.options, self.error = options, None
+        try:
+            self.options = replace(options, stages=Pipeline.build_stages(options, resolve_device(options.device))[0])
+        except DfstreamError as err:  # reported with each segment it was given
+            self.error = str(err)
+
+    def run(self, source: str, target: str, segment: Segment) -> tuple[int, int, str | None]:
+        """(segment index, frames written, one-line error or None)."""
+        from .batch import run_one
+
+        if self.error:
+            return segment.index, 0, self.error
+        return (segment.index, *run_one(source, target, replace(self.options, segment=segment)))
+
+
 def check(source: str, target: str | None, options) -> None:
     """What a segmented run cannot do, refused before any work."""
     if source == "-" or "://" in source or not os.path.isfile(source):
@@ -112,7 +138,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
                  say=print, count: int | None = None) -> int:
     """Process ``source`` in segments (default: one per worker) on Ray and join them into ``target``;
     returns the frames written. A failed segment fails the run once the others are done (kept)."""
-    from .batch import connect, run_one
+    from .batch import connect
     from .sink import check_target, temporary_name
 
     check(source, target, options)
@@ -134,24 +160,24 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
         say(f"{len(segments) - len(todo)} of {len(segments)} segments already done, resumed")
     done = frames = 0
     failed: list[str] = []
-    pending: dict = {}
     if todo:
         ray = connect(address, workers)
         try:
-            task = ray.remote(num_cpus=1, max_retries=2)(run_one)
+            from ray.util import ActorPool
+
             shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None)
-            pending = {task.remote(source, parts[s.index], replace(shared, segment=s)): s for s in todo}
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                segment = pending.pop(ready[0])
-                count, error = ray.get(ready[0])
+            gpus = 0 if options.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
+            size = min(len(todo), workers or gpus or int(ray.cluster_resources().get("CPU", 1)))
+            actor = ray.remote(max_restarts=2, max_task_retries=2,
+                               **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(SegmentWorker)
+            pool = ActorPool([actor.remote(shared) for _ in range(min(size, gpus) if gpus else size)])
+            jobs = pool.map_unordered(lambda a, s: a.run.remote(source, parts[s.index], s), todo)
+            for index, count, error in jobs:
                 done, frames = done + 1, frames + count
                 if error:
-                    failed.append(f"segment {segment.index + 1} of {len(segments)} failed: {error}")
+                    failed.append(f"segment {index + 1} of {len(segments)} failed: {error}")
                 say(f"segments {done}/{len(todo)}, frames {frames}" + (f": {failed[-1]}" if error else ""))
         except KeyboardInterrupt:
-            for ref in pending:
-                ray.cancel(ref, force=True)
             say(f"interrupted: {done - len(failed)} of {len(todo)} segments finished, kept in {folder}")
             raise
         finally:

@@ -2,6 +2,7 @@
 stream copy; against a single-process run of the same film (real footage: flicker/goat, processed)."""
 
 import os
+import uuid
 
 import av
 import cv2
@@ -117,3 +118,29 @@ def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
                           ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t")):
         done = run_cli("run", *args, "--workers", "2", "--stages", "gray")
         assert done.returncode == 2 and message in done.stderr.decode(), done.stderr
+
+
+class Records(dfstream.engines.BatchStage):
+    """Writes which copy of the stage (a fresh token each time it is unpickled) in which process
+    handled each batch."""
+
+    name = "records"
+
+    def __init__(self, log):
+        self.log = str(log)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, token=uuid.uuid4().hex)
+
+    def process(self, rgb, ctx):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}:{self.token}\n")
+        return rgb
+
+
+@needs_media(GOAT)
+def test_each_worker_builds_its_stages_once_for_all_its_segments(film, tmp_path):
+    options = dfstream.Options(stages=[Records(tmp_path / "log")], batch=8, encoder=LOSSLESS)
+    assert run_segments(str(film), str(tmp_path / "out.mkv"), options, workers=2, count=3, say=lambda line: None) == 90
+    handlers = set((tmp_path / "log").read_text().split())
+    assert len(handlers) == 2 and len({h.split(":")[0] for h in handlers}) == 2  # 3 segments, 2 workers
