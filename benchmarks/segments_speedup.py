@@ -20,10 +20,9 @@ from fractions import Fraction
 
 import av
 import cv2
-from davis import DAVIS, save
-
 import dfstream
-from dfstream.batch import connect
+from davis import DAVIS, save
+from dfstream.batch import connected
 from dfstream.segments import WARMUP, run_segments
 
 WALKERS = DAVIS.parent / "walkers_720p_aac.avi"
@@ -66,6 +65,11 @@ def timed(fn) -> float:
     return time.perf_counter() - started
 
 
+def ray_start_and_stop(cores: int) -> None:
+    with connected(None, cores):
+        pass
+
+
 def main() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
@@ -82,7 +86,7 @@ def main() -> None:
             seconds = timed(lambda: run_segments(src, target, options, workers=workers, say=said.append))
             rows.append({"workers": workers, "seconds": round(seconds, 2), "fps": round(frames / seconds, 1),
                          "speed_up": round(single / seconds, 2), "join": said[-1]})
-        ray_start = timed(lambda: connect(None, cores).shutdown())
+        ray_start = timed(lambda: ray_start_and_stop(cores))
     result = {"input": f"walkers made grey at {SIZE[0]}x{SIZE[1]}, {frames} frames with AAC audio",
               "chain": "reference colorizer + flow stabilizer, libx264 veryfast", "cores": cores,
               "single_process": {"seconds": round(single, 2), "fps": round(frames / single, 1)},

@@ -9,6 +9,7 @@ re-run skips what is there and redoes only what failed or was interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -72,18 +73,27 @@ def run_one(source: str, target: str, options) -> tuple[int, str | None]:
     return summary.frames, None
 
 
-def connect(address: str | None, workers: int | None):
+@contextlib.contextmanager
+def connected(address: str | None, workers: int | None):
+    """Ray for the length of a run: the caller's instance if one is running (left running), else the
+    cluster at ``address`` or RAY_ADDRESS, else a local instance of ``workers`` CPUs (stopped after)."""
     try:
         import ray
     except ImportError:
         raise DfstreamError("Ray is not installed", "pip install 'dfstream[ray]'") from None
+    if ray.is_initialized():
+        yield ray
+        return
     address = address or os.environ.get("RAY_ADDRESS")
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address:
         ray.init(address=address, **quiet)
     else:
         ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, **quiet)
-    return ray
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
 
 
 def batch(inputs: list[str], folder: str, options, extension: str = "mkv", address: str | None = None,
@@ -98,27 +108,28 @@ def batch(inputs: list[str], folder: str, options, extension: str = "mkv", addre
     failed: list[tuple[Job, str]] = []
     if not todo:
         return failed
-    ray = connect(address, workers)
+    pending: dict = {}
     try:
-        task = ray.remote(num_cpus=1, max_retries=2)(run_one)
-        pending = {task.remote(j.source, j.target, options): j for j in todo}
-        done_files = done_frames = 0
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ready[0])
-            frames, error = ray.get(ready[0])
-            done_files += 1
-            done_frames += frames
-            if error:
-                failed.append((job, error))
-            say(f"files {done_files}/{len(todo)}, frames {done_frames}: {job.source} "
-                + (f"failed: {error}" if error else f"-> {job.target} ({frames} frames)"))
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        raise
+        with connected(address, workers) as ray:
+            try:
+                task = ray.remote(num_cpus=1, max_retries=2)(run_one)
+                pending = {task.remote(j.source, j.target, options): j for j in todo}
+                done_files = done_frames = 0
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    job = pending.pop(ready[0])
+                    frames, error = ray.get(ready[0])
+                    done_files += 1
+                    done_frames += frames
+                    if error:
+                        failed.append((job, error))
+                    say(f"files {done_files}/{len(todo)}, frames {done_frames}: {job.source} "
+                        + (f"failed: {error}" if error else f"-> {job.target} ({frames} frames)"))
+            except KeyboardInterrupt:
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                raise
     finally:
-        ray.shutdown()
         for job in todo:  # what workers that died mid-file left behind (a retry wrote the file anew)
             for stale in glob.glob(temporary_name(job.target, "*")):
                 os.remove(stale)

@@ -138,7 +138,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
                  say=print, count: int | None = None) -> int:
     """Process ``source`` in segments (default: one per worker) on Ray and join them into ``target``;
     returns the frames written. A failed segment fails the run once the others are done (kept)."""
-    from .batch import connect
+    from .batch import connected
     from .sink import check_target, temporary_name
 
     check(source, target, options)
@@ -161,27 +161,27 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     done = frames = 0
     failed: list[str] = []
     if todo:
-        ray = connect(address, workers)
-        try:
-            from ray.util import ActorPool
+        from ray.util import ActorPool
 
-            shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None)
-            gpus = 0 if options.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
-            size = min(len(todo), workers or gpus or int(ray.cluster_resources().get("CPU", 1)))
-            actor = ray.remote(max_restarts=2, max_task_retries=2,
-                               **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(SegmentWorker)
-            pool = ActorPool([actor.remote(shared) for _ in range(min(size, gpus) if gpus else size)])
-            jobs = pool.map_unordered(lambda a, s: a.run.remote(source, parts[s.index], s), todo)
-            for index, count, error in jobs:
-                done, frames = done + 1, frames + count
-                if error:
-                    failed.append(f"segment {index + 1} of {len(segments)} failed: {error}")
-                say(f"segments {done}/{len(todo)}, frames {frames}" + (f": {failed[-1]}" if error else ""))
+        shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None)
+        try:
+            with connected(address, workers) as ray:
+                gpus = 0 if options.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
+                size = min(len(todo), workers or gpus or int(ray.cluster_resources().get("CPU", 1)))
+                actor = ray.remote(max_restarts=2, max_task_retries=2,
+                                   **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(SegmentWorker)
+                pool = ActorPool([actor.remote(shared) for _ in range(min(size, gpus) if gpus else size)])
+                for index, n, error in pool.map_unordered(
+                        lambda a, s: a.run.remote(source, parts[s.index], s), todo):
+                    done, frames = done + 1, frames + n
+                    if error:
+                        failed.append(f"segment {index + 1} of {len(segments)} failed: {error}")
+                    say(f"segments {done}/{len(todo)}, frames {frames}" + (f": {failed[-1]}" if error else ""))
         except KeyboardInterrupt:
-            say(f"interrupted: {done - len(failed)} of {len(todo)} segments finished, kept in {folder}")
+            say(f"interrupted: {done - len(failed)} of {len(todo)} segments finished and kept in {folder}: "
+                "run the same command again to resume")
             raise
         finally:
-            ray.shutdown()
             for part in parts:  # what workers that died or were stopped began
                 for stale in glob.glob(temporary_name(part, "*")):
                     os.remove(stale)

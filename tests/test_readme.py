@@ -21,7 +21,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text()
 PROGRAMS = {"dfstream", "cat", "ffplay", "mpv", "pip", "python", "python3"}
 OFFLINE = re.compile(r"/dev/|://|--preview|models (download|import)|\bdemo\b|\btrain\b|\bdata\b|\bbench\b|"
-                     r"\bexport\b|\bbatch\b|deoldify|cartoongan|convlstm|animegan")
+                     r"\bexport\b|\bbatch\b|--workers|--ray|deoldify|cartoongan|convlstm|animegan")
 
 
 def commands() -> list[str]:

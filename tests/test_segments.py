@@ -2,19 +2,21 @@
 stream copy; against a single-process run of the same film (real footage: flicker/goat, processed)."""
 
 import os
+import signal
+import threading
+import time
 import uuid
 
 import av
 import cv2
-import numpy as np
+import dfstream
 import pytest
 import torch
-
-import dfstream
 from dfstream.colour import luma
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
 from dfstream.segments import WARMUP, plan, run_segments
+
 from tests.conftest import MEDIA, decode, needs_media, run_cli, write_tone
 from tests.test_batch import DiesOnce
 
@@ -45,13 +47,55 @@ def film(tmp_path_factory):
     return path
 
 
+class Slow(dfstream.engines.BatchStage):
+    """A stage of known cost: it sleeps for each batch."""
+
+    name = "slow"
+
+    def process(self, rgb, ctx):
+        time.sleep(0.1)
+        return rgb
+
+
+@needs_media(GOAT)
+def test_ctrl_c_stops_the_workers_and_keeps_finished_segments_for_a_resume(film, tmp_path):
+    """First in the file: it needs a run that starts (and stops) its own Ray instance."""
+    out, folder = tmp_path / "out.mkv", tmp_path / ".out.dfstream-segments"
+    options = dfstream.Options(stages=[Slow()], batch=4, encoder=LOSSLESS)
+
+    def interrupt_after_the_first_segment():
+        while not list(folder.glob("0*.mkv")):
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_after_the_first_segment, daemon=True).start()
+    messages = []
+    with pytest.raises(KeyboardInterrupt):  # 3 segments of 8-14 batches on 2 workers: the third is still to do
+        run_segments(str(film), str(out), options, workers=2, count=3, say=messages.append)
+    kept = sorted(p.name for p in folder.glob("*.mkv"))
+    assert not out.exists() and 1 <= len(kept) <= 2 and "run the same command again to resume" in messages[-1]
+    assert not list(folder.glob(".*"))  # nothing half-written left
+    messages = []
+    assert run_segments(str(film), str(out), options, workers=2, count=3, say=messages.append) == 90
+    assert f"{len(kept)} of 3 segments already done, resumed" in messages
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """One local instance of 2 workers for the tests after the Ctrl-C one (runs reuse a running Ray)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
 def rgb(frames):
     return [torch.from_numpy(av.VideoFrame.from_ndarray(f[2], format=f[3]).to_ndarray(format="rgb24"))
             .permute(2, 0, 1)[None].float() / 255 for f in frames]
 
 
 def test_segments_start_at_keyframes_near_equal_lengths_and_tile_the_film():
-    times = list(range(0, 300))
+    times = list(range(300))
     segments = plan(times, {0, 95, 160, 250}, 3)
     assert [s.first for s in segments] == [0, 95, 200]  # 95 is near 100; no keyframe near 200
     assert [s.end for s in segments] == [95, 200, None] and [s.warm for s in segments] == [0, 95 - WARMUP, 175]
@@ -59,7 +103,7 @@ def test_segments_start_at_keyframes_near_equal_lengths_and_tile_the_film():
 
 
 @needs_media(GOAT)
-def test_a_film_in_three_segments_on_two_workers_matches_a_single_run(film, tmp_path):
+def test_a_film_in_three_segments_on_two_workers_matches_a_single_run(film, tmp_path, ray_instance):
     options = dict(stages="stabilize", encoder=LOSSLESS)
     dfstream.process(str(film), str(tmp_path / "one.mkv"), **options)
     messages = []
@@ -81,7 +125,7 @@ def test_a_film_in_three_segments_on_two_workers_matches_a_single_run(film, tmp_
 
 
 @needs_media(GOAT)
-def test_a_worker_killed_mid_segment_is_retried_and_a_failed_segment_resumes(film, tmp_path):
+def test_a_worker_killed_mid_segment_is_retried_and_a_failed_segment_resumes(film, tmp_path, ray_instance):
     out = tmp_path / "out.mkv"
     options = dfstream.Options(stages=[DiesOnce(tmp_path / "died")], batch=4, encoder=LOSSLESS)
     assert run_segments(str(film), str(out), options, workers=2, count=3, say=lambda line: None) == 90
@@ -139,8 +183,9 @@ class Records(dfstream.engines.BatchStage):
 
 
 @needs_media(GOAT)
-def test_each_worker_builds_its_stages_once_for_all_its_segments(film, tmp_path):
+def test_each_worker_builds_its_stages_once_for_all_its_segments(film, tmp_path, ray_instance):
     options = dfstream.Options(stages=[Records(tmp_path / "log")], batch=8, encoder=LOSSLESS)
     assert run_segments(str(film), str(tmp_path / "out.mkv"), options, workers=2, count=3, say=lambda line: None) == 90
     handlers = set((tmp_path / "log").read_text().split())
     assert len(handlers) == 2 and len({h.split(":")[0] for h in handlers}) == 2  # 3 segments, 2 workers
+
