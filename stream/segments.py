@@ -152,8 +152,6 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     plan_file = os.path.join(folder, "plan.json")
     if os.path.isdir(folder) and (not os.path.isfile(plan_file) or Path(plan_file).read_text() != stamp):
         shutil.rmtree(folder)  # made by another run: not joinable with this one
-    os.makedirs(folder, exist_ok=True)
-    Path(plan_file).write_text(stamp)
     parts = [os.path.join(folder, f"{s.index:04d}.mkv") for s in segments]
     todo = [s for s, part in zip(segments, parts) if not os.path.exists(part)]
     if len(todo) < len(segments):
@@ -161,11 +159,13 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     done = frames = 0
     failed: list[str] = []
     if todo:
-        from ray.util import ActorPool
-
         shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None)
         try:
             with connected(address, workers) as ray:
+                from ray.util import ActorPool
+
+                os.makedirs(folder, exist_ok=True)
+                Path(plan_file).write_text(stamp)
                 gpus = 0 if options.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
                 size = min(len(todo), workers or gpus or int(ray.cluster_resources().get("CPU", 1)))
                 actor = ray.remote(max_restarts=2, max_task_retries=2,

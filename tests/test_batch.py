@@ -33,13 +33,14 @@ def test_a_library_runs_on_two_workers_lists_failures_and_resumes(tmp_path):
     assert b"2 of 3 files already done, skipped" in again.stderr and b"files 1/1, frames 9" in again.stderr
 
 
-def test_without_ray_the_batch_command_says_how_to_install_it(tmp_path):
+def test_without_ray_batch_and_workers_say_how_to_install_it(tmp_path):
     clip = make_clip(tmp_path / "in.mkv")
-    code = ("import sys; sys.modules['ray'] = None\n"
-            "from dfstream.cli import main\n"
-            f"sys.exit(main(['batch', {str(clip)!r}, '-o', {str(tmp_path / 'out')!r}]))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
-    assert done.returncode == 1 and b"Ray is not installed: pip install 'dfstream[ray]'" in done.stderr
+    for args in (["batch", str(clip), "-o", str(tmp_path / "out")],
+                 ["run", str(clip), str(tmp_path / "out.mkv"), "--stages", "gray", "--workers", "2"]):
+        code = f"import sys; sys.modules['ray'] = None\nfrom dfstream.cli import main\nsys.exit(main({args!r}))"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+        assert done.returncode == 1 and b"Ray is not installed: pip install 'dfstream[ray]'" in done.stderr
+    assert not (tmp_path / "out.mkv").exists() and not (tmp_path / ".out.dfstream-segments").exists()
 
 
 class DiesOnce(dfstream.engines.BatchStage):
