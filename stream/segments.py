@@ -1,8 +1,10 @@
 """``dfstream run IN OUT --workers N``: one long film in segments on Ray workers, joined by stream copy.
 
-The film is cut at keyframes near equal lengths, found from its packets alone
-(encoders place keyframes at scene cuts and at regular intervals); where no
-keyframe is near, at the equal split. Workers are Ray actors, one per GPU where
+The film is cut near equal lengths: at the scene cut nearest to each equal
+split within a quarter of a segment (at most ``WINDOW`` seconds either side),
+found by decoding only those frames with the run's own detector; where there
+is none, at a keyframe within a tenth of a segment (from the packets alone);
+else at the split itself. Workers are Ray actors, one per GPU where
 the cluster has GPUs, else one per CPU: each builds the stages once (networks
 loaded once, compiled engines from the shared cache) and takes segment after
 segment. Each segment after the first is decoded from ``WARMUP`` frames before
@@ -33,6 +35,7 @@ from .errors import DfstreamError, UsageError
 
 WARMUP = 25  # frames run through the stages before a segment's first frame
 LOOKAHEAD = 32  # packets read ahead to restore the decode times Matroska does not store
+WINDOW = 5.0  # seconds either side of an equal split searched for a scene cut
 
 
 @dataclass(frozen=True)
@@ -63,17 +66,25 @@ def frame_times(name: str, input_format: str | None = None, options: dict | None
     return sorted(times), keys
 
 
-def plan(times: list[int], keys: set[int], workers: int) -> list[Segment]:
-    """Segments of near equal length starting at keyframes within a tenth of a length of the split."""
-    n = len(times)
+def splits(n: int, workers: int) -> list[int]:
+    """The equal splits of ``n`` frames for ``workers`` (segments shorter than their warm-up are not made)."""
     count = max(1, min(workers, n // WARMUP))
-    length = n / count
+    return [round(k * n / count) for k in range(1, count)]
+
+
+def plan(times: list[int], keys: set[int], workers: int, cuts: dict[int, int] | None = None) -> list[Segment]:
+    """Segments of near equal length: each starts at the scene cut found near its split (``cuts``:
+    split -> frame index), else at a keyframe within a tenth of a segment, else at the split."""
+    n = len(times)
+    ideals = splits(n, workers)
+    length = n / (len(ideals) + 1)
     keyframes = [i for i, t in enumerate(times) if t in keys]
     starts = [0]
-    for k in range(1, count):
-        ideal = round(k * length)
+    for ideal in ideals:
         near = [i for i in keyframes if abs(i - ideal) <= length / 10 and i > starts[-1]]
-        starts.append(min(near, key=lambda i: abs(i - ideal)) if near else ideal)
+        cut = (cuts or {}).get(ideal)
+        starts.append(cut if cut is not None and cut > starts[-1] else
+                      min(near, key=lambda i: abs(i - ideal)) if near else ideal)
     bounds = starts + [n]
     return [Segment(k, times[max(0, a - WARMUP)], times[a], times[b] if b < n else None)
             for k, (a, b) in enumerate(pairwise(bounds))]
@@ -100,6 +111,47 @@ class SegmentWorker:
         if self.error:
             return segment.index, 0, self.error
         return (segment.index, *run_one(source, target, replace(self.options, segment=segment)))
+
+
+def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[int, int]:
+    """For each split, the scene cut nearest to it within a quarter of a segment and ``WINDOW``
+    seconds, from decoding only the frames around it, with the run's detector and threshold."""
+    import torch
+
+    from .scenes import THUMB_WIDTH, SceneCuts
+    from .source import open_input
+
+    found: dict[int, int] = {}
+    index = {t: i for i, t in enumerate(times)}
+    container = open_input(name, options.input_format, dict(options.input_options), None)
+    try:
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        seconds = float((times[-1] - times[0]) * video.time_base) / max(1, len(times) - 1)
+        reach = max(1, min(round(len(times) / (len(ideals) + 1) / 4), round(WINDOW / max(seconds, 1e-6))))
+        for ideal in ideals:
+            lo, hi = times[max(0, ideal - reach - 1)], times[min(len(times) - 1, ideal + reach)]
+            container.seek(lo, stream=video, backward=True)
+            thumbs, stamps = [], []
+            for frame in container.decode(video):
+                if frame.pts is None or frame.pts < lo:
+                    continue
+                if frame.pts > hi:
+                    break
+                width = min(frame.width, 4 * THUMB_WIDTH)
+                small = frame.reformat(width=width, height=max(1, round(frame.height * width / frame.width)),
+                                       format="gray")
+                thumbs.append(torch.from_numpy(small.to_ndarray()).float() / 255)
+                stamps.append(frame.pts)
+            if len(stamps) < 2:
+                continue
+            flags = SceneCuts(options.scene_threshold).detect(torch.stack(thumbs)[:, None], stamps, video.time_base)
+            candidates = [index[t] for t, cut in zip(stamps[1:], flags[1:]) if cut and t in index]
+            if candidates:
+                found[ideal] = min(candidates, key=lambda i: abs(i - ideal))
+    finally:
+        container.close()
+    return found
 
 
 def check(source: str, target: str | None, options) -> None:
@@ -147,7 +199,8 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     if not times:
         raise DfstreamError(f"no video frame could be decoded from '{source}'",
                             "check that the input is complete and not damaged (ffprobe shows it)")
-    segments = plan(times, keys, count or workers or os.cpu_count() or 1)
+    wanted = count or workers or os.cpu_count() or 1
+    segments = plan(times, keys, wanted, cuts_near(source, options, times, splits(len(times), wanted)))
     folder, stamp = folder_of(target), fingerprint(source, segments, options)
     plan_file = os.path.join(folder, "plan.json")
     if os.path.isdir(folder) and (not os.path.isfile(plan_file) or Path(plan_file).read_text() != stamp):

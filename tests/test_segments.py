@@ -15,9 +15,9 @@ import torch
 from dfstream.colour import luma
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
-from dfstream.segments import WARMUP, plan, run_segments
+from dfstream.segments import WARMUP, cuts_near, frame_times, plan, run_segments, splits
 
-from tests.conftest import MEDIA, decode, needs_media, run_cli, write_tone
+from tests.conftest import MEDIA, decode, make_clip, needs_media, run_cli, write_tone
 from tests.test_batch import DiesOnce
 
 GOAT = MEDIA / "flicker" / "goat" / "processed"
@@ -100,6 +100,15 @@ def test_segments_start_at_keyframes_near_equal_lengths_and_tile_the_film():
     assert [s.first for s in segments] == [0, 95, 200]  # 95 is near 100; no keyframe near 200
     assert [s.end for s in segments] == [95, 200, None] and [s.warm for s in segments] == [0, 95 - WARMUP, 175]
     assert len(plan(times[:40], set(), 4)) == 1  # segments shorter than their warm-up are not made
+
+
+def test_a_segment_starts_at_the_scene_cut_near_its_split(tmp_path):
+    clip = make_clip(tmp_path / "cut.mkv", frames=100, cut_at=58)
+    times, keys = frame_times(str(clip))
+    cuts = cuts_near(str(clip), dfstream.Options(), times, splits(len(times), 2))
+    assert cuts == {50: 58}  # 8 frames from the split: within a quarter of a segment, not a tenth
+    assert [s.first for s in plan(times, keys, 2, cuts)] == [times[0], times[58]]
+    assert cuts_near(str(make_clip(tmp_path / "one.mkv", frames=100)), dfstream.Options(), times, [50]) == {}
 
 
 @needs_media(GOAT)
