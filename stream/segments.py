@@ -4,17 +4,17 @@ The film is cut near equal lengths: at the scene cut nearest to each equal
 split within a quarter of a segment (at most ``WINDOW`` seconds either side),
 found by decoding only those frames with the run's own detector; where there
 is none, at a keyframe within a tenth of a segment (from the packets alone);
-else at the split itself. Workers are Ray actors, one per GPU where
-the cluster has GPUs, else one per CPU: each builds the stages once (networks
+else at the split itself. Workers are Ray actors, one per GPU where the
+cluster has GPUs, else one per CPU: each builds the stages once (networks
 loaded once, compiled engines from the shared cache) and takes segment after
 segment. Each segment after the first is decoded from ``WARMUP`` frames before
-its first frame: the stateful stages run over
-them (a scene cut among them resets them, as in one process) and only the
-segment's own frames are encoded, with the input's timestamps, into a
-video-only Matroska file. The join copies the encoded packets into the target
-and copies audio and subtitles once from the input, as a single run does.
-Finished segments wait in a folder beside the target until the join, so a
-re-run of the same command resumes; the folder goes once the target is written.
+its first frame: the stateful stages run over them (a scene cut among them
+resets them, as in one process) and only the segment's own frames are encoded,
+with the input's timestamps, into a video-only Matroska file. The join copies
+the encoded packets into the target and copies audio and subtitles once from
+the input, as a single run does. Finished segments wait in a folder beside the
+target until the join, so a re-run of the same command resumes; the folder
+goes once the target is written.
 """
 
 from __future__ import annotations
