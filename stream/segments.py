@@ -7,9 +7,10 @@ is none, at a keyframe within a tenth of a segment (from the packets alone);
 else at the split itself. Workers are Ray actors, one per GPU where the
 cluster has GPUs, else one per CPU: each builds the stages once (networks
 loaded once, compiled engines from the shared cache) and takes segment after
-segment. Each segment after the first is decoded from ``WARMUP`` frames before
-its first frame: the stateful stages run over them (a scene cut among them
-resets them, as in one process) and only the segment's own frames are encoded,
+segment. A segment that starts at a scene cut starts afresh, as the stateful
+stages do there in one process; any other is decoded from ``WARMUP`` frames
+before its first frame: the stateful stages run over them (a scene cut among
+them resets them, as in one process) and only the segment's own frames are encoded,
 with the input's timestamps, into a video-only Matroska file. The join copies
 the encoded packets into the target and copies audio and subtitles once from
 the input, as a single run does. Finished segments wait in a folder beside the
@@ -36,6 +37,8 @@ from .errors import DfstreamError, UsageError
 WARMUP = 25  # frames run through the stages before a segment's first frame
 LOOKAHEAD = 32  # packets read ahead to restore the decode times Matroska does not store
 WINDOW = 5.0  # seconds either side of an equal split searched for a scene cut
+MARGIN = 4 / 255  # a cut counts for a split only this far over the threshold, so that the run's own
+# detector, on the decoded plane rather than an 8-bit grey, is sure to see it (no warm-up there)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ def splits(n: int, workers: int) -> list[int]:
 
 def plan(times: list[int], keys: set[int], workers: int, cuts: dict[int, int] | None = None) -> list[Segment]:
     """Segments of near equal length: each starts at the scene cut found near its split (``cuts``:
-    split -> frame index), else at a keyframe within a tenth of a segment, else at the split."""
+    split -> frame index; no warm-up there), else at a keyframe within a tenth of a segment, else
+    at the split."""
     n = len(times)
     ideals = splits(n, workers)
     length = n / (len(ideals) + 1)
@@ -85,8 +89,8 @@ def plan(times: list[int], keys: set[int], workers: int, cuts: dict[int, int] | 
         cut = (cuts or {}).get(ideal)
         starts.append(cut if cut is not None and cut > starts[-1] else
                       min(near, key=lambda i: abs(i - ideal)) if near else ideal)
-    bounds = starts + [n]
-    return [Segment(k, times[max(0, a - WARMUP)], times[a], times[b] if b < n else None)
+    bounds, at_cuts = starts + [n], set((cuts or {}).values())
+    return [Segment(k, times[a if a in at_cuts else max(0, a - WARMUP)], times[a], times[b] if b < n else None)
             for k, (a, b) in enumerate(pairwise(bounds))]
 
 
@@ -115,10 +119,11 @@ class SegmentWorker:
 
 def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[int, int]:
     """For each split, the scene cut nearest to it within a quarter of a segment and ``WINDOW``
-    seconds, from decoding only the frames around it, with the run's detector and threshold."""
+    seconds, from decoding only the frames around it, with the run's detector and thumbnails (its
+    threshold raised by ``MARGIN``)."""
     import torch
 
-    from .scenes import THUMB_WIDTH, SceneCuts
+    from .scenes import SceneCuts, subsample
     from .source import open_input
 
     found: dict[int, int] = {}
@@ -138,14 +143,12 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
                     continue
                 if frame.pts > hi:
                     break
-                width = min(frame.width, 4 * THUMB_WIDTH)
-                small = frame.reformat(width=width, height=max(1, round(frame.height * width / frame.width)),
-                                       format="gray")
-                thumbs.append(torch.from_numpy(small.to_ndarray()).float() / 255)
+                grey = torch.from_numpy(frame.to_ndarray(format="gray"))[None]
+                thumbs.append(subsample(grey).float() / 255)
                 stamps.append(frame.pts)
             if len(stamps) < 2:
                 continue
-            flags = SceneCuts(options.scene_threshold).detect(torch.stack(thumbs)[:, None], stamps, video.time_base)
+            flags = SceneCuts(options.scene_threshold + MARGIN).detect(torch.stack(thumbs), stamps, video.time_base)
             candidates = [index[t] for t, cut in zip(stamps[1:], flags[1:]) if cut and t in index]
             if candidates:
                 found[ideal] = min(candidates, key=lambda i: abs(i - ideal))
@@ -156,9 +159,11 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
 
 def check(source: str, target: str | None, options) -> None:
     """What a segmented run cannot do, refused before any work."""
-    if source == "-" or "://" in source or not os.path.isfile(source):
+    from .source import is_url
+
+    if source == "-" or is_url(source) or not os.path.isfile(source):
         raise UsageError("--workers needs an input file (segments seek in it)", "drop --workers for pipes and URLs")
-    if target is None or target == "-" or "://" in target:
+    if target is None or target == "-" or is_url(target):
         raise UsageError("--workers needs an output file", "name an output .mkv file")
     if (options.format or os.path.splitext(target)[1].lstrip(".").lower()) not in ("mkv", "matroska"):
         raise UsageError("--workers writes Matroska (the segments are joined in it)", "name the output .mkv")

@@ -107,7 +107,8 @@ def test_a_segment_starts_at_the_scene_cut_near_its_split(tmp_path):
     times, keys = frame_times(str(clip))
     cuts = cuts_near(str(clip), dfstream.Options(), times, splits(len(times), 2))
     assert cuts == {50: 58}  # 8 frames from the split: within a quarter of a segment, not a tenth
-    assert [s.first for s in plan(times, keys, 2, cuts)] == [times[0], times[58]]
+    segments = plan(times, keys, 2, cuts)
+    assert [s.first for s in segments] == [s.warm for s in segments] == [times[0], times[58]]  # no warm-up
     assert cuts_near(str(make_clip(tmp_path / "one.mkv", frames=100)), dfstream.Options(), times, [50]) == {}
 
 
@@ -131,6 +132,19 @@ def test_a_film_in_three_segments_on_two_workers_matches_a_single_run(film, tmp_
             single[seam], single[seam + 1], *pair)
         gap = (split[seam + 1] - single[seam + 1]).abs()  # the warm-up has caught up with the single run:
         assert float(gap.mean()) < 5e-4 and float(gap.max()) < 4 / 255  # 5 frames of it: 0.0009-0.0018
+
+
+def test_a_segment_starting_at_a_scene_cut_needs_no_warm_up_to_match_a_single_run(tmp_path, ray_instance):
+    clip = make_clip(tmp_path / "cut.mkv", frames=100, cut_at=58)
+    options = dict(stages="stabilize", encoder=LOSSLESS)
+    dfstream.process(str(clip), str(tmp_path / "one.mkv"), **options)
+    messages = []
+    run_segments(str(clip), str(tmp_path / "seg.mkv"), dfstream.Options(**options), workers=2, count=2,
+                 say=messages.append)
+    assert "segments 2/2, frames 100" in messages
+    one, seg = decode(tmp_path / "one.mkv"), decode(tmp_path / "seg.mkv")
+    assert [f[0] for f in seg] == [f[0] for f in one] and len(one) == 100
+    assert all((a[2] == b[2]).all() for a, b in zip(seg, one))  # frame for frame
 
 
 @needs_media(GOAT)
