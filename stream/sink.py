@@ -19,15 +19,18 @@ from .source import Source, describe_av_error, is_url
 
 # Containers that can only be written front to back need fragments when not seekable.
 FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
-FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# delay_moov: the header waits for the first fragment, so its edit list can start the video at the
+# input's first timestamp despite the B-frame delay; live runs (--latency low, no B-frames) start at once
+FRAGMENT_FLAGS = "frag_keyframe+delay_moov+default_base_moof"
+LIVE_FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
 NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
                    "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
 # containers that store an encoder's negative decode times as they are, where FFmpeg would shift every
-# timestamp by the B-frame delay instead (nut cannot: it refuses negative presentation times, such as
-# an AAC stream's priming samples, and fragmented MP4 on a pipe has no edit list to undo it: FFmpeg's
-# shift stays in both)
-KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts"}
+# timestamp by the B-frame delay instead; nut refuses negative presentation times (an AAC stream's
+# priming samples): where there are some, FFmpeg's shift stays (``Sink.mux``)
+KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts", "nut"}
+NO_NEGATIVE_PRESENTATION = {"nut"}
 
 
 @dataclass
@@ -165,10 +168,12 @@ class Sink:
         url = "pipe:1" if target == "-" else self.path or target
         fmt = fmt or (NETWORK_FORMATS.get(target.split("://")[0]) if "://" in target else None)
         container_options = {"flush_packets": "1"} if low_latency and not self.to_file else {}
-        if not self.to_file and (fmt or os.path.splitext(target)[1].lstrip(".")) in FRAGMENTED:
-            container_options["movflags"] = FRAGMENT_FLAGS
-        if (fmt or os.path.splitext(target)[1].lstrip(".")) in KEEPS_NEGATIVE_TIMESTAMPS:
+        kind = fmt or os.path.splitext(target)[1].lstrip(".")
+        if not self.to_file and kind in FRAGMENTED:
+            container_options["movflags"] = LIVE_FRAGMENT_FLAGS if low_latency else FRAGMENT_FLAGS
+        if kind in KEEPS_NEGATIVE_TIMESTAMPS:
             container_options["avoid_negative_ts"] = "disabled"  # no shift: start where the input starts
+        self._held: list[av.Packet] | None = [] if kind in NO_NEGATIVE_PRESENTATION else None
         try:
             self.container = av.open(url, "w", format=fmt, container_options=container_options)
         except ValueError as err:
@@ -228,19 +233,38 @@ class Sink:
             target = self.container.default_audio_codec
             if target and target != "none":
                 self.notes.append(f"re-encoding {what} to {target}: {fmt} cannot hold {codec}")
-                return AudioTranscode(self.container, stream, target)
+                return AudioTranscode(self.container, stream, target, self.mux)
         self.notes.append(f"dropping {what}: {fmt} cannot hold it; write .mkv to keep it")
         return None
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write a packet; where presentation times cannot be negative (nut), packets wait for the
+        first video packet: if one among them has a negative time (an AAC stream's priming samples),
+        FFmpeg shifts every stream (by the B-frame delay too), else none is shifted."""
+        if self._held is None:
+            self.container.mux(packet)
+            return
+        self._held.append(packet)
+        if packet.stream.type == "video":
+            self._release()
+
+    def _release(self) -> None:
+        held, self._held = self._held or [], None
+        times = [float(p.pts * p.time_base) for p in held if p.pts is not None]
+        if times and min(times) < 0:
+            self.container.container_options["avoid_negative_ts"] = "auto"
+        for packet in held:
+            self.container.mux(packet)
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         frame.pict_type = av.video.frame.PictureType.NONE
         for packet in self.video.encode(frame):
-            self.container.mux(packet)
+            self.mux(packet)
         self.frames += 1
 
     def write_video_packet(self, packet: av.Packet) -> None:
         packet.stream = self.video
-        self.container.mux(packet)
+        self.mux(packet)
 
     def write_packet(self, packet: av.Packet) -> None:
         out = self.streams.get(packet.stream.index)
@@ -250,15 +274,16 @@ class Sink:
             out.write(packet)
         else:
             packet.stream = out
-            self.container.mux(packet)
+            self.mux(packet)
 
     def _close(self) -> None:
         """Flush the encoders and write the trailer."""
         for packet in [] if self.copying else self.video.encode(None):
-            self.container.mux(packet)
+            self.mux(packet)
         for out in self.streams.values():
             if isinstance(out, AudioTranscode):
                 out.flush()
+        self._release()
         self.container.close()
 
     def finish(self) -> None:
@@ -303,8 +328,8 @@ def temporary_name(target: str, pid: str) -> str:
 class AudioTranscode:
     """Decode an audio stream and encode it with a codec the container holds."""
 
-    def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str):
-        self.container = container
+    def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str, mux):
+        self.mux = mux
         self.decoder = stream.codec_context
         self.stream = container.add_stream(codec, rate=stream.codec_context.sample_rate)
         self.stream.layout = stream.codec_context.layout
@@ -322,7 +347,7 @@ class AudioTranscode:
                                                frame_size=self.stream.codec_context.frame_size or None)
         for out in self.resampler.resample(frame):
             for packet in self.stream.encode(out):
-                self.container.mux(packet)
+                self.mux(packet)
 
     def flush(self) -> None:
         for frame in self.decoder.decode(None):
@@ -330,6 +355,7 @@ class AudioTranscode:
         if self.resampler is not None:
             for out in self.resampler.resample(None):
                 for packet in self.stream.encode(out):
-                    self.container.mux(packet)
+                    self.mux(packet)
         for packet in self.stream.encode(None):
-            self.container.mux(packet)
+            self.mux(packet)
+

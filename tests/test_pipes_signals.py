@@ -20,18 +20,20 @@ def frames_in(data: bytes) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
+@pytest.mark.parametrize("audio", ["aac", None])
 @pytest.mark.parametrize("fmt", ["nut", "matroska", "mpegts", "mp4"])
-def test_pipe_in_and_out(tmp_path, fmt):
-    src = make_clip(tmp_path / "in.mkv", frames=20, audio="aac")
+def test_pipe_in_and_out(tmp_path, fmt, audio):
+    src = make_clip(tmp_path / "in.mkv", frames=20, audio=audio, options={"preset": "ultrafast", "bf": "2"})
     r = run_cli("-", "-", "-f", fmt, "--stages", "none", input=src.read_bytes())
     assert r.returncode == 0, r.stderr
     assert frames_in(r.stdout) == 20
     with av.open(io.BytesIO(r.stdout)) as c:
-        assert [s.type for s in c.streams] == ["video", "audio"]
+        assert [s.type for s in c.streams] == ["video"] + ["audio"] * bool(audio)
         times = [round(float(f.time), 3) for f in c.decode(video=0)]
     shift = round(times[0] - float(decode(src)[0][1]), 3)
     assert times == [round(float(f[1]) + shift, 3) for f in decode(src)]
-    assert shift == (0.08 if fmt in ("nut", "mp4") else 0)  # FFmpeg's shift by libx264's B-frame delay
+    # nut cannot hold the AAC priming's negative times: FFmpeg's shift by libx264's B-frame delay stays
+    assert shift == (0.08 if fmt == "nut" and audio else 0)
 
 
 def test_options_anywhere_as_with_ffmpeg(tmp_path):
