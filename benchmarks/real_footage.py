@@ -4,7 +4,9 @@ Stabilizer (``flow``, default strength, ``--original`` mode): per-frame processe
 real videos — the two sets of ``flicker/`` (an image colorization network, an
 image enhancement network) and DAVIS sequences through per-frame tools of
 FFmpeg and OpenCV that know nothing of time (grey-world white balance, auto
-levels, CLAHE contrast enhancement). Reported: Lai et al.'s warping error in
+levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
+He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
+each frame). Reported: Lai et al.'s warping error in
 excess of the input's own removed (flow on the input), PSNR to the processed
 video, colourfulness kept, milliseconds per frame. A set whose processed video
 has less than 1.2x the input's warping error has no flicker worth the name: it
@@ -35,6 +37,7 @@ from reference_colorizer import plain_propagation
 from dfstream.colour import luma
 from dfstream.engines import StageContext
 from dfstream.engines.colorize.reference import ReferenceColorizer
+from dfstream.engines.filters import guided_filter
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer
@@ -79,6 +82,29 @@ def clahe(frames: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
+def detail_enhance(frames: list[torch.Tensor]) -> list[torch.Tensor]:
+    """OpenCV's edge-aware detail enhancement (photo module), frame by frame."""
+    return [torch.from_numpy(cv2.detailEnhance(to_u8(f), sigma_s=10, sigma_r=0.15)).permute(2, 0, 1)[None].float()
+            / 255 for f in frames]
+
+
+def dehaze(frames: list[torch.Tensor], patch: int = 15, omega: float = 0.95) -> list[torch.Tensor]:
+    """He et al.'s dark channel prior dehazing, frame by frame: atmospheric light from the brightest
+    0.1% of the dark channel, transmission refined by a guided filter on the luma."""
+    kernel = np.ones((patch, patch), np.uint8)
+    out = []
+    for f in frames:
+        image = f[0].permute(1, 2, 0).numpy()
+        dark = cv2.erode(image.min(2), kernel)
+        brightest = np.argsort(dark.ravel())[-max(1, dark.size // 1000):]
+        light = image.reshape(-1, 3)[brightest].max(0)
+        t = torch.from_numpy(1 - omega * cv2.erode((image / light).min(2), kernel))[None, None]
+        t = guided_filter(luma(f, "bt601"), t, radius=40, eps=1e-3).clamp_min(0.1)
+        light = torch.from_numpy(light).view(1, 3, 1, 1)
+        out.append(((f - light) / t + light).clamp(0, 1))
+    return out
+
+
 def stabilizer_sets():
     for name in ("goat", "bike-packing"):
         yield name, "network (flicker/)", folder(FLICKER / name / "input"), folder(FLICKER / name / "processed")
@@ -87,6 +113,8 @@ def stabilizer_sets():
         yield f"{sequence}-grayworld", "FFmpeg grayworld", frames, ffmpeg_filter(frames, "grayworld")
         yield f"{sequence}-autolevels", "FFmpeg normalize", frames, ffmpeg_filter(frames, "normalize=smoothing=0")
         yield f"{sequence}-clahe", "OpenCV CLAHE", frames, clahe(frames)
+        yield f"{sequence}-detail", "OpenCV detailEnhance", frames, detail_enhance(frames)
+        yield f"{sequence}-dehaze", "dark channel dehazing", frames, dehaze(frames)
 
 
 def warping_errors(videos, guide) -> list[float]:

@@ -7,6 +7,9 @@ workers (one CPU each, N up to the cores); Ray's start and stop alone; the join
 alone (stream copy of the segments with the audio). The per-segment overhead is
 what a run on N workers costs beyond 1/N of the single-process time, so the
 speed-up on N GPUs can be projected: T_N = T_1 / N + start + join + warm-up.
+The seams of the run on the most workers, with this lossy encoder: Lai et al.'s
+warping error (flow on the grey input) of each seam's frame pair against the
+mean of all other pairs, and against the single run's at the same pair.
 
     python benchmarks/segments_speedup.py
 """
@@ -21,9 +24,13 @@ from fractions import Fraction
 import av
 import cv2
 import dfstream
+import numpy as np
+import torch
 from davis import DAVIS, save
 from dfstream.batch import connected
-from dfstream.segments import WARMUP, run_segments
+from dfstream.engines.flow import DISFlow
+from dfstream.engines.metrics import frame_warping_error
+from dfstream.segments import WARMUP, cuts_near, frame_times, plan, run_segments, splits
 
 WALKERS = DAVIS.parent / "walkers_720p_aac.avi"
 SIZE = (640, 360)
@@ -70,6 +77,29 @@ def ray_start_and_stop(cores: int) -> None:
         pass
 
 
+def decoded(path: str) -> list[torch.Tensor]:
+    with av.open(path) as c:
+        return [torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
+                for f in c.decode(video=0)]
+
+
+def seams(src: str, single: str, split: str, options, workers: int) -> dict:
+    """Warping error at the seams of ``split`` against its other frame pairs and the single run's."""
+    times, keys = frame_times(src)
+    firsts = [times.index(s.first) for s in plan(times, keys, workers,
+                                                  cuts_near(src, options, times, splits(len(times), workers)))]
+    flow, guide = DISFlow("medium"), [v.mean(1, keepdim=True) for v in decoded(src)]
+    one, seg = decoded(single), decoded(split)
+    pairs = [(flow(guide[t], guide[t + 1]), flow(guide[t + 1], guide[t])) for t in range(len(guide) - 1)]
+    errors = {name: [frame_warping_error(v[t], v[t + 1], *pairs[t]) for t in range(len(pairs))]
+              for name, v in (("single", one), ("segments", seg))}
+    at = [f - 1 for f in firsts[1:]]
+    others = [e for t, e in enumerate(errors["segments"]) if t not in at]
+    return {"workers": workers, "seam_pairs": at,
+            "seam_over_mean_of_other_pairs": [round(errors["segments"][t] / float(np.mean(others)), 3) for t in at],
+            "seam_over_single_run_same_pair": [round(errors["segments"][t] / errors["single"][t], 3) for t in at]}
+
+
 def main() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
@@ -87,13 +117,16 @@ def main() -> None:
             rows.append({"workers": workers, "seconds": round(seconds, 2), "fps": round(frames / seconds, 1),
                          "speed_up": round(single / seconds, 2), "join": said[-1]})
         ray_start = timed(lambda: ray_start_and_stop(cores))
+        seam = seams(src, f"{folder}/one.mkv", f"{folder}/seg{cores}.mkv", options, cores)
     result = {"input": f"walkers made grey at {SIZE[0]}x{SIZE[1]}, {frames} frames with AAC audio",
               "chain": "reference colorizer + flow stabilizer, libx264 veryfast", "cores": cores,
               "single_process": {"seconds": round(single, 2), "fps": round(frames / single, 1)},
               "segments": rows, "ray_start_and_stop_seconds": round(ray_start, 2),
-              "warmup_frames_per_segment": WARMUP, "per_frame_ms": round(1000 * single / frames, 1)}
+              "warmup_frames_per_segment": WARMUP, "per_frame_ms": round(1000 * single / frames, 1),
+              "seams_crf18": seam}
     for row in rows:
         print(f"{row['workers']} workers: {row['fps']} fps, speed-up {row['speed_up']}x")
+    print("seams:", seam)
     print(save("segments_speedup", result))
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 STAGES = ("colorize", "stabilize", "cartoonize", "gray")
 BACKENDS = ("auto", "torch", "compile", "onnxruntime", "tensorrt")
-STRENGTH = 0.55  # the flow stabilizer's default weight of the past
+STRENGTH = 0.7  # the flow stabilizer's default weight of the past
 _ENGINES: dict[str, dict[str, type]] = {stage: {} for stage in STAGES}
 
 

@@ -39,7 +39,7 @@ def mean_warping_error(video, guide):
 
 def test_flow_stabilizer_damps_independent_flicker_as_an_exponential_filter_does():
     clip = moving_clip(n=24)
-    gains = np.random.default_rng(1).normal(1, 0.04, (len(clip), 3))
+    gains = np.random.default_rng(1).normal(1, 0.02, (len(clip), 3))  # moderate: within the fidelity bound
     flicker = [(f * torch.tensor(g, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1)
                for f, g in zip(clip, gains)]
     e_in, e_p = (mean_warping_error(v, clip) for v in (clip, flicker))
@@ -61,11 +61,11 @@ def test_flow_stabilizer_holds_large_flicker_within_its_fidelity_bound():
     offsets = np.random.default_rng(2).normal(0, 0.12, (len(clip), 3))  # 30 codes of 255: large
     flicker = [(f * 0.7 + 0.15 + torch.tensor(o, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1)
                for f, o in zip(clip, offsets)]
-    stage = FlowStabilizer(0.55)
+    stage = FlowStabilizer(0.7)
     out = run(stage, flicker, source=clip)
-    rms = np.sqrt(np.mean([float(((o - p) ** 2).mean()) for o, p in zip(out[4:], flicker[4:])]))
-    # a plain exponential filter of weight 0.55 would move it by about 0.55 * 0.12 * sqrt(2 / 1.55)
-    assert rms < 1.25 * 0.55 * FIDELITY, rms
+    rms = [float(((o - p) ** 2).mean()) ** 0.5 for o, p in zip(out, flicker)]
+    # a plain exponential filter of weight 0.7 would move it by about 0.7 * 0.12 * sqrt(2 / 1.7): 0.09
+    assert max(rms) <= 0.7 * FIDELITY * 1.0001 and np.mean(rms[4:]) > 0.9 * 0.7 * FIDELITY, rms  # every frame
     e_in, e_p, e_o = (mean_warping_error(v, clip) for v in (clip, flicker, out))
     assert (e_o - e_in) < 0.9 * (e_p - e_in)  # still a filter, of a smaller weight
 

@@ -12,11 +12,13 @@ shape (hues that swing, blotches, tone and detail that change) is damped,
 while content the flow cannot follow (occlusions, new content, real change in
 the input) is taken from the current frame. s_t is the weight of the past:
 ``strength`` while the flicker is moderate; where it is large, following it
-that closely would move the output far from the processed video, so the
-correction's RMS is held at ``strength * FIDELITY``: s_t = strength *
-min(1, FIDELITY / rms(D)), the RMS a running mean over the last frames. On
-moderate flicker that is independent from frame to frame the filter leaves
-(1 - s)^2 / (1 + s) of the frame-to-frame variance. Online and causal: one
+that closely would move the output far from the processed video, so s_t is
+lowered to hold each frame's departure from it, s_t * rms(D_t), at
+``strength * FIDELITY`` (0.0151 RMS, 36.4 dB, at the default strength): s_t =
+strength * min(1, FIDELITY / rms(D_t)). Every output frame is then at least
+that close to its processed frame, on any footage. On moderate flicker that is
+independent from frame to frame the filter leaves (1 - s)^2 / (1 + s) of the
+frame-to-frame variance. Online and causal: one
 previous frame is kept. With ``chroma_only`` (after a colorizer) the luma is
 the source's and only the chroma is filtered, at the colorizer's size (half the
 frame, at most 480 pixels on the longer side), along the colorizer's flow when
@@ -31,13 +33,12 @@ import torch.nn.functional as F
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.geometry import chroma_size
 
-from ..flow import PHOTOMETRIC, TO_PREVIOUS, DISFlow, FlowEstimator, warp
+from ..flow import DISFlow, FlowEstimator, to_previous, warp
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
 
-FIDELITY = 0.027  # RMS of D above which the weight of the past shrinks (default: output within ~36.5 dB)
-KEEP = 0.9  # weight of the earlier frames in the running mean of D^2
+FIDELITY = 0.0216  # RMS of D above which the weight of the past shrinks (default: every frame >= 36.4 dB)
 
 
 @register("stabilize", "flow")
@@ -59,7 +60,6 @@ class FlowStabilizer(RecurrentStage):
     def reset(self) -> None:
         self._out: torch.Tensor | None = None  # previous output (its chroma with chroma_only)
         self._luma: torch.Tensor | None = None  # previous input luma
-        self._level: float | None = None  # running mean of D^2
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         y = ctx.luma
@@ -67,22 +67,19 @@ class FlowStabilizer(RecurrentStage):
             return self._filter(rgb, y, ctx)
         size = chroma_size(*y.shape[-2:])  # a colorizer's chroma is smooth: filter it smaller
         chroma = ycbcr(F.interpolate(rgb, size=size, mode="area"), ctx.matrix)[1]  # area and matrix commute
-        return merge_chroma(y, self._filter(chroma, F.interpolate(y, size=size, mode="area"), ctx), ctx.matrix)
+        return merge_chroma(y, self._filter(chroma, ctx.luma_at(size), ctx), ctx.matrix)
 
     def _filter(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        """The blend of ``x`` with the previous output along the flow of the luma ``y`` (the flow
-        another stage measured at this size, if one did)."""
+        """The blend of ``x`` with the previous output along the flow of the luma ``y`` (the flow and
+        mask another stage measured at this size, if one did)."""
         out = x
         if self._out is not None:
             if self._out.shape[-2:] != x.shape[-2:]:  # the work size changed (realtime)
                 self._out = F.interpolate(self._out, size=x.shape[-2:], mode="area")
                 self._luma = F.interpolate(self._luma, size=x.shape[-2:], mode="area")
-            previous = self._luma
-            to_prev = ctx.memo((TO_PREVIOUS, *y.shape[-2:]), lambda: self.flow(y, previous))  # flow t -> t-1
-            trust = torch.exp(-PHOTOMETRIC * (y - warp(self._luma, to_prev)) ** 2)
+            to_prev, trust = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1, photometric mask
             correction = trust * (warp(self._out, to_prev) - x)
-            level = float(correction.square().mean())
-            self._level = level if self._level is None else KEEP * self._level + (1 - KEEP) * level
-            out = x + self.strength * min(1.0, FIDELITY / max(self._level, 1e-12) ** 0.5) * correction
+            rms = float(correction.square().mean()) ** 0.5
+            out = x + self.strength * min(1.0, FIDELITY / max(rms, 1e-12)) * correction
         self._out, self._luma = out, y
         return out
