@@ -97,18 +97,27 @@ def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = 
     return (fb | boundary).to(forward.dtype)
 
 
-TO_PREVIOUS = "flow to the previous frame"  # StageContext.memo key, with the size (stages share it)
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
 
 
+def checked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow from luma ``y`` to ``other`` and its photometric agreement per pixel in [0,1]
+    (Lai et al.'s exp(-50 e^2))."""
+    flow = estimator(y, other)
+    return flow, torch.exp(-PHOTOMETRIC * (y - warp(other, flow)) ** 2)
+
+
+def to_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.Tensor):
+    """``checked`` from ``y`` to the previous frame's luma, measured once per frame and size for all
+    the stages that ask (a colorizer and the stabilizer after it): ``StageContext.memo``."""
+    return ctx.memo(("flow to the previous frame", *y.shape[-2:]), lambda: checked(estimator, y, previous))
+
+
 def tracked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor, boundaries: bool = True,
-            to_other: torch.Tensor | None = None):
-    """Flow from luma ``y`` to ``other`` (``to_other`` when already known) with two per-pixel checks
-    of it, each in [0,1]: visible (1 - the occlusion mask) and photometric agreement (Lai et al.'s
-    exp(-50 e^2))."""
-    to_other = estimator(y, other) if to_other is None else to_other
+            measured: tuple[torch.Tensor, torch.Tensor] | None = None):
+    """``checked`` (``measured`` when already known) and visible: 1 - the occlusion mask, in [0,1]."""
+    to_other, photometric = measured or checked(estimator, y, other)
     visible = 1 - occlusion(to_other, estimator(other, y), boundaries)
-    photometric = torch.exp(-PHOTOMETRIC * (y - warp(other, to_other)) ** 2)
     return to_other, visible, photometric
 
 

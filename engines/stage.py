@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import torch
+import torch.nn.functional as F
 
 from dfstream.colour import luma as luma_of
 from dfstream.geometry import crop, pad_to_multiple
@@ -49,6 +50,10 @@ class StageContext:
         if key not in shared:
             shared[key] = compute()
         return shared[key]
+
+    def luma_at(self, size: tuple[int, int]) -> torch.Tensor:
+        """The (one-frame) luma area-reduced to ``size``, made once for the stages that work there."""
+        return self.memo(("luma", *size), lambda: F.interpolate(self.luma, size=size, mode="area"))
 
     def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts, shared) -> StageContext:
         return StageContext(source, luma, cuts, self.matrix, self.untouched, shared)

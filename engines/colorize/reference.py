@@ -32,7 +32,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import TO_PREVIOUS, DISFlow, FlowEstimator, tracked, warp
+from ..flow import DISFlow, FlowEstimator, to_previous, tracked, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -151,14 +151,14 @@ class ReferenceColorizer(RecurrentStage):
         self._table = ChromaTable(self._ref_luma, self._ref_chroma)
 
     def _trusted(self, estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor,
-                 to_other: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 measured: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow from y to other and how far it can be trusted per pixel (0..1).
 
         Motion boundaries of a noisy flow still carry the right colour, so only the
         forward-backward check counts; the photometric mask becomes a ramp, since
         partial trust compounded over many frames would fade the colour.
         """
-        to_other, visible, photometric = tracked(estimator, y, other, boundaries=False, to_other=to_other)
+        to_other, visible, photometric = tracked(estimator, y, other, boundaries=False, measured=measured)
         return to_other, visible * (2 * photometric - 0.8).clamp(0, 1)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
@@ -168,7 +168,7 @@ class ReferenceColorizer(RecurrentStage):
             if self._chroma is not None:
                 self._chroma = F.interpolate(self._chroma, size=size, mode="bilinear", align_corners=False)
                 self._luma = F.interpolate(self._luma, size=size, mode="area")
-        y = F.interpolate(ctx.luma, size=size, mode="area")
+        y = ctx.luma_at(size)
         thumb = F.interpolate(y, size=(18, 32), mode="area")
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         to_ref, confidence = self._trusted(self.flow, y, self._ref_luma[best])
@@ -177,9 +177,8 @@ class ReferenceColorizer(RecurrentStage):
         if self._chroma is None:
             chroma = anchored
         else:
-            previous = self._luma
-            to_prev = ctx.memo((TO_PREVIOUS, *size), lambda: self.motion(y, previous))
-            to_prev, trust = self._trusted(self.motion, y, previous, to_prev)
+            measured = to_previous(ctx, self.motion, y, self._luma)
+            to_prev, trust = self._trusted(self.motion, y, self._luma, measured)
             chroma = trust * warp(self._chroma, to_prev) + (1 - trust) * anchored
             chroma = chroma + self.anchor * confidence * (direct - chroma)
         self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
