@@ -217,7 +217,8 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     done = frames = 0
     failed: list[str] = []
     if todo:
-        shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None)
+        shared = replace(options, format="matroska", overwrite=True, progress="none", preview=None,
+                         encoder=options.encoder.even_keyframes())
         try:
             with connected(address, workers) as ray:
                 from ray.util import ActorPool

@@ -8,7 +8,7 @@ run leaves nothing under the target name. ``-`` writes to standard output.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import av
@@ -51,6 +51,16 @@ class EncoderSettings:
             options.setdefault("tune", "zerolatency")
         return EncoderSettings(self.codec, self.crf, self.bitrate, self.preset or "veryfast",
                                self.pix_fmt, options)
+
+    def even_keyframes(self) -> EncoderSettings:
+        """The same settings with keyframes no sharper than the frames around them (x264's and x265's
+        look-ahead tree and I/P ratio make them sharper): for segments of one film, each of which
+        starts with a keyframe where a single run has none, so that the seams do not show."""
+        name = {"libx264": "x264-params", "libx265": "x265-params"}.get(self.codec)
+        if name is None or name in self.options or "qp" in self.options:
+            return self
+        tree = "mbtree" if self.codec == "libx264" else "cutree"
+        return replace(self, options={**self.options, name: f"{tree}=0:ipratio=1.0"})
 
     def codec_options(self) -> dict[str, str]:
         opts = dict(self.options)

@@ -9,6 +9,7 @@ import uuid
 
 import av
 import cv2
+import numpy as np
 import dfstream
 import pytest
 import torch
@@ -145,6 +146,30 @@ def test_a_segment_starting_at_a_scene_cut_needs_no_warm_up_to_match_a_single_ru
     one, seg = decode(tmp_path / "one.mkv"), decode(tmp_path / "seg.mkv")
     assert [f[0] for f in seg] == [f[0] for f in one] and len(one) == 100
     assert all((a[2] == b[2]).all() for a, b in zip(seg, one))  # frame for frame
+
+
+@needs_media(GOAT)
+def test_keyframes_of_even_quality_make_lossy_seams_steadier(film, tmp_path, ray_instance):
+    """With libx264 crf 18 each segment starts with an IDR frame a single run does not have there."""
+    even = dfstream.EncoderSettings().even_keyframes()
+    assert even.codec_options()["x264-params"] == "mbtree=0:ipratio=1.0"
+    assert dfstream.EncoderSettings(options={"qp": "0"}).even_keyframes().options == {"qp": "0"}  # lossless
+    flow, source = DISFlow("medium"), [luma(f, "bt601") for f in rgb(decode(film))]
+
+    def seam_errors(path):
+        video = rgb(decode(path))
+        return np.array([frame_warping_error(video[t], video[t + 1], flow(source[t], source[t + 1]),
+                                             flow(source[t + 1], source[t])) for t in (29, 59)])
+
+    dfstream.process(str(film), str(tmp_path / "one.mkv"), stages="stabilize")
+    single = seam_errors(tmp_path / "one.mkv")
+    seams = {}
+    for name, encoder in (("tree", dfstream.EncoderSettings(options={"x264-params": "mbtree=1"})),
+                          ("even", dfstream.EncoderSettings())):  # a segmented run makes the default even
+        run_segments(str(film), str(tmp_path / f"{name}.mkv"), dfstream.Options(stages="stabilize", encoder=encoder),
+                     workers=2, count=3, say=lambda line: None)
+        seams[name] = seam_errors(tmp_path / f"{name}.mkv") / single
+    assert seams["even"].mean() < seams["tree"].mean(), seams
 
 
 @needs_media(GOAT)

@@ -12,13 +12,15 @@ shape (hues that swing, blotches, tone and detail that change) is damped,
 while content the flow cannot follow (occlusions, new content, real change in
 the input) is taken from the current frame. s_t is the weight of the past:
 ``strength`` while the flicker is moderate; where it is large, following it
-that closely would move the output far from the processed video, so s_t is
-lowered to hold each frame's departure from it, s_t * rms(D_t), at
-``strength * FIDELITY`` (0.0151 RMS, 36.4 dB, at the default strength): s_t =
-strength * min(1, FIDELITY / rms(D_t)). Every output frame is then at least
-that close to its processed frame, on any footage. On moderate flicker that is
-independent from frame to frame the filter leaves (1 - s)^2 / (1 + s) of the
-frame-to-frame variance. Online and causal: one
+that closely would move the output far from the processed video, so the
+departure from it, s_t^2 * ms(D_t) (ms: mean square), is held within a budget
+of (``strength * FIDELITY``)^2 per frame, 0.0151 RMS (36.4 dB) at the default
+strength. Budget a frame leaves unspent is saved for later ones, at most
+``SAVED`` frames' worth: a sudden jump of tone (an auto-exposure step) can be
+followed a while longer, and yet the video from its start up to any frame stays
+within the budget on average: at least 36.4 dB from the processed video at the
+default, on any footage. On moderate flicker that is independent from frame to
+frame the filter leaves (1 - s)^2 / (1 + s) of the frame-to-frame variance. Online and causal: one
 previous frame is kept. With ``chroma_only`` (after a colorizer) the luma is
 the source's and only the chroma is filtered, at the colorizer's size (half the
 frame, at most 480 pixels on the longer side), along the colorizer's flow when
@@ -38,7 +40,8 @@ from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
 
-FIDELITY = 0.0216  # RMS of D above which the weight of the past shrinks (default: every frame >= 36.4 dB)
+FIDELITY = 0.0216  # departure per frame allowed, over strength (default: 0.0151 RMS, 36.4 dB)
+SAVED = 25  # frames' worth of unspent departure that later frames may use
 
 
 @register("stabilize", "flow")
@@ -60,6 +63,7 @@ class FlowStabilizer(RecurrentStage):
     def reset(self) -> None:
         self._out: torch.Tensor | None = None  # previous output (its chroma with chroma_only)
         self._luma: torch.Tensor | None = None  # previous input luma
+        self._saved = 0.0  # unspent departure (mean square) of the frames so far
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         y = ctx.luma
@@ -79,7 +83,10 @@ class FlowStabilizer(RecurrentStage):
                 self._luma = F.interpolate(self._luma, size=x.shape[-2:], mode="area")
             to_prev, trust = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1, photometric mask
             correction = trust * (warp(self._out, to_prev) - x)
-            rms = float(correction.square().mean()) ** 0.5
-            out = x + self.strength * min(1.0, FIDELITY / max(rms, 1e-12)) * correction
+            square = float(correction.square().mean())
+            allowed = self._saved + (self.strength * FIDELITY) ** 2
+            weight = min(self.strength, (allowed / max(square, 1e-12)) ** 0.5)
+            self._saved = min(SAVED * (self.strength * FIDELITY) ** 2, allowed - weight**2 * square)
+            out = x + weight * correction
         self._out, self._luma = out, y
         return out
