@@ -90,7 +90,10 @@ HEADLINES = {
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
     "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(
         f"{r['workers']} workers {r['fps']} fps ({r['speed_up']}x)" for r in d["segments"])
-        + f"; Ray start and stop {d['ray_start_and_stop_seconds']} s"),
+        + f"; Ray start and stop {d['ray_start_and_stop_seconds']} s"
+        + (f"; seams at crf 18: {d['seams_crf18']['seam_over_mean_of_other_pairs']} of the other pairs' mean "
+           f"warping error, {d['seams_crf18']['seam_over_single_run_same_pair']} of the single run's there"
+           if "seams_crf18" in d else "")),
 }
 
 
