@@ -25,12 +25,12 @@ import av
 import cv2
 import dfstream
 import numpy as np
-import torch
 from davis import DAVIS, save
 from dfstream.batch import connected
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
-from dfstream.segments import WARMUP, cuts_near, frame_times, plan, run_segments, splits
+from dfstream.evaluate import read_frames
+from dfstream.segments import WARMUP, frame_times, run_segments, segments_of
 
 WALKERS = DAVIS.parent / "walkers_720p_aac.avi"
 SIZE = (640, 360)
@@ -77,19 +77,12 @@ def ray_start_and_stop(cores: int) -> None:
         pass
 
 
-def decoded(path: str) -> list[torch.Tensor]:
-    with av.open(path) as c:
-        return [torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
-                for f in c.decode(video=0)]
-
-
 def seams(src: str, single: str, split: str, options, workers: int) -> dict:
     """Warping error at the seams of ``split`` against its other frame pairs and the single run's."""
     times, keys = frame_times(src)
-    firsts = [times.index(s.first) for s in plan(times, keys, workers,
-                                                  cuts_near(src, options, times, splits(len(times), workers)))]
-    flow, guide = DISFlow("medium"), [v.mean(1, keepdim=True) for v in decoded(src)]
-    one, seg = decoded(single), decoded(split)
+    firsts = [times.index(s.first) for s in segments_of(src, options, times, keys, workers)]
+    flow, guide = DISFlow("medium"), [v.mean(1, keepdim=True) for v in read_frames(src)]
+    one, seg = list(read_frames(single)), list(read_frames(split))
     pairs = [(flow(guide[t], guide[t + 1]), flow(guide[t + 1], guide[t])) for t in range(len(guide) - 1)]
     errors = {name: [frame_warping_error(v[t], v[t + 1], *pairs[t]) for t in range(len(pairs))]
               for name, v in (("single", one), ("segments", seg))}

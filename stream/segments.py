@@ -157,6 +157,11 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
     return found
 
 
+def segments_of(source: str, options, times: list[int], keys: set[int], wanted: int) -> list[Segment]:
+    """The plan of a run in ``wanted`` segments: at scene cuts near the equal splits, else keyframes."""
+    return plan(times, keys, wanted, cuts_near(source, options, times, splits(len(times), wanted)))
+
+
 def check(source: str, target: str | None, options) -> None:
     """What a segmented run cannot do, refused before any work."""
     from .source import is_url
@@ -204,8 +209,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     if not times:
         raise DfstreamError(f"no video frame could be decoded from '{source}'",
                             "check that the input is complete and not damaged (ffprobe shows it)")
-    wanted = count or workers or os.cpu_count() or 1
-    segments = plan(times, keys, wanted, cuts_near(source, options, times, splits(len(times), wanted)))
+    segments = segments_of(source, options, times, keys, count or workers or os.cpu_count() or 1)
     folder, stamp = folder_of(target), fingerprint(source, segments, options)
     plan_file = os.path.join(folder, "plan.json")
     if os.path.isdir(folder) and (not os.path.isfile(plan_file) or Path(plan_file).read_text() != stamp):

@@ -368,4 +368,3 @@ class AudioTranscode:
                     self.mux(packet)
         for packet in self.stream.encode(None):
             self.mux(packet)
-
