@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -98,11 +100,47 @@ def decode(path, stream: str = "video") -> list:
         return [(p.pts, bytes(p)) for p in c.demux(s) if p.size]
 
 
+# A command line runs in a process forked from a server that has imported dfstream (and torch) once:
+# a fresh interpreter per command would spend most of the suite importing torch. The real entry
+# point, `python -m dfstream`, is what the start-up, signal and pipe tests run.
+FORKS = multiprocessing.get_context("forkserver")
+FORKS.set_forkserver_preload(["dfstream.cli", "dfstream.pipeline", "dfstream.engines"])
+
+
+def _cli_child(args: list[str], stdin: str, stdout: str, stderr: str, env: dict, cwd) -> None:
+    os.environ.clear()
+    os.environ.update(env)
+    if cwd:
+        os.chdir(cwd)
+    for fd, path, flags in ((0, stdin, os.O_RDONLY), (1, stdout, os.O_WRONLY), (2, stderr, os.O_WRONLY)):
+        opened = os.open(path, flags)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.stdin, sys.stdout, sys.stderr = (open(fd, mode, closefd=False) for fd, mode in ((0, "r"), (1, "w"), (2, "w")))
+    sys.argv = ["dfstream", *args]
+    from dfstream.cli import main
+
+    sys.exit(main(args))
+
+
 def run_cli(*args, input: bytes | None = None, timeout: float = 120, cwd=None) -> subprocess.CompletedProcess:
-    """Run ``python -m dfstream`` as a user would, capturing bytes."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "dfstream", *map(str, args)], input=input,
-                          capture_output=True, timeout=timeout, env=env, cwd=cwd)
+    """The ``dfstream`` command line with these arguments, stdin and working folder, as a user would
+    run it but in a process forked from a preloaded server; stdout and stderr captured as bytes."""
+    args = list(map(str, args))
+    with tempfile.TemporaryDirectory() as folder:
+        stdin, stdout, stderr = (os.path.join(folder, name) for name in ("stdin", "stdout", "stderr"))
+        Path(stdin).write_bytes(input or b"")
+        Path(stdout).touch()
+        Path(stderr).touch()
+        process = FORKS.Process(target=_cli_child, args=(args, stdin, stdout, stderr, dict(os.environ), cwd))
+        process.start()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(["dfstream", *args], timeout)
+        return subprocess.CompletedProcess(["dfstream", *args], process.exitcode, Path(stdout).read_bytes(),
+                                           Path(stderr).read_bytes())
 
 
 @pytest.fixture(autouse=True)

@@ -190,15 +190,15 @@ def test_network_chain_runs_end_to_end_on_real_footage(tmp_path, home):
     torch.save({"model": P.randomised(net.state_dict()), "optimizer": {}}, tmp_path / "lai.pth")
     torch.save(P.randomised(CartoonGAN().state_dict()), tmp_path / "cg.pth")
     for name, file in (("deoldify-artistic", "art.pth"), ("convlstm", "lai.pth"), ("cartoongan-paprika", "cg.pth")):
-        assert run_cli("models", "import", name, tmp_path / file).returncode == 0
+        store.import_file(name, tmp_path / file)
     out = tmp_path / "out.mp4"
-    done = run_cli("run", WALKERS, out, "-t", "0.3", "--max-height", "96", "--render-factor", "4",
-                   "--stages", "colorize,stabilize,cartoonize", "--progress", "none", timeout=300)
+    done = run_cli("run", WALKERS, out, "-t", "0.15", "--max-height", "96", "--render-factor", "4", "--backend",
+                   "torch", "--stages", "colorize,stabilize,cartoonize", "--progress", "none", timeout=300)
     assert done.returncode == 0, done.stderr
     assert b"colorize=deoldify-artistic" in done.stderr and b"stabilize=convlstm" in done.stderr
     assert b"cartoonize=cartoongan" in done.stderr
     with av.open(str(out)) as container:
         video = container.streams.video[0]
         assert (video.width, video.height) == (1280, 720)
-        assert sum(1 for _ in container.decode(video)) >= 7
+        assert sum(1 for _ in container.decode(video)) >= 3
         assert container.streams.audio  # the audio rides along
