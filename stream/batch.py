@@ -89,6 +89,9 @@ def connected(address: str | None, workers: int | None):
     if address:
         ray.init(address=address, **quiet)
     else:
+        # Ray lowers its workers' priority (nice 15) by default; here they are the run itself, and
+        # would all but stop beside any other busy program
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, **quiet)
     try:
         yield ray

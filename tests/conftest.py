@@ -10,9 +10,16 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
-import pytest
+# One compute thread per test process: the suite runs in two processes (pytest-xdist), and
+# threads that wait on each other at every operation crawl when another program takes a core.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import av  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+cv2.setNumThreads(int(os.environ["OMP_NUM_THREADS"]))
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 WALKERS = MEDIA / "walkers_720p_aac.avi"
@@ -118,6 +125,7 @@ def _cli_child(args: list[str], stdin: str, stdout: str, stderr: str, env: dict,
         os.close(opened)
     sys.stdin, sys.stdout, sys.stderr = (open(fd, mode, closefd=False) for fd, mode in ((0, "r"), (1, "w"), (2, "w")))
     sys.argv = ["dfstream", *args]
+    cv2.setNumThreads(int(os.environ["OMP_NUM_THREADS"]))
     from dfstream.cli import main
 
     sys.exit(main(args))

@@ -16,6 +16,7 @@ import torch
 from dfstream.colour import luma
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
+from dfstream.batch import connected
 from dfstream.segments import WARMUP, cuts_near, frame_times, plan, run_segments, splits
 
 from tests.conftest import MEDIA, decode, make_clip, needs_media, run_cli, write_tone
@@ -84,11 +85,8 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_segments_for_a_resume(film,
 @pytest.fixture(scope="module")
 def ray_instance():
     """One local instance of 2 workers for the tests after the Ctrl-C one (runs reuse a running Ray)."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with connected(None, 2):
+        yield
 
 def rgb(frames):
     return [torch.from_numpy(av.VideoFrame.from_ndarray(f[2], format=f[3]).to_ndarray(format="rgb24"))
@@ -226,7 +224,7 @@ class Records(dfstream.engines.BatchStage):
 
     def process(self, rgb, ctx):
         with open(self.log, "a") as f:
-            f.write(f"{os.getpid()}:{self.token}\n")
+            f.write(f"{os.getpid()}:{self.token}:{os.nice(0)}\n")
         return rgb
 
 
@@ -236,4 +234,5 @@ def test_each_worker_builds_its_stages_once_for_all_its_segments(film, tmp_path,
     assert run_segments(str(film), str(tmp_path / "out.mkv"), options, workers=2, count=3, say=lambda line: None) == 90
     handlers = set((tmp_path / "log").read_text().split())
     assert len(handlers) == 2 and len({h.split(":")[0] for h in handlers}) == 2  # 3 segments, 2 workers
+    assert {int(h.split(":")[2]) for h in handlers} == {os.nice(0)}  # workers at the run's priority
 
