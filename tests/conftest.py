@@ -14,10 +14,10 @@ from pathlib import Path
 # threads that wait on each other at every operation crawl when another program takes a core.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import av  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import av
+import cv2
+import numpy as np
+import pytest
 
 cv2.setNumThreads(int(os.environ["OMP_NUM_THREADS"]))
 

@@ -9,14 +9,14 @@ import uuid
 
 import av
 import cv2
-import numpy as np
 import dfstream
+import numpy as np
 import pytest
 import torch
+from dfstream.batch import connected
 from dfstream.colour import luma
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
-from dfstream.batch import connected
 from dfstream.segments import WARMUP, cuts_near, frame_times, plan, run_segments, splits
 
 from tests.conftest import MEDIA, decode, make_clip, needs_media, run_cli, write_tone
