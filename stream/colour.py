@@ -295,10 +295,12 @@ def merge_chroma(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> tor
         c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
     kr, kg, kb = luma_weights(matrix)
     dr, db = 2 * (1 - kr) * c[:, 1:2], 2 * (1 - kb) * c[:, 0:1]
-    offset = torch.cat((dr, -(kr * dr + kb * db) / kg, db), 1)  # rgb - y
-    room = torch.where(offset > 0, (1 - y) / offset.clamp(min=1e-12), y / (-offset).clamp(min=1e-12))
-    scale = room.amin(1, keepdim=True).clamp(max=1)
-    return (y + scale * offset).clamp(0, 1)
+    dg = dr * (-kr / kg) - db * (kb / kg)  # r', g', b' - y
+    # the channels share y, so the tightest is the one furthest up or down
+    up = (1 - y) / torch.maximum(torch.maximum(dr, dg), db).clamp(min=1e-12)
+    down = y / torch.minimum(torch.minimum(dr, dg), db).neg().clamp(min=1e-12)
+    scale = torch.minimum(up, down).clamp(max=1)
+    return torch.cat((y + scale * dr, y + scale * dg, y + scale * db), 1).clamp(0, 1)
 
 
 def luma_plane(plane: torch.Tensor, layout: PixelLayout, colour: Colour) -> torch.Tensor:

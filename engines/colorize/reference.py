@@ -131,7 +131,7 @@ class ReferenceColorizer(RecurrentStage):
         self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
         self.max_side = max_side
         self.anchor = anchor
-        self.flow = estimator or DISFlow("fast", max_side=max_side)  # to the references, and checks
+        self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # to the references, and checks
         self.motion = estimator or DISFlow("medium", max_side=max_side)  # to the previous frame
         self._size: tuple[int, int] | None = None
         self.reset()
