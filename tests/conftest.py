@@ -119,7 +119,8 @@ def _cli_child(args: list[str], stdin: str, stdout: str, stderr: str, env: dict,
     os.environ.update(env)
     if cwd:
         os.chdir(cwd)
-    for fd, path, flags in ((0, stdin, os.O_RDONLY), (1, stdout, os.O_WRONLY), (2, stderr, os.O_WRONLY)):
+    for fd, path, flags in ((0, stdin, os.O_RDONLY), (1, stdout, os.O_WRONLY | os.O_CREAT),
+                            (2, stderr, os.O_WRONLY | os.O_CREAT)):
         opened = os.open(path, flags)
         os.dup2(opened, fd)
         os.close(opened)
@@ -138,8 +139,6 @@ def run_cli(*args, input: bytes | None = None, timeout: float = 120, cwd=None) -
     with tempfile.TemporaryDirectory() as folder:
         stdin, stdout, stderr = (os.path.join(folder, name) for name in ("stdin", "stdout", "stderr"))
         Path(stdin).write_bytes(input or b"")
-        Path(stdout).touch()
-        Path(stderr).touch()
         process = FORKS.Process(target=_cli_child, args=(args, stdin, stdout, stderr, dict(os.environ), cwd))
         process.start()
         process.join(timeout)
