@@ -6,7 +6,7 @@ import torch
 from dfstream.colour import luma, ycbcr
 from dfstream.engines import StageContext
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
-from dfstream.engines.colorize.reference import ReferenceColorizer
+from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer
@@ -127,6 +127,26 @@ def test_reference_colorizer_beats_plain_propagation_and_keeps_luma():
     for o, g in zip(out, grey):
         keep = ((o > 0.01) & (o < 0.99)).all(dim=1, keepdim=True)
         assert (luma(o, "bt601") - g[:, :1])[keep].abs().max() < 1e-4
+
+
+def test_look_up_colours_content_by_its_texture_not_its_place():
+    h, w = 64, 128
+    stripes = 0.5 + 0.2 * torch.sign(torch.sin(torch.arange(w) * 1.9)).expand(h, w)
+    flat = torch.full((h, w), 0.5)
+    left = torch.arange(w) < w // 2
+    red, green = torch.tensor([-0.05, 0.15]), torch.tensor([-0.1, -0.12])
+    reference = torch.where(left, flat, stripes)[None, None]  # flat red on the left, striped green on the right
+    chroma = torch.where(left, red[:, None, None], green[:, None, None])[None]
+    lookup = ChromaLookup([reference], [chroma])
+    frame = torch.where(left, stripes, flat)[None, None]  # the same textures, places swapped
+    cells = lookup.cells
+    found = lookup(frame, torch.ones(cells[0] * cells[1], dtype=torch.bool)).T.reshape(2, *cells)
+    inner = slice(2, cells[1] // 2 - 2), slice(cells[1] // 2 + 2, -2)  # away from the seam
+    assert torch.allclose(found[:, :, inner[0]], green[:, None, None], atol=1e-6)
+    assert torch.allclose(found[:, :, inner[1]], red[:, None, None], atol=1e-6)
+    wanted = torch.zeros(cells[0] * cells[1], dtype=torch.bool)
+    wanted[[3, 40]] = True
+    assert torch.equal(lookup(frame, wanted), found.flatten(1).T[[3, 40]])
 
 
 def test_classic_cartoonizer_is_deterministic_flat_and_inked():

@@ -10,9 +10,10 @@ resolution) from three estimates, per pixel:
 2. the previous frame's chroma pulled along the flow between frames (DIS
    medium: errors here compound), where it is trustworthy (propagation through
    motion);
-3. a look-up of the chroma of reference pixels with the same luminance and
-   local texture, at their mean saturation (for content the flow cannot find
-   in the reference).
+3. for content neither flow can find (new content entering, what the frame
+   before hid), a look-up: per cell of 4x4 chroma pixels, the mean chroma of
+   the reference cells whose luma patches look most alike (an exhaustive
+   nearest-neighbour search; done only where it weighs).
 
 At a scene cut or on the first frame the propagation is empty and the frame
 is re-anchored. The result is smoothed edge-aware with the luma as guide.
@@ -36,8 +37,9 @@ from ..flow import DISFlow, FlowEstimator, to_previous, tracked, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
-LUMA_BINS, TEXTURE_EDGES = 32, (0.015, 0.04, 0.09)
-MAX_GAIN = 4.0  # at most this much more saturated than a cell's mean chroma (cells of opposite hues)
+CELL = 4  # chroma pixels on each side of a look-up cell
+NEAREST = 4  # reference cells whose chroma a look-up averages
+LOOKED_UP = 0.2  # weight of the look-up in a cell from which on that cell is looked up
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -50,61 +52,39 @@ def load_image(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
 
 
-def texture(y: torch.Tensor, radius: int = 2) -> torch.Tensor:
-    """Local standard deviation of luma (measured at half size: it only picks a table row)."""
-    half = F.interpolate(y, scale_factor=0.5, mode="area")
-    mean = box_blur(half, radius)
-    std = (box_blur(half * half, radius) - mean * mean).clamp_min(0).sqrt()
-    return F.interpolate(std, size=y.shape[-2:], mode="nearest")
+def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
+    """What the look-up compares, per cell of luma [1,1,H,W]: the mean and standard deviation of
+    the cell and of its eight neighbours, and the mean over 7x7 cells -> [cells, 19]."""
+    mean = F.interpolate(y, size=cells, mode="area")
+    std = (F.interpolate(y * y, size=cells, mode="area") - mean * mean).clamp_min(0).sqrt()
+    parts = []
+    for x, weight in ((mean, 1.0), (std, 2.0)):
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        parts += [weight * padded[..., i : i + cells[0], j : j + cells[1]] for i in range(3) for j in range(3)]
+    parts.append(0.5 * box_blur(mean, 3))
+    return torch.cat(parts, 1).flatten(2)[0].T
 
 
-def _bins(y: torch.Tensor) -> torch.Tensor:
-    lb = (y * LUMA_BINS).long().clamp(0, LUMA_BINS - 1)
-    tb = torch.bucketize(texture(y), y.new_tensor(TEXTURE_EDGES))
-    return lb * (len(TEXTURE_EDGES) + 1) + tb
-
-
-class ChromaTable:
-    """Reference chroma per (luminance, texture) cell: the hue of the cell's mean chroma at the
-    cell's mean saturation (a plain mean of different hues would wash the colour out); empty
-    cells filled from neighbours."""
+class ChromaLookup:
+    """Chroma for content the flows cannot find in the references: per cell of CELL x CELL chroma
+    pixels, the mean chroma of the NEAREST reference cells whose luma patches (``patches``) are
+    closest, searched exhaustively over every cell of every reference."""
 
     def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):
-        cells = LUMA_BINS * (len(TEXTURE_EDGES) + 1)
-        total = torch.zeros(cells, 2, dtype=torch.float64)
-        saturation = torch.zeros(cells, dtype=torch.float64)
-        count = torch.zeros(cells, dtype=torch.float64)
-        for y, c in zip(lumas, chromas):
-            idx = _bins(y).flatten().cpu()
-            samples = c.flatten(2)[0].T.double().cpu()
-            total.index_add_(0, idx, samples)
-            saturation.index_add_(0, idx, samples.norm(dim=1))
-            count.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))
-        mean = total / count.clamp_min(1)[:, None]
-        gain = (saturation / count.clamp_min(1) / mean.norm(dim=1).clamp_min(1e-4)).clamp(max=MAX_GAIN)
-        table = (mean * gain[:, None]).view(LUMA_BINS, -1, 2)
-        filled = (count > 0).view(LUMA_BINS, -1)
-        overall = total.view(LUMA_BINS, -1, 2).sum(1) / count.view(LUMA_BINS, -1).sum(1).clamp_min(1)[:, None]
-        any_luma = count.view(LUMA_BINS, -1).sum(1) > 0
-        for t in range(table.shape[1]):
-            for b in range(LUMA_BINS):
-                if not filled[b, t]:
-                    table[b, t] = self._nearest(table[:, t], filled[:, t], overall, any_luma, b)
-        self.table = table.view(-1, 2).float()
+        h, w = lumas[0].shape[-2:]
+        self.cells = (max(1, h // CELL), max(1, w // CELL))
+        self.keys = torch.cat([patches(y, self.cells) for y in lumas])
+        self.norms = self.keys.square().sum(1)
+        self.values = torch.cat([F.interpolate(c, size=self.cells, mode="area").flatten(2)[0].T
+                                 for c in chromas])
 
-    @staticmethod
-    def _nearest(column, filled, overall, any_luma, b):
-        """Chroma of the nearest luminance bin with samples (same texture, else any texture)."""
-        for source, ok in ((column, filled), (overall, any_luma)):
-            found = ok.nonzero().flatten()
-            if len(found):
-                return source[found[(found - b).abs().argmin()]]
-        return torch.zeros(2, dtype=column.dtype)
-
-    def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        """Luma [1,1,h,w] -> chroma [1,2,h,w]."""
-        table = self.table.to(y.device)
-        return table[_bins(y)[:, 0]].permute(0, 3, 1, 2)
+    def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """Chroma [n,2] for the n cells of luma y that ``wanted`` (flat, per cell) marks."""
+        queries = patches(y, self.cells)[wanted]
+        step, k = max(1, 2**22 // len(self.keys)), min(NEAREST, len(self.keys))  # distances: 16 MB at once
+        found = [torch.addmm(self.norms[None], q, self.keys.T, alpha=-2).topk(k, largest=False).indices
+                 for q in queries.split(step)]
+        return self.values[torch.cat(found)].mean(1) if found else queries.new_zeros(0, 2)
 
 
 @register("colorize", "reference")
@@ -148,7 +128,7 @@ class ReferenceColorizer(RecurrentStage):
         self._ref_luma = [y for y, _ in parts]
         self._ref_chroma = [c for _, c in parts]
         self._thumbs = torch.cat([F.interpolate(y, size=(18, 32), mode="area") for y in self._ref_luma])
-        self._table = ChromaTable(self._ref_luma, self._ref_chroma)
+        self._lookup = ChromaLookup(self._ref_luma, self._ref_chroma)
 
     def _trusted(self, estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor,
                  measured: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,6 +140,17 @@ class ReferenceColorizer(RecurrentStage):
         """
         to_other, visible, photometric = tracked(estimator, y, other, boundaries=False, measured=measured)
         return to_other, visible * (2 * photometric - 0.8).clamp(0, 1)
+
+    def _looked_up(self, y: torch.Tensor, known: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
+        """The look-up's chroma in the cells where it weighs LOOKED_UP or more somewhere; elsewhere
+        what the flows carry, scaled up to full weight (so that no colour is lost there)."""
+        cells = self._lookup.cells
+        wanted = (F.adaptive_max_pool2d(unknown, cells) >= LOOKED_UP).flatten()
+        looked = known.new_zeros(wanted.numel(), 2)
+        looked[wanted] = self._lookup(y, wanted)
+        looked = F.interpolate(looked.T.reshape(1, 2, *cells), size=y.shape[-2:], mode="nearest")
+        wanted = F.interpolate(wanted.view(1, 1, *cells).float(), size=y.shape[-2:], mode="nearest") > 0
+        return torch.where(wanted, looked, known / (1 - unknown).clamp_min(1 - LOOKED_UP))
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         size = chroma_size(*ctx.luma.shape[-2:], self.max_side)
@@ -173,13 +164,15 @@ class ReferenceColorizer(RecurrentStage):
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         to_ref, confidence = self._trusted(self.flow, y, self._ref_luma[best])
         direct = warp(self._ref_chroma[best], to_ref)
-        anchored = confidence * direct + (1 - confidence) * self._table(y)
         if self._chroma is None:
-            chroma = anchored
+            known, unknown = confidence * direct, 1 - confidence
         else:
             measured = to_previous(ctx, self.motion, y, self._luma)
             to_prev, trust = self._trusted(self.motion, y, self._luma, measured)
-            chroma = trust * warp(self._chroma, to_prev) + (1 - trust) * anchored
+            known = trust * warp(self._chroma, to_prev) + (1 - trust) * confidence * direct
+            unknown = (1 - trust) * (1 - confidence)
+        chroma = known + unknown * self._looked_up(y, known, unknown)
+        if self._chroma is not None:
             chroma = chroma + self.anchor * confidence * (direct - chroma)
         self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
