@@ -10,7 +10,9 @@ with their constants (MODELS.md, "Warping error").
 from __future__ import annotations
 
 import functools
-from typing import Protocol
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Protocol
 
 import cv2
 import numpy as np
@@ -100,11 +102,15 @@ def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = 
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
 
 
+def agreement(y: torch.Tensor, other: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Lai et al.'s photometric mask exp(-50 e^2) per pixel in [0,1], e = y - other pulled along flow."""
+    return torch.exp(-PHOTOMETRIC * (y - warp(other, flow)) ** 2)
+
+
 def checked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flow from luma ``y`` to ``other`` and its photometric agreement per pixel in [0,1]
-    (Lai et al.'s exp(-50 e^2))."""
+    """Flow from luma ``y`` to ``other`` and its photometric ``agreement``."""
     flow = estimator(y, other)
-    return flow, torch.exp(-PHOTOMETRIC * (y - warp(other, flow)) ** 2)
+    return flow, agreement(y, other, flow)
 
 
 def to_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.Tensor):
@@ -113,12 +119,15 @@ def to_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.
     return ctx.memo(("flow to the previous frame", *y.shape[-2:]), lambda: checked(estimator, y, previous))
 
 
-def tracked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor, boundaries: bool = True,
-            measured: tuple[torch.Tensor, torch.Tensor] | None = None):
-    """``checked`` (``measured`` when already known) and visible: 1 - the occlusion mask, in [0,1]."""
-    to_other, photometric = measured or checked(estimator, y, other)
-    visible = 1 - occlusion(to_other, estimator(other, y), boundaries)
-    return to_other, visible, photometric
+@functools.lru_cache(maxsize=None)
+def _flow_thread(pid: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="dfstream-flow")
+
+
+def meanwhile(work: Callable[[], Any]) -> Future:
+    """``work`` on this process's flow thread: OpenCV's DIS runs on one core and lets go of the
+    interpreter, so flows measured there and on the calling thread at once use two cores."""
+    return _flow_thread(os.getpid()).submit(work)  # a thread per process: a forked child has none
 
 
 def _gradient_sq(u: torch.Tensor) -> torch.Tensor:

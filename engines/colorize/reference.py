@@ -33,13 +33,13 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, to_previous, tracked, warp
+from ..flow import DISFlow, FlowEstimator, agreement, meanwhile, occlusion, to_previous, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
 CELL = 4  # chroma pixels on each side of a look-up cell
 NEAREST = 4  # reference cells whose chroma a look-up averages
-LOOKED_UP = 0.2  # weight of the look-up in a cell from which on that cell is looked up
+LOOKED_UP = 0.3  # weight of the look-up in a cell from which on that cell is looked up
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -111,8 +111,9 @@ class ReferenceColorizer(RecurrentStage):
         self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
         self.max_side = max_side
         self.anchor = anchor
-        self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # to the references, and checks
+        self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # to the references and back
         self.motion = estimator or DISFlow("medium", max_side=max_side)  # to the previous frame
+        self.motion_back = estimator or DISFlow("medium", max_side=max_side)  # from it, at the same time
         self._size: tuple[int, int] | None = None
         self.reset()
 
@@ -130,16 +131,21 @@ class ReferenceColorizer(RecurrentStage):
         self._thumbs = torch.cat([F.interpolate(y, size=(18, 32), mode="area") for y in self._ref_luma])
         self._lookup = ChromaLookup(self._ref_luma, self._ref_chroma)
 
-    def _trusted(self, estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor,
-                 measured: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow from y to other and how far it can be trusted per pixel (0..1).
+    @staticmethod
+    def _trusted(y: torch.Tensor, forward: torch.Tensor, backward: torch.Tensor,
+                 photometric: torch.Tensor) -> torch.Tensor:
+        """How far the flow ``forward`` from y to another frame can be trusted per pixel (0..1).
 
         Motion boundaries of a noisy flow still carry the right colour, so only the
         forward-backward check counts; the photometric mask becomes a ramp, since
         partial trust compounded over many frames would fade the colour.
         """
-        to_other, visible, photometric = tracked(estimator, y, other, boundaries=False, measured=measured)
-        return to_other, visible * (2 * photometric - 0.8).clamp(0, 1)
+        return (1 - occlusion(forward, backward, boundaries=False)) * (2 * photometric - 0.8).clamp(0, 1)
+
+    def _other_flows(self, y: torch.Tensor, ref: torch.Tensor) -> tuple:
+        """The flows to the still and back, and back from the previous frame (on the flow thread)."""
+        back = None if self._luma is None else self.motion_back(self._luma, y)
+        return self.flow(y, ref), self.flow(ref, y), back
 
     def _looked_up(self, y: torch.Tensor, known: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
         """The look-up's chroma in the cells where it weighs LOOKED_UP or more somewhere; elsewhere
@@ -162,17 +168,20 @@ class ReferenceColorizer(RecurrentStage):
         y = ctx.luma_at(size)
         thumb = F.interpolate(y, size=(18, 32), mode="area")
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
-        to_ref, confidence = self._trusted(self.flow, y, self._ref_luma[best])
+        ref = self._ref_luma[best]
+        flows = meanwhile(lambda: self._other_flows(y, ref))
+        measured = None if self._chroma is None else to_previous(ctx, self.motion, y, self._luma)
+        to_ref, from_ref, from_prev = flows.result()
+        confidence = self._trusted(y, to_ref, from_ref, agreement(y, ref, to_ref))
         direct = warp(self._ref_chroma[best], to_ref)
-        if self._chroma is None:
+        if measured is None:
             known, unknown = confidence * direct, 1 - confidence
         else:
-            measured = to_previous(ctx, self.motion, y, self._luma)
-            to_prev, trust = self._trusted(self.motion, y, self._luma, measured)
-            known = trust * warp(self._chroma, to_prev) + (1 - trust) * confidence * direct
+            trust = self._trusted(y, measured[0], from_prev, measured[1])
+            known = trust * warp(self._chroma, measured[0]) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
         chroma = known + unknown * self._looked_up(y, known, unknown)
-        if self._chroma is not None:
+        if measured is not None:
             chroma = chroma + self.anchor * confidence * (direct - chroma)
         self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
