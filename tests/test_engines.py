@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from dfstream.colour import luma, ycbcr
+from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
 from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer
@@ -129,24 +129,45 @@ def test_reference_colorizer_beats_plain_propagation_and_keeps_luma():
         assert (luma(o, "bt601") - g[:, :1])[keep].abs().max() < 1e-4
 
 
-def test_look_up_colours_content_by_its_texture_not_its_place():
-    h, w = 64, 128
+def striped_and_flat(h=64, w=128):
+    """Luma striped on the left half, flat on the right; and chroma green there, red here."""
     stripes = 0.5 + 0.2 * torch.sign(torch.sin(torch.arange(w) * 1.9)).expand(h, w)
-    flat = torch.full((h, w), 0.5)
     left = torch.arange(w) < w // 2
     red, green = torch.tensor([-0.05, 0.15]), torch.tensor([-0.1, -0.12])
-    reference = torch.where(left, flat, stripes)[None, None]  # flat red on the left, striped green on the right
-    chroma = torch.where(left, red[:, None, None], green[:, None, None])[None]
+    luma_ = torch.where(left, stripes, torch.full((h, w), 0.5))[None, None]
+    return luma_, torch.where(left, green[:, None, None], red[:, None, None])[None], left, red, green
+
+
+def test_look_up_colours_content_by_its_texture_not_its_place():
+    reference, chroma, _, red, green = striped_and_flat()
     lookup = ChromaLookup([reference], [chroma])
-    frame = torch.where(left, stripes, flat)[None, None]  # the same textures, places swapped
+    frame = reference.flip(-1)  # the same textures, places swapped
     cells = lookup.cells
-    found = lookup(frame, torch.ones(cells[0] * cells[1], dtype=torch.bool)).T.reshape(2, *cells)
+    found = lookup(frame, torch.ones(cells[0] * cells[1], dtype=torch.bool)).T.reshape(3, *cells)
     inner = slice(2, cells[1] // 2 - 2), slice(cells[1] // 2 + 2, -2)  # away from the seam
-    assert torch.allclose(found[:, :, inner[0]], green[:, None, None], atol=1e-6)
-    assert torch.allclose(found[:, :, inner[1]], red[:, None, None], atol=1e-6)
+    assert torch.allclose(found[:2, :, inner[0]], red[:, None, None], atol=1e-6)
+    assert torch.allclose(found[:2, :, inner[1]], green[:, None, None], atol=1e-6)
+    assert torch.allclose(found[2, :, inner[0]], torch.tensor(1.0))  # the nearest all agree
     wanted = torch.zeros(cells[0] * cells[1], dtype=torch.bool)
     wanted[[3, 40]] = True
     assert torch.equal(lookup(frame, wanted), found.flatten(1).T[[3, 40]])
+
+
+def test_colour_carried_onto_content_no_still_anchors_fades_towards_the_look_up():
+    y, chroma, *_ = striped_and_flat()
+    still = rgb_from_ycbcr(y, chroma)
+    grey = y.clone()
+    grey[..., 16:48, 8:56] = 0.5  # flat where the still is striped: the still cannot anchor it
+    grey = grey.expand(-1, 3, -1, -1)
+    stage = ReferenceColorizer([still])
+    run(stage, [grey])
+    region = (..., slice(24, 40), slice(16, 48))  # inside it (chroma is worked out at full size here)
+    hint = stage._hint[:, :2][region].clone()  # the look-up: flat is red in the still
+    stage._chroma[region] = torch.tensor([0.3, -0.1]).view(1, 2, 1, 1)  # blue carried there wrongly
+    start = (stage._chroma[region] - hint).norm(dim=1).mean()
+    for _ in range(30):  # a still shot: the flow trusts every pixel, the still none in the region
+        stage.process(grey, StageContext(grey, grey[:, :1], [False]))
+    assert (stage._chroma[region] - hint).norm(dim=1).mean() < 0.4 * start  # 0.95^30 = 0.21 left
 
 
 def test_classic_cartoonizer_is_deterministic_flat_and_inked():

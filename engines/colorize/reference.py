@@ -13,7 +13,11 @@ resolution) from three estimates, per pixel:
 3. for content neither flow can find (new content entering, what the frame
    before hid), a look-up: per cell of 4x4 chroma pixels, the mean chroma of
    the reference cells whose luma patches look most alike (an exhaustive
-   nearest-neighbour search; done only where it weighs).
+   nearest-neighbour search). It is made afresh where it weighs, and carried
+   along the flow elsewhere, so that it is known everywhere: where no still
+   anchors the colour and the nearest cells agree, each frame moves 5% of the
+   way towards it, and colour carried onto the wrong content (a skier's red on
+   the snow) fades.
 
 At a scene cut or on the first frame the propagation is empty and the frame
 is re-anchored. The result is smoothed edge-aware with the luma as guide.
@@ -39,7 +43,9 @@ from ..stage import RecurrentStage, StageContext
 
 CELL = 4  # chroma pixels on each side of a look-up cell
 NEAREST = 4  # reference cells whose chroma a look-up averages
-LOOKED_UP = 0.3  # weight of the look-up in a cell from which on that cell is looked up
+LOOKED_UP = 0.3  # weight of the look-up in a cell from which on that cell is looked up afresh
+HINT = 0.05  # pull towards the look-up per frame where no still anchors the colour
+AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -68,7 +74,8 @@ def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
 class ChromaLookup:
     """Chroma for content the flows cannot find in the references: per cell of CELL x CELL chroma
     pixels, the mean chroma of the NEAREST reference cells whose luma patches (``patches``) are
-    closest, searched exhaustively over every cell of every reference."""
+    closest, searched exhaustively over every cell of every reference, and how far they agree:
+    exp(-(s / AGREE)^2), s their mean distance from that mean chroma."""
 
     def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):
         h, w = lumas[0].shape[-2:]
@@ -79,12 +86,17 @@ class ChromaLookup:
                                  for c in chromas])
 
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
-        """Chroma [n,2] for the n cells of luma y that ``wanted`` (flat, per cell) marks."""
+        """Chroma and agreement [n,3] for the n cells of luma y that ``wanted`` (flat) marks."""
         queries = patches(y, self.cells)[wanted]
         step, k = max(1, 2**22 // len(self.keys)), min(NEAREST, len(self.keys))  # distances: 16 MB at once
         found = [torch.addmm(self.norms[None], q, self.keys.T, alpha=-2).topk(k, largest=False).indices
                  for q in queries.split(step)]
-        return self.values[torch.cat(found)].mean(1) if found else queries.new_zeros(0, 2)
+        if not found:
+            return queries.new_zeros(0, 3)
+        chromas = self.values[torch.cat(found)]
+        mean = chromas.mean(1)
+        spread = (chromas - mean[:, None]).norm(dim=2).mean(1, keepdim=True)
+        return torch.cat((mean, torch.exp(-(spread / AGREE) ** 2)), 1)
 
 
 @register("colorize", "reference")
@@ -120,6 +132,7 @@ class ReferenceColorizer(RecurrentStage):
     def reset(self) -> None:
         self._chroma: torch.Tensor | None = None
         self._luma: torch.Tensor | None = None
+        self._hint: torch.Tensor | None = None  # the look-up's chroma, carried along the flow
 
     def _prepare(self, size: tuple[int, int], device: torch.device, matrix: str) -> None:
         """Bring the references to the working size once the frame size is known."""
@@ -147,23 +160,29 @@ class ReferenceColorizer(RecurrentStage):
         back = None if self._luma is None else self.motion_back(self._luma, y)
         return self.flow(y, ref), self.flow(ref, y), back
 
-    def _looked_up(self, y: torch.Tensor, known: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
-        """The look-up's chroma in the cells where it weighs LOOKED_UP or more somewhere; elsewhere
-        what the flows carry, scaled up to full weight (so that no colour is lost there)."""
+    def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
+        """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it weighs LOOKED_UP or
+        more somewhere (in every cell without a ``carried`` one), elsewhere the ``carried`` one."""
         cells = self._lookup.cells
-        wanted = (F.adaptive_max_pool2d(unknown, cells) >= LOOKED_UP).flatten()
-        looked = known.new_zeros(wanted.numel(), 2)
+        if carried is None:
+            wanted = torch.ones(cells[0] * cells[1], dtype=torch.bool, device=y.device)
+        else:
+            wanted = (F.adaptive_max_pool2d(unknown, cells) >= LOOKED_UP).flatten()
+        looked = unknown.new_zeros(wanted.numel(), 3)
         looked[wanted] = self._lookup(y, wanted)
-        looked = F.interpolate(looked.T.reshape(1, 2, *cells), size=y.shape[-2:], mode="nearest")
+        looked = F.interpolate(looked.T.reshape(1, 3, *cells), size=y.shape[-2:], mode="nearest")
+        if carried is None:
+            return looked
         wanted = F.interpolate(wanted.view(1, 1, *cells).float(), size=y.shape[-2:], mode="nearest") > 0
-        return torch.where(wanted, looked, known / (1 - unknown).clamp_min(1 - LOOKED_UP))
+        return torch.where(wanted, looked, carried)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         size = chroma_size(*ctx.luma.shape[-2:], self.max_side)
         if self._size != size:  # first frame, or the work size changed (realtime)
             self._prepare(size, ctx.luma.device, ctx.matrix)
             if self._chroma is not None:
-                self._chroma = F.interpolate(self._chroma, size=size, mode="bilinear", align_corners=False)
+                self._chroma, self._hint = (F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+                                            for x in (self._chroma, self._hint))
                 self._luma = F.interpolate(self._luma, size=size, mode="area")
         y = ctx.luma_at(size)
         thumb = F.interpolate(y, size=(18, 32), mode="area")
@@ -175,14 +194,18 @@ class ReferenceColorizer(RecurrentStage):
         confidence = self._trusted(y, to_ref, from_ref, agreement(y, ref, to_ref))
         direct = warp(self._ref_chroma[best], to_ref)
         if measured is None:
-            known, unknown = confidence * direct, 1 - confidence
+            known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
             trust = self._trusted(y, measured[0], from_prev, measured[1])
             known = trust * warp(self._chroma, measured[0]) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
-        chroma = known + unknown * self._looked_up(y, known, unknown)
+            carried = warp(self._hint, measured[0])
+        hint = self._hinted(y, unknown, carried)
+        chroma = known + unknown * hint[:, :2]
         if measured is not None:
             chroma = chroma + self.anchor * confidence * (direct - chroma)
-        self._chroma, self._luma = chroma, y  # the state stays unsmoothed: smoothing would compound
+            pull = HINT * hint[:, 2:] * (1 - confidence)  # where the look-up is clear: colour carried wrongly fades
+            chroma = chroma + pull * (hint[:, :2] - chroma)
+        self._chroma, self._luma, self._hint = chroma, y, hint  # the state stays unsmoothed: smoothing compounds
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
         return merge_chroma(ctx.luma, smoothed, ctx.matrix)
