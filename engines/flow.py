@@ -10,9 +10,7 @@ with their constants (MODELS.md, "Warping error").
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -117,17 +115,6 @@ def to_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.
     """``checked`` from ``y`` to the previous frame's luma, measured once per frame and size for all
     the stages that ask (a colorizer and the stabilizer after it): ``StageContext.memo``."""
     return ctx.memo(("flow to the previous frame", *y.shape[-2:]), lambda: checked(estimator, y, previous))
-
-
-@functools.lru_cache(maxsize=None)
-def _flow_thread(pid: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix="dfstream-flow")
-
-
-def meanwhile(work: Callable[[], Any]) -> Future:
-    """``work`` on this process's flow thread: OpenCV's DIS runs on one core and lets go of the
-    interpreter, so flows measured there and on the calling thread at once use two cores."""
-    return _flow_thread(os.getpid()).submit(work)  # a thread per process: a forked child has none
 
 
 def _gradient_sq(u: torch.Tensor) -> torch.Tensor:

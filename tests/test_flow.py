@@ -1,12 +1,9 @@
 """Flow, warping and the occlusion test against the formulas written out in numpy."""
 
-import multiprocessing
-import threading
-
 import numpy as np
 import torch
 
-from dfstream.engines.flow import DISFlow, meanwhile, occlusion, warp
+from dfstream.engines.flow import DISFlow, occlusion, warp
 
 
 def bilinear_reference(img, flow):
@@ -80,14 +77,3 @@ def test_dis_recovers_a_translation():
     flow = DISFlow("medium")(base, shifted)[0, :, 10:-10, 10:-10]
     assert abs(flow[0].median() - 3) < 0.3 and abs(flow[1].median() - 2) < 0.3
 
-
-def _flow_thread_in_child():
-    assert meanwhile(threading.get_ident).result(timeout=60) != threading.get_ident()
-
-
-def test_meanwhile_runs_on_a_thread_of_its_own_in_forked_children_too():
-    assert meanwhile(threading.get_ident).result() != threading.get_ident()
-    child = multiprocessing.get_context("fork").Process(target=_flow_thread_in_child)
-    child.start()  # forked after the parent's flow thread started: the child needs its own
-    child.join(120)
-    assert child.exitcode == 0

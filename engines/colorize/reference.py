@@ -37,7 +37,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, agreement, meanwhile, occlusion, to_previous, warp
+from ..flow import DISFlow, FlowEstimator, agreement, occlusion, to_previous, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -124,8 +124,7 @@ class ReferenceColorizer(RecurrentStage):
         self.max_side = max_side
         self.anchor = anchor
         self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # to the references and back
-        self.motion = estimator or DISFlow("medium", max_side=max_side)  # to the previous frame
-        self.motion_back = estimator or DISFlow("medium", max_side=max_side)  # from it, at the same time
+        self.motion = estimator or DISFlow("medium", max_side=max_side)  # to the previous frame and back
         self._size: tuple[int, int] | None = None
         self.reset()
 
@@ -155,11 +154,6 @@ class ReferenceColorizer(RecurrentStage):
         """
         return (1 - occlusion(forward, backward, boundaries=False)) * (2 * photometric - 0.8).clamp(0, 1)
 
-    def _other_flows(self, y: torch.Tensor, ref: torch.Tensor) -> tuple:
-        """The flows to the still and back, and back from the previous frame (on the flow thread)."""
-        back = None if self._luma is None else self.motion_back(self._luma, y)
-        return self.flow(y, ref), self.flow(ref, y), back
-
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
         """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it weighs LOOKED_UP or
         more somewhere (in every cell without a ``carried`` one), elsewhere the ``carried`` one."""
@@ -188,15 +182,14 @@ class ReferenceColorizer(RecurrentStage):
         thumb = F.interpolate(y, size=(18, 32), mode="area")
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         ref = self._ref_luma[best]
-        flows = meanwhile(lambda: self._other_flows(y, ref))
+        to_ref = self.flow(y, ref)
+        confidence = self._trusted(y, to_ref, self.flow(ref, y), agreement(y, ref, to_ref))
         measured = None if self._chroma is None else to_previous(ctx, self.motion, y, self._luma)
-        to_ref, from_ref, from_prev = flows.result()
-        confidence = self._trusted(y, to_ref, from_ref, agreement(y, ref, to_ref))
         direct = warp(self._ref_chroma[best], to_ref)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
-            trust = self._trusted(y, measured[0], from_prev, measured[1])
+            trust = self._trusted(y, measured[0], self.motion(self._luma, y), measured[1])
             known = trust * warp(self._chroma, measured[0]) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
             carried = warp(self._hint, measured[0])
