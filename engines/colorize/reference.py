@@ -8,10 +8,9 @@ resolution) from three estimates, per pixel:
    matching reference still, where that flow passes the occlusion test and
    the photometric check (a direct anchor, so colours never drift);
 2. the previous frame's chroma pulled along the flow between frames (DIS
-   medium: errors here compound), where it passes the photometric check
-   (propagation through motion; a forward-backward test as well cost a second
-   medium flow, a fifth of a whole run's time, for 0.2 dB at the last frame of
-   two real sets);
+   fast, both ways: the forward-backward test needs the two alike), where it
+   passes the occlusion test and the photometric check (propagation through
+   motion);
 3. for content neither flow can find (new content entering, what the frame
    before hid), a look-up: per cell of 4x4 chroma pixels, the mean chroma of
    the reference cells whose luma patches look most alike (an exhaustive
@@ -126,7 +125,7 @@ class ReferenceColorizer(RecurrentStage):
         self.max_side = max_side
         self.anchor = anchor
         self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # to the references and back
-        self.motion = estimator or DISFlow("medium", max_side=max_side)  # to the previous frame
+        self.motion = estimator or DISFlow("fast", max_side=max_side)  # to the previous frame and back
         self._size: tuple[int, int] | None = None
         self.reset()
 
@@ -152,8 +151,9 @@ class ReferenceColorizer(RecurrentStage):
         return (2 * photometric - 0.8).clamp(0, 1)
 
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
-        """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it weighs LOOKED_UP or
-        more somewhere (in every cell without a ``carried`` one), elsewhere the ``carried`` one."""
+        """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it
+        weighs LOOKED_UP or more somewhere (in every cell without a ``carried`` one), elsewhere the
+        ``carried`` one."""
         cells = self._lookup.cells
         if carried is None:
             wanted = torch.ones(cells[0] * cells[1], dtype=torch.bool, device=y.device)
@@ -187,7 +187,8 @@ class ReferenceColorizer(RecurrentStage):
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
-            trust = self._ramp(measured[1])
+            back = self.motion(self._luma, y)
+            trust = (1 - occlusion(measured[0], back, boundaries=False)) * self._ramp(measured[1])
             known = trust * warp(self._chroma, measured[0]) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
             carried = warp(self._hint, measured[0])
@@ -195,8 +196,8 @@ class ReferenceColorizer(RecurrentStage):
         chroma = known + unknown * hint[:, :2]
         if measured is not None:
             chroma = chroma + self.anchor * confidence * (direct - chroma)
-            pull = HINT * hint[:, 2:] * (1 - confidence)  # where the look-up is clear: colour carried wrongly fades
+            pull = HINT * hint[:, 2:] * (1 - confidence)  # where the look-up is clear: wrong colour fades
             chroma = chroma + pull * (hint[:, :2] - chroma)
-        self._chroma, self._luma, self._hint = chroma, y, hint  # the state stays unsmoothed: smoothing compounds
+        self._chroma, self._luma, self._hint = chroma, y, hint  # unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
         return merge_chroma(ctx.luma, smoothed, ctx.matrix)
