@@ -135,11 +135,11 @@ def striped_and_flat(h=64, w=128):
     left = torch.arange(w) < w // 2
     red, green = torch.tensor([-0.05, 0.15]), torch.tensor([-0.1, -0.12])
     luma_ = torch.where(left, stripes, torch.full((h, w), 0.5))[None, None]
-    return luma_, torch.where(left, green[:, None, None], red[:, None, None])[None], left, red, green
+    return luma_, torch.where(left, green[:, None, None], red[:, None, None])[None], red, green
 
 
 def test_look_up_colours_content_by_its_texture_not_its_place():
-    reference, chroma, _, red, green = striped_and_flat()
+    reference, chroma, red, green = striped_and_flat()
     lookup = ChromaLookup([reference], [chroma])
     frame = reference.flip(-1)  # the same textures, places swapped
     cells = lookup.cells

@@ -76,4 +76,3 @@ def test_dis_recovers_a_translation():
     shifted = torch.roll(base, shifts=(2, 3), dims=(2, 3))  # content moves 3 right, 2 down
     flow = DISFlow("medium")(base, shifted)[0, :, 10:-10, 10:-10]
     assert abs(flow[0].median() - 3) < 0.3 and abs(flow[1].median() - 2) < 0.3
-

@@ -91,9 +91,7 @@ class ChromaLookup:
         queries = patches(y, self.cells)[wanted]
         step, k = max(1, 2**22 // len(self.keys)), min(NEAREST, len(self.keys))  # distances: 16 MB at once
         found = [torch.addmm(self.norms[None], q, self.keys.T, alpha=-2).topk(k, largest=False).indices
-                 for q in queries.split(step)]
-        if not found:
-            return queries.new_zeros(0, 3)
+                 for q in queries.split(step)]  # no cell wanted: one empty part
         chromas = self.values[torch.cat(found)]
         mean = chromas.mean(1)
         spread = (chromas - mean[:, None]).norm(dim=2).mean(1, keepdim=True)
@@ -145,10 +143,14 @@ class ReferenceColorizer(RecurrentStage):
         self._lookup = ChromaLookup(self._ref_luma, self._ref_chroma)
 
     @staticmethod
-    def _ramp(photometric: torch.Tensor) -> torch.Tensor:
-        """Trust from the photometric mask: a ramp, not the mask itself, since partial trust
-        compounded over many frames would fade the colour."""
-        return (2 * photometric - 0.8).clamp(0, 1)
+    def _trusted(forward: torch.Tensor, backward: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
+        """How far a flow can be trusted per pixel (0..1), from the flow back and its photometric mask.
+
+        Motion boundaries of a noisy flow still carry the right colour, so only the
+        forward-backward check counts; the photometric mask becomes a ramp, since
+        partial trust compounded over many frames would fade the colour.
+        """
+        return (1 - occlusion(forward, backward, boundaries=False)) * (2 * photometric - 0.8).clamp(0, 1)
 
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
         """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it
@@ -179,16 +181,14 @@ class ReferenceColorizer(RecurrentStage):
         thumb = F.interpolate(y, size=(18, 32), mode="area")
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         ref = self._ref_luma[best]
-        to_ref = self.flow(y, ref)  # motion boundaries of a noisy flow still carry the right colour:
-        visible = 1 - occlusion(to_ref, self.flow(ref, y), boundaries=False)  # only the flows' agreement
-        confidence = visible * self._ramp(agreement(y, ref, to_ref))
+        to_ref = self.flow(y, ref)
+        confidence = self._trusted(to_ref, self.flow(ref, y), agreement(y, ref, to_ref))
         measured = None if self._chroma is None else to_previous(ctx, self.motion, y, self._luma)
         direct = warp(self._ref_chroma[best], to_ref)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
-            back = self.motion(self._luma, y)
-            trust = (1 - occlusion(measured[0], back, boundaries=False)) * self._ramp(measured[1])
+            trust = self._trusted(measured[0], self.motion(self._luma, y), measured[1])
             known = trust * warp(self._chroma, measured[0]) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
             carried = warp(self._hint, measured[0])

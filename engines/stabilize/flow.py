@@ -21,10 +21,10 @@ followed a while longer, and yet the video from its start up to any frame stays
 within the budget on average: at least 36.4 dB from the processed video at the
 default, on any footage. On moderate flicker that is independent from frame to
 frame the filter leaves (1 - s)^2 / (1 + s) of the frame-to-frame variance.
-Online and causal: one previous frame is kept. With ``chroma_only`` (after a colorizer) the luma is
-the source's and only the chroma is filtered, at the colorizer's size (half the
-frame, at most 480 pixels on the longer side), along the colorizer's flow when
-it has measured one.
+Online and causal: one previous frame is kept. With ``chroma_only`` (after a
+colorizer) the luma is the source's and only the chroma is filtered, at the
+colorizer's size (half the frame, at most 480 pixels on the longer side), along
+the colorizer's flow when it has measured one.
 """
 
 from __future__ import annotations
