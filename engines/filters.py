@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from dfstream.geometry import area, on_planes, with_opencv
 
 
 def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -11,8 +17,18 @@ def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
     if radius < 1:
         return x
     k = 2 * radius + 1
+    if with_opencv(x):
+        shares = _window_shares(*x.shape[-2:], k)
+        return on_planes(x, x.shape[-2:], lambda src, dst: cv2.multiply(
+            cv2.boxFilter(src, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT), shares, dst=dst))
     x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
     return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _window_shares(h: int, w: int, k: int) -> np.ndarray:
+    """1 / the number of pixels in each k x k window cut at the borders."""
+    return 1 / cv2.boxFilter(np.ones((h, w), np.float32), -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
 
 
 def smooth(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -43,7 +59,7 @@ def guided_filter(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float,
     g, v = guide, x
     if scale > 1:
         small = (max(1, size[0] // scale), max(1, size[1] // scale))
-        g, v = F.interpolate(guide, size=small, mode="area"), F.interpolate(x, size=small, mode="area")
+        g, v = area(guide, small), area(x, small)
         radius = max(1, radius // scale)
     a, b = linear_fit(g, v, radius, eps)
     a, b = box_blur(a, radius), box_blur(b, radius)

@@ -79,42 +79,47 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def occlusion(forward: torch.Tensor, backward: torch.Tensor, boundaries: bool = True) -> torch.Tensor:
+def occlusion(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
     """Lai et al.'s occlusion mask [N,1,H,W] (1 = occluded or motion boundary).
 
-    ``forward``: flow t -> t+1; ``backward``: flow t+1 -> t. ``boundaries=False``
-    keeps only the forward-backward check.
+    ``forward``: flow t -> t+1; ``backward``: flow t+1 -> t.
     """
-    back = warp(backward, forward)
-    total = forward + back
-    fb = (total**2).sum(1, keepdim=True) > 0.01 * ((forward**2).sum(1, keepdim=True)
-                                                  + (back**2).sum(1, keepdim=True)) + 0.5
-    if not boundaries:
-        return fb.to(forward.dtype)
     du = _gradient_sq(forward[:, 0:1])
     dv = _gradient_sq(forward[:, 1:2])
-    boundary = du + dv > 0.01 * (forward**2).sum(1, keepdim=True) + 0.002
-    return (fb | boundary).to(forward.dtype)
+    boundary = du + dv > 0.01 * _length_sq(forward) + 0.002
+    return (inconsistent(forward, warp(backward, forward)) | boundary).to(forward.dtype)
+
+
+def inconsistent(forward: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
+    """Where Lai et al.'s forward-backward check fails [N,1,H,W] (bool): ``back`` is the backward
+    flow already pulled along ``forward`` (a caller warping other things along it too pulls it
+    with them, in one warp)."""
+    return _length_sq(forward + back) > 0.01 * (_length_sq(forward) + _length_sq(back)) + 0.5
 
 
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
 
 
-def agreement(y: torch.Tensor, other: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Lai et al.'s photometric mask exp(-50 e^2) per pixel in [0,1], e = y - other pulled along flow."""
-    return torch.exp(-PHOTOMETRIC * (y - warp(other, flow)) ** 2)
+def likeness(y: torch.Tensor, pulled: torch.Tensor) -> torch.Tensor:
+    """Lai et al.'s photometric mask exp(-50 e^2) per pixel in [0,1], e = y - pulled."""
+    return torch.exp(-PHOTOMETRIC * (y - pulled) ** 2)
 
 
 def checked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flow from luma ``y`` to ``other`` and its photometric ``agreement``."""
+    """Flow from luma ``y`` to ``other`` and the ``likeness`` of ``y`` and ``other`` pulled along it."""
     flow = estimator(y, other)
-    return flow, agreement(y, other, flow)
+    return flow, likeness(y, warp(other, flow))
 
 
 def to_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.Tensor):
     """``checked`` from ``y`` to the previous frame's luma, measured once per frame and size for all
     the stages that ask (a colorizer and the stabilizer after it): ``StageContext.memo``."""
     return ctx.memo(("flow to the previous frame", *y.shape[-2:]), lambda: checked(estimator, y, previous))
+
+
+def _length_sq(flow: torch.Tensor) -> torch.Tensor:
+    """dx^2 + dy^2 per pixel [N,1,H,W] (two slices: faster than a sum over channels on a CPU)."""
+    return flow[:, 0:1] ** 2 + flow[:, 1:2] ** 2
 
 
 def _gradient_sq(u: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import torch
-import torch.nn.functional as F
 
 from dfstream.colour import luma as luma_of
-from dfstream.geometry import crop, pad_to_multiple
+from dfstream.geometry import area, crop, pad_to_multiple
 
 
 class StageContext:
@@ -53,7 +52,7 @@ class StageContext:
 
     def luma_at(self, size: tuple[int, int]) -> torch.Tensor:
         """The (one-frame) luma area-reduced to ``size``, made once for the stages that work there."""
-        return self.memo(("luma", *size), lambda: F.interpolate(self.luma, size=size, mode="area"))
+        return self.memo(("luma", *size), lambda: area(self.luma, size))
 
     def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts, shared) -> StageContext:
         return StageContext(source, luma, cuts, self.matrix, self.untouched, shared)

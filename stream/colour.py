@@ -15,9 +15,10 @@ import functools
 from dataclasses import dataclass
 
 import av
-import cv2
 import torch
 import torch.nn.functional as F
+
+from .geometry import area
 
 # Kr, Kb per matrix; Kg = 1 - Kr - Kb.
 MATRICES = {
@@ -249,21 +250,9 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
         pad = (0, (-w) % layout.sub_x, 0, (-h) % layout.sub_y)
         if any(pad):
             rgb = F.pad(rgb, pad, mode="replicate")
-        rgb = _downsample(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
+        rgb = area(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
     c = _pointwise(rgb, *_affine("encode_chroma", layout, colour, rgb.device, rgb.dtype))
     return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
-
-
-def _downsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Float planes [N,C,h,w] box-averaged down by an integer factor; on the CPU through OpenCV,
-    whose SIMD kernels do the same sums faster than torch's there."""
-    if x.device.type != "cpu":
-        return F.avg_pool2d(x, (x.shape[-2] // size[0], x.shape[-1] // size[1]))
-    n, c = x.shape[:2]
-    out = torch.empty(n, c, *size)
-    for src, dst in zip(x.reshape(n * c, *x.shape[-2:]).numpy(), out.view(n * c, *size).numpy()):
-        cv2.resize(src, (size[1], size[0]), dst=dst, interpolation=cv2.INTER_AREA)
-    return out
 
 
 def _quantise(x: torch.Tensor, top: int, dtype: torch.dtype) -> torch.Tensor:

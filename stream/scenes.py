@@ -11,7 +11,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import torch
-import torch.nn.functional as F
+
+from .geometry import area
 
 THUMB_WIDTH = 64
 
@@ -37,7 +38,7 @@ class SceneCuts:
         """luma [N,1,H,W] in [0,1] and the frames' pts -> cut flag per frame."""
         n, _, h, w = luma.shape
         size = (max(1, round(h * THUMB_WIDTH / w)), THUMB_WIDTH) if w > THUMB_WIDTH else (h, w)
-        thumbs = F.interpolate(luma.float(), size=size, mode="area")
+        thumbs = area(luma.float(), size)
         if self._thumb is None:
             current, previous, diffs = thumbs[1:], thumbs[:-1], [float("inf")]
         else:

@@ -53,12 +53,12 @@ def test_cpu_chroma_downsampling_matches_the_gpu_formula(small, big):
     """The CPU path (OpenCV) does the same sums as torch's average pooling, which the GPU path uses."""
     import torch.nn.functional as F
 
-    from dfstream.colour import _downsample
+    from dfstream.geometry import area
 
     torch.manual_seed(0)
     y = torch.rand(2, 3, *big)
     factor = (big[0] // small[0], big[1] // small[1])
-    assert torch.allclose(_downsample(y, small), F.avg_pool2d(y, factor), atol=1e-6)
+    assert torch.allclose(area(y, small), F.avg_pool2d(y, factor), atol=1e-6)
 
 
 def test_nv12_is_written_like_yuv420p():

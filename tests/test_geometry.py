@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from dfstream.geometry import crop, pad_to_multiple, resize, work_size
@@ -27,3 +28,27 @@ def test_resize_is_identity_at_the_same_size_and_keeps_range():
     assert resize(x, (20, 30)) is x
     y = resize(x, (10, 15))
     assert y.shape == (1, 3, 10, 15) and y.min() >= 0 and y.max() <= 1
+
+
+@pytest.mark.parametrize("size, target", [((36, 64), (9, 16)), ((7, 10), (7, 5)), ((30, 40), (20, 30))])
+def test_area_matches_torchs_area_interpolation(size, target):
+    """Whole factors go through OpenCV, others through torch: both give torch's box means."""
+    import torch.nn.functional as F
+
+    from dfstream.geometry import area
+
+    x = torch.rand(2, 3, *size)
+    assert torch.allclose(area(x, target), F.interpolate(x, size=target, mode="area"), atol=1e-6)
+
+
+@pytest.mark.parametrize("radius", [1, 3])
+def test_box_blur_through_opencv_is_the_mean_over_windows_cut_at_the_borders(radius):
+    import torch.nn.functional as F
+
+    from dfstream.engines.filters import box_blur
+
+    x = torch.rand(1, 2, 9, 13, dtype=torch.float64)  # float64: torch's own path, the reference
+    k = 2 * radius + 1
+    want = F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
+    assert torch.allclose(box_blur(x, radius), want)
+    assert torch.allclose(box_blur(x.float(), radius).double(), want, atol=1e-6)

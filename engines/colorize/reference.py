@@ -35,10 +35,10 @@ import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import DfstreamError
-from dfstream.geometry import chroma_size
+from dfstream.geometry import area, chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, agreement, occlusion, to_previous, warp
+from ..flow import DISFlow, FlowEstimator, inconsistent, likeness, to_previous, warp
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -62,8 +62,8 @@ def load_image(path: str | Path) -> torch.Tensor:
 def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
     """What the look-up compares, per cell of luma [1,1,H,W]: the mean and standard deviation of
     the cell and of its eight neighbours, and the mean over 7x7 cells -> [cells, 19]."""
-    mean = F.interpolate(y, size=cells, mode="area")
-    std = (F.interpolate(y * y, size=cells, mode="area") - mean * mean).clamp_min(0).sqrt()
+    mean = area(y, cells)
+    std = (area(y * y, cells) - mean * mean).clamp_min(0).sqrt()
     parts = []
     for x, weight in ((mean, 1.0), (std, 2.0)):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
@@ -83,7 +83,7 @@ class ChromaLookup:
         self.cells = (max(1, h // CELL), max(1, w // CELL))
         self.keys = torch.cat([patches(y, self.cells) for y in lumas])
         self.norms = self.keys.square().sum(1)
-        self.values = torch.cat([F.interpolate(c, size=self.cells, mode="area").flatten(2)[0].T
+        self.values = torch.cat([area(c, self.cells).flatten(2)[0].T
                                  for c in chromas])
 
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
@@ -135,22 +135,22 @@ class ReferenceColorizer(RecurrentStage):
     def _prepare(self, size: tuple[int, int], device: torch.device, matrix: str) -> None:
         """Bring the references to the working size once the frame size is known."""
         self._size = size
-        refs = [F.interpolate(r.to(device), size=size, mode="area") for r in self.references]
-        parts = [ycbcr(r, matrix) for r in refs]
-        self._ref_luma = [y for y, _ in parts]
-        self._ref_chroma = [c for _, c in parts]
-        self._thumbs = torch.cat([F.interpolate(y, size=(18, 32), mode="area") for y in self._ref_luma])
-        self._lookup = ChromaLookup(self._ref_luma, self._ref_chroma)
+        refs = [area(r.to(device), size) for r in self.references]
+        self._ref_ycc = [torch.cat(ycbcr(r, matrix), 1) for r in refs]  # luma and chroma: warped together
+        self._ref_luma = [x[:, :1] for x in self._ref_ycc]
+        self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
+        self._lookup = ChromaLookup(self._ref_luma, [x[:, 1:] for x in self._ref_ycc])
 
     @staticmethod
-    def _trusted(forward: torch.Tensor, backward: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
-        """How far a flow can be trusted per pixel (0..1), from the flow back and its photometric mask.
+    def _trusted(forward: torch.Tensor, back: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
+        """How far a flow can be trusted per pixel (0..1), from the flow back (pulled along it) and
+        its photometric mask.
 
         Motion boundaries of a noisy flow still carry the right colour, so only the
         forward-backward check counts; the photometric mask becomes a ramp, since
         partial trust compounded over many frames would fade the colour.
         """
-        return (1 - occlusion(forward, backward, boundaries=False)) * (2 * photometric - 0.8).clamp(0, 1)
+        return (~inconsistent(forward, back)) * (2 * photometric - 0.8).clamp(0, 1)
 
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
         """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it
@@ -176,22 +176,25 @@ class ReferenceColorizer(RecurrentStage):
             if self._chroma is not None:
                 self._chroma, self._hint = (F.interpolate(x, size=size, mode="bilinear", align_corners=False)
                                             for x in (self._chroma, self._hint))
-                self._luma = F.interpolate(self._luma, size=size, mode="area")
+                self._luma = area(self._luma, size)
         y = ctx.luma_at(size)
-        thumb = F.interpolate(y, size=(18, 32), mode="area")
+        thumb = area(y, (18, 32))
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         ref = self._ref_luma[best]
         to_ref = self.flow(y, ref)
-        confidence = self._trusted(to_ref, self.flow(ref, y), agreement(y, ref, to_ref))
+        pulled = warp(torch.cat((self._ref_ycc[best], self.flow(ref, y)), 1), to_ref)  # one warp for all
+        direct = pulled[:, 1:3]
+        confidence = self._trusted(to_ref, pulled[:, 3:], likeness(y, pulled[:, :1]))
         measured = None if self._chroma is None else to_previous(ctx, self.motion, y, self._luma)
-        direct = warp(self._ref_chroma[best], to_ref)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
-            trust = self._trusted(measured[0], self.motion(self._luma, y), measured[1])
-            known = trust * warp(self._chroma, measured[0]) + (1 - trust) * confidence * direct
+            flow, photometric = measured
+            pulled = warp(torch.cat((self._chroma, self._hint, self.motion(self._luma, y)), 1), flow)
+            trust = self._trusted(flow, pulled[:, 5:], photometric)
+            known = trust * pulled[:, :2] + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
-            carried = warp(self._hint, measured[0])
+            carried = pulled[:, 2:5]
         hint = self._hinted(y, unknown, carried)
         chroma = known + unknown * hint[:, :2]
         if measured is not None:

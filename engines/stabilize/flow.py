@@ -30,10 +30,9 @@ the colorizer's flow when it has measured one.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
-from dfstream.geometry import chroma_size
+from dfstream.geometry import area, chroma_size
 
 from ..flow import DISFlow, FlowEstimator, to_previous, warp
 from ..registry import STRENGTH, register
@@ -70,7 +69,7 @@ class FlowStabilizer(RecurrentStage):
         if not self.chroma_only:
             return self._filter(rgb, y, ctx)
         size = chroma_size(*y.shape[-2:])  # a colorizer's chroma is smooth: filter it smaller
-        chroma = ycbcr(F.interpolate(rgb, size=size, mode="area"), ctx.matrix)[1]  # area and matrix commute
+        chroma = ycbcr(area(rgb, size), ctx.matrix)[1]  # area and matrix commute
         return merge_chroma(y, self._filter(chroma, ctx.luma_at(size), ctx), ctx.matrix)
 
     def _filter(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
@@ -79,8 +78,8 @@ class FlowStabilizer(RecurrentStage):
         out = x
         if self._out is not None:
             if self._out.shape[-2:] != x.shape[-2:]:  # the work size changed (realtime)
-                self._out = F.interpolate(self._out, size=x.shape[-2:], mode="area")
-                self._luma = F.interpolate(self._luma, size=x.shape[-2:], mode="area")
+                self._out = area(self._out, x.shape[-2:])
+                self._luma = area(self._luma, x.shape[-2:])
             to_prev, trust = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1, photometric mask
             correction = trust * (warp(self._out, to_prev) - x)
             square = float(correction.square().mean())
