@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfstream.geometry import area, on_planes, with_opencv
+from dfstream.geometry import area, bilinear, on_planes, with_opencv
 
 
 def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -64,6 +64,5 @@ def guided_filter(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float,
     a, b = linear_fit(g, v, radius, eps)
     a, b = box_blur(a, radius), box_blur(b, radius)
     if scale > 1:
-        a = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
-        b = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
+        a, b = bilinear(a, size), bilinear(b, size)
     return a * guide + b

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dfstream.geometry import bilinear
+
 
 class FlowEstimator(Protocol):
     """Anything that maps two luma images to the flow from the first to the second."""
@@ -51,8 +53,7 @@ class DISFlow:
             flows.append(self._dis.calc(ia, ib, None))
         flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(a.device)
         if size != (w, h):
-            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-            flow = flow * flow.new_tensor([w / size[0], h / size[1]]).view(1, 2, 1, 1)
+            flow = bilinear(flow, (h, w)) * flow.new_tensor([w / size[0], h / size[1]]).view(1, 2, 1, 1)
         return flow
 
 

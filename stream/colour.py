@@ -18,7 +18,7 @@ import av
 import torch
 import torch.nn.functional as F
 
-from .geometry import area
+from .geometry import area, bilinear
 
 # Kr, Kb per matrix; Kg = 1 - Kr - Kb.
 MATRICES = {
@@ -268,8 +268,7 @@ def ycbcr(rgb: torch.Tensor, matrix: str = "bt601") -> tuple[torch.Tensor, torch
 
 def rgb_from_ycbcr(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
     """Inverse of ``ycbcr``; chroma is resized to the luma's size if needed."""
-    if c.shape[-2:] != y.shape[-2:]:
-        c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
+    c = bilinear(c, y.shape[-2:])
     kr, kg, kb = luma_weights(matrix)
     r = y + 2 * (1 - kr) * c[:, 1:2]
     b = y + 2 * (1 - kb) * c[:, 0:1]
@@ -280,16 +279,17 @@ def rgb_from_ycbcr(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> t
 def merge_chroma(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
     """R'G'B' with exactly the luma ``y``: chroma ``c`` is scaled down per pixel where it would
     leave the gamut (hue kept), instead of clipping channels, which would change the luma."""
-    if c.shape[-2:] != y.shape[-2:]:
-        c = F.interpolate(c, size=y.shape[-2:], mode="bilinear", align_corners=False)
+    c = bilinear(c, y.shape[-2:])
     kr, kg, kb = luma_weights(matrix)
-    dr, db = 2 * (1 - kr) * c[:, 1:2], 2 * (1 - kb) * c[:, 0:1]
-    dg = dr * (-kr / kg) - db * (kb / kg)  # r', g', b' - y
+    d = c.new_empty(c.shape[0], 3, *y.shape[-2:])  # r', g', b' - y, written in place (a CPU saves much)
+    dr, dg, db = d[:, 0:1], d[:, 1:2], d[:, 2:3]
+    torch.mul(c[:, 1:2], 2 * (1 - kr), out=dr)
+    torch.mul(c[:, 0:1], 2 * (1 - kb), out=db)
+    torch.add(dr * (-kr / kg), db, alpha=-kb / kg, out=dg)
     # the channels share y, so the tightest is the one furthest up or down
-    up = (1 - y) / torch.maximum(torch.maximum(dr, dg), db).clamp(min=1e-12)
-    down = y / torch.minimum(torch.minimum(dr, dg), db).neg().clamp(min=1e-12)
-    scale = torch.minimum(up, down).clamp(max=1)
-    return torch.cat((y + scale * dr, y + scale * dg, y + scale * db), 1).clamp(0, 1)
+    up = (1 - y) / torch.maximum(torch.maximum(dr, dg), db).clamp_(min=1e-12)
+    down = y / torch.minimum(torch.minimum(dr, dg), db).neg_().clamp_(min=1e-12)
+    return d.mul_(torch.minimum(up, down).clamp_(max=1)).add_(y).clamp_(0, 1)
 
 
 def luma_plane(plane: torch.Tensor, layout: PixelLayout, colour: Colour) -> torch.Tensor:

@@ -54,6 +54,16 @@ def area(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return on_planes(x, size, lambda src, dst: cv2.resize(src, size[::-1], dst=dst, interpolation=cv2.INTER_AREA))
 
 
+def bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` [N,C,H,W] resampled bilinearly to ``size`` (``F.interpolate``'s, pixel centres aligned),
+    through OpenCV where ``with_opencv``."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if not with_opencv(x):
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return on_planes(x, size, lambda src, dst: cv2.resize(src, size[::-1], dst=dst, interpolation=cv2.INTER_LINEAR))
+
+
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x

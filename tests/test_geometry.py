@@ -41,6 +41,17 @@ def test_area_matches_torchs_area_interpolation(size, target):
     assert torch.allclose(area(x, target), F.interpolate(x, size=target, mode="area"), atol=1e-6)
 
 
+@pytest.mark.parametrize("size, target", [((9, 16), (36, 64)), ((7, 10), (15, 21)), ((30, 40), (20, 27))])
+def test_bilinear_through_opencv_matches_torchs_bilinear_interpolation(size, target):
+    import torch.nn.functional as F
+
+    from dfstream.geometry import bilinear
+
+    x = torch.rand(2, 3, *size)
+    want = F.interpolate(x.double(), size=target, mode="bilinear", align_corners=False)
+    assert torch.allclose(bilinear(x, target).double(), want, atol=1e-5)
+
+
 @pytest.mark.parametrize("radius", [1, 3])
 def test_box_blur_through_opencv_is_the_mean_over_windows_cut_at_the_borders(radius):
     import torch.nn.functional as F

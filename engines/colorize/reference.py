@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import DfstreamError
-from dfstream.geometry import area, chroma_size
+from dfstream.geometry import area, bilinear, chroma_size
 
 from ..filters import box_blur, guided_filter
 from ..flow import DISFlow, FlowEstimator, inconsistent, likeness, to_previous, warp
@@ -174,8 +174,7 @@ class ReferenceColorizer(RecurrentStage):
         if self._size != size:  # first frame, or the work size changed (realtime)
             self._prepare(size, ctx.luma.device, ctx.matrix)
             if self._chroma is not None:
-                self._chroma, self._hint = (F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-                                            for x in (self._chroma, self._hint))
+                self._chroma, self._hint = (bilinear(x, size) for x in (self._chroma, self._hint))
                 self._luma = area(self._luma, size)
         y = ctx.luma_at(size)
         thumb = area(y, (18, 32))
