@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfstream.geometry import bilinear
+from dfstream.geometry import bilinear, with_opencv
 
 
 class FlowEstimator(Protocol):
@@ -42,6 +42,18 @@ class DISFlow:
         self.preset = preset
         self.max_side = max_side
         self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
+        self._recent: list[tuple] = []  # (tensor, size, image), newest first
+
+    def _u8(self, x: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+        """Frame [1,1,H,W] ``x`` as the 8-bit image DIS takes, kept for the next calls: a pair is
+        measured both ways, a frame against its neighbour and then the neighbour against it.
+        Frames are known by identity: callers never change a luma in place."""
+        for tensor, at, image in self._recent:
+            if tensor is x and at == size:
+                return image
+        image = _to_u8(x[0, 0], size)
+        self._recent = [(x, size, image), *self._recent[:2]]
+        return image
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         n, _, h, w = a.shape
@@ -49,7 +61,7 @@ class DISFlow:
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
         flows = []
         for i in range(n):
-            ia, ib = (_to_u8(x[i, 0], size) for x in (a, b))
+            ia, ib = (self._u8(x, size) if n == 1 else _to_u8(x[i, 0], size) for x in (a, b))
             flows.append(self._dis.calc(ia, ib, None))
         flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(a.device)
         if size != (w, h):
@@ -73,11 +85,30 @@ def _identity_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> 
 
 
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warp: out(p) = x(p + flow(p)), bilinear, edges replicated."""
+    """Backward warp: out(p) = x(p + flow(p)), bilinear, edges replicated (through OpenCV's remap
+    where ``with_opencv``: its kernels are about twice as fast as grid_sample on a CPU)."""
+    if with_opencv(x) and with_opencv(flow):
+        return _remap(x.contiguous(), flow)
     _, _, h, w = x.shape
     step = flow.new_tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)])
     grid = _identity_grid(h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1) * step
     return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel's own x and y, [H,W] each."""
+    return tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+
+
+def _remap(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    gx, gy = _pixel_grid(*x.shape[-2:])
+    out = torch.empty_like(x)
+    for i, (src, dst) in enumerate(zip(x.numpy(), out.numpy())):
+        mx, my = gx + flow[i, 0].numpy(), gy + flow[i, 1].numpy()
+        for a, b in zip(src, dst):
+            cv2.remap(a, mx, my, cv2.INTER_LINEAR, dst=b, borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 def occlusion(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:

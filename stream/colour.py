@@ -295,4 +295,4 @@ def merge_chroma(y: torch.Tensor, c: torch.Tensor, matrix: str = "bt601") -> tor
 def luma_plane(plane: torch.Tensor, layout: PixelLayout, colour: Colour) -> torch.Tensor:
     """The Y' plane [N,h,w] of integer codes as [N,1,H,W] in [0,1]."""
     y_off, y_scale, _ = _scales(layout.bits, colour.full_range)
-    return ((plane.float() - y_off) / y_scale).clamp(0, 1).unsqueeze(1)
+    return plane.float().sub_(y_off).div_(y_scale).clamp_(0, 1).unsqueeze(1)
