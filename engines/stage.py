@@ -67,10 +67,13 @@ class StageContext:
 
 
 class Stage(ABC):
-    """A frame transform. ``multiple``: height and width must be multiples of it."""
+    """A frame transform. ``multiple``: height and width must be multiples of it; ``reads_colour``
+    False: the stage reads only ``ctx.luma`` (as the first stage it may be handed the luma as a
+    grey picture, also the later stages' ``ctx.source``, and the input's R'G'B' is not decoded)."""
 
     name: str = "stage"
     multiple: int = 1
+    reads_colour: bool = True
 
     @classmethod
     def create(cls, variant: str | None, options) -> Stage:

@@ -23,6 +23,10 @@ class DeviceFrames:
     matrix: str  # the stages' working matrix
 
     def rgb(self) -> torch.Tensor:
+        """R'G'B' [N,3,H,W]: the decoded one, or where none was decoded (the first stage reads only
+        the luma) the luma as a grey picture."""
+        if self.packed is None:
+            return self.luma(None).expand(-1, 3, -1, -1)
         return rgb_from_packed(self.packed)
 
     def luma(self, rgb: torch.Tensor) -> torch.Tensor:

@@ -104,11 +104,14 @@ class Pipeline:
             raise
         self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
         source = self.source
-        # the stages read R'G'B' (so does a realtime passthrough of a format without a Y' plane)
-        source.rgb = bool(self.stages) or (self.realtime is not None and source.luma_layout is None)
         self.out_layout = output_layout(options.encoder, source.layout, bool(self.stages),
                                         (source.height, source.width), self.summary.notes)
         self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages))
+        # the stages read R'G'B' (so does a realtime passthrough of a format without a Y' plane),
+        # unless the first reads only the luma and the decoded Y' plane is it
+        luma_only = (source.luma_layout is not None and source.colour.matrix == self.out_colour.matrix
+                     and bool(self.stages) and not self.stages[0].reads_colour)
+        source.rgb = (bool(self.stages) and not luma_only) or (self.realtime is not None and source.luma_layout is None)
         self.scenes = SceneCuts(options.scene_threshold)
         self.latencies: deque[float] = deque(maxlen=100_000)
         self.state = RunState()

@@ -10,7 +10,7 @@ import pytest
 import dfstream
 from dfstream.sink import EncoderSettings
 
-from tests.conftest import MEDIA, WALKERS, make_clip, needs_media
+from tests.conftest import MEDIA, WALKERS, make_clip, needs_media, pattern
 
 LOSSLESS = EncoderSettings(codec="ffv1")
 GOAT = MEDIA / "flicker" / "goat"
@@ -61,6 +61,28 @@ def test_real_grey_film_keeps_its_luma_through_the_reference_colorizer(tmp_path)
     assert first.format.name == "yuv420p" and first.color_range == 2  # full range, as the grey was
     assert all(np.array_equal(a, b) for a, b in zip(written, images))
     assert np.abs(plane(first, 1).astype(int) - 128).mean() > 2  # it was coloured
+
+
+def test_a_first_stage_reading_only_luma_gets_the_decoded_plane_and_writes_the_same(tmp_path):
+    """The reference colorizer reads only the luma: no R'G'B' is decoded for it, and it writes
+    code for code what it writes where R'G'B' is decoded (a colour input, so the two differ)."""
+    from dfstream.engines.colorize.reference import ReferenceColorizer
+    from dfstream.pipeline import Options, Pipeline
+
+    class ReadsColour(ReferenceColorizer):
+        reads_colour = True
+
+    source = make_clip(tmp_path / "in.mkv", codec="ffv1", frames=5, width=64, height=48)
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), cv2.cvtColor(pattern(9, 48, 64), cv2.COLOR_RGB2BGR))
+    written = []
+    for cls in (ReferenceColorizer, ReadsColour):
+        pipeline = Pipeline(str(source), Options(stages=[cls([str(still)])], encoder=LOSSLESS))
+        assert pipeline.source.rgb is (cls is ReadsColour)
+        pipeline.run(str(tmp_path / f"{cls.__name__}.mkv"))
+        with av.open(str(tmp_path / f"{cls.__name__}.mkv")) as c:
+            written.append([f.to_ndarray() for f in c.decode(video=0)])
+    assert len(written[0]) == 5 and all(np.array_equal(a, b) for a, b in zip(*written))
 
 
 @pytest.mark.parametrize("pix_fmt, tags", [("yuv420p", (6, 1)), ("yuv420p10le", (9, 1)), ("yuv444p12le", (1, 2))])

@@ -101,6 +101,7 @@ class ChromaLookup:
 @register("colorize", "reference")
 class ReferenceColorizer(RecurrentStage):
     name = "colorize"
+    reads_colour = False  # colours from the luma alone
 
     @classmethod
     def missing(cls, variant, options):
@@ -136,10 +137,11 @@ class ReferenceColorizer(RecurrentStage):
         """Bring the references to the working size once the frame size is known."""
         self._size = size
         refs = [area(r.to(device), size) for r in self.references]
-        self._ref_ycc = [torch.cat(ycbcr(r, matrix), 1) for r in refs]  # luma and chroma: warped together
-        self._ref_luma = [x[:, :1] for x in self._ref_ycc]
+        parts = [ycbcr(r, matrix) for r in refs]
+        self._ref_luma = [y for y, _ in parts]
+        self._ref_chroma = [c for _, c in parts]
         self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
-        self._lookup = ChromaLookup(self._ref_luma, [x[:, 1:] for x in self._ref_ycc])
+        self._lookup = ChromaLookup(self._ref_luma, self._ref_chroma)
 
     @staticmethod
     def _trusted(forward: torch.Tensor, back: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
@@ -181,19 +183,17 @@ class ReferenceColorizer(RecurrentStage):
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         ref = self._ref_luma[best]
         to_ref = self.flow(y, ref)
-        pulled = warp(torch.cat((self._ref_ycc[best], self.flow(ref, y)), 1), to_ref)  # one warp for all
-        direct = pulled[:, 1:3]
-        confidence = self._trusted(to_ref, pulled[:, 3:], likeness(y, pulled[:, :1]))
+        direct = warp(self._ref_chroma[best], to_ref)
+        confidence = self._trusted(to_ref, warp(self.flow(ref, y), to_ref), likeness(y, warp(ref, to_ref)))
         measured = None if self._chroma is None else to_previous(ctx, self.motion, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
             flow, photometric = measured
-            pulled = warp(torch.cat((self._chroma, self._hint, self.motion(self._luma, y)), 1), flow)
-            trust = self._trusted(flow, pulled[:, 5:], photometric)
-            known = trust * pulled[:, :2] + (1 - trust) * confidence * direct
+            trust = self._trusted(flow, warp(self.motion(self._luma, y), flow), photometric)
+            known = trust * warp(self._chroma, flow) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
-            carried = pulled[:, 2:5]
+            carried = warp(self._hint, flow)
         hint = self._hinted(y, unknown, carried)
         chroma = known + unknown * hint[:, :2]
         if measured is not None:
