@@ -63,7 +63,6 @@ def test_cpu_chroma_downsampling_matches_the_gpu_formula(small, big):
 
 def test_nv12_is_written_like_yuv420p():
     """NV12 (NVDEC's layout) gets the same samples as yuv420p, interleaved in one plane."""
-    import av
 
     from dfstream.colour import Tags
     from dfstream.planes import frames_from_arrays, plane_lists

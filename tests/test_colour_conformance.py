@@ -8,7 +8,6 @@ Y'CbCr limited unless tagged full;
 an unspecified matrix is BT.601 below 720 lines and BT.709 from 720 up.
 """
 
-from fractions import Fraction
 
 import av
 import numpy as np

@@ -103,7 +103,7 @@ def test_none_and_gray_keep_luma_and_depth(tmp_path, pix_fmt, tags, stages):
             out.mux(p)
     out = tmp_path / "out.mkv"
     dfstream.process(str(retagged), str(out), stages=stages, encoder=LOSSLESS)
-    (before, first_in), (after, first_out) = luma_planes(retagged), luma_planes(out)
+    (before, _), (after, first_out) = luma_planes(retagged), luma_planes(out)
     assert first_out.format.name == pix_fmt  # depth and layout kept
     assert (first_out.colorspace, first_out.color_range) == tags  # the colour space is kept
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
