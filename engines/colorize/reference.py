@@ -7,8 +7,7 @@ resolution) from three estimates, per pixel:
 1. the reference pulled along the optical flow from the frame to the best
    matching reference still, where that flow passes the occlusion test and
    the photometric check (a direct anchor, so colours never drift);
-2. the previous frame's chroma pulled along the flow between frames (DIS
-   fast, both ways: the forward-backward test needs the two alike), where it
+2. the previous frame's chroma pulled along the flow between frames, where it
    passes the occlusion test and the photometric check (propagation through
    motion);
 3. for content neither flow can find (new content entering, what the frame
@@ -20,8 +19,9 @@ resolution) from three estimates, per pixel:
    way towards it, and colour carried onto the wrong content (a skier's red on
    the snow) fades.
 
-At a scene cut or on the first frame the propagation is empty and the frame
-is re-anchored. The result is smoothed edge-aware with the luma as guide.
+Every flow is DIS ultrafast, measured both ways (the forward-backward test
+needs the two alike). At a scene cut or on the first frame the propagation is
+empty and the frame is re-anchored. The result is smoothed edge-aware with the luma as guide.
 """
 
 from __future__ import annotations
@@ -123,8 +123,7 @@ class ReferenceColorizer(RecurrentStage):
         self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
         self.max_side = max_side
         self.anchor = anchor
-        self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # to the references and back
-        self.motion = estimator or DISFlow("fast", max_side=max_side)  # to the previous frame and back
+        self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # every flow, both ways
         self._size: tuple[int, int] | None = None
         self.reset()
 
@@ -185,12 +184,12 @@ class ReferenceColorizer(RecurrentStage):
         to_ref = self.flow(y, ref)
         direct = warp(self._ref_chroma[best], to_ref)
         confidence = self._trusted(to_ref, warp(self.flow(ref, y), to_ref), likeness(y, warp(ref, to_ref)))
-        measured = None if self._chroma is None else to_previous(ctx, self.motion, y, self._luma)
+        measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
             flow, photometric = measured
-            trust = self._trusted(flow, warp(self.motion(self._luma, y), flow), photometric)
+            trust = self._trusted(flow, warp(self.flow(self._luma, y), flow), photometric)
             known = trust * warp(self._chroma, flow) + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
             carried = warp(self._hint, flow)
