@@ -19,8 +19,9 @@ resolution) from three estimates, per pixel:
    way towards it, and colour carried onto the wrong content (a skier's red on
    the snow) fades.
 
-Every flow is DIS ultrafast, measured both ways (the forward-backward test
-needs the two alike). At a scene cut or on the first frame the propagation is
+Every flow is DIS ultrafast (fast where chroma has under 180 rows: the
+quarter-size flow of ultrafast is too coarse there), measured both ways (the
+forward-backward test needs the two alike). At a scene cut or on the first frame the propagation is
 empty and the frame is re-anchored. The result is smoothed edge-aware with the luma as guide.
 """
 
@@ -47,6 +48,7 @@ NEAREST = 4  # reference cells whose chroma a look-up averages
 LOOKED_UP = 0.3  # weight of the look-up in a cell from which on that cell is looked up afresh
 HINT = 0.05  # pull towards the look-up per frame where no still anchors the colour
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
+FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -123,7 +125,7 @@ class ReferenceColorizer(RecurrentStage):
         self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
         self.max_side = max_side
         self.anchor = anchor
-        self.flow = estimator or DISFlow("ultrafast", max_side=max_side)  # every flow, both ways
+        self.estimator = estimator  # every flow, both ways; by default DIS at the preset for the size
         self._size: tuple[int, int] | None = None
         self.reset()
 
@@ -135,6 +137,7 @@ class ReferenceColorizer(RecurrentStage):
     def _prepare(self, size: tuple[int, int], device: torch.device, matrix: str) -> None:
         """Bring the references to the working size once the frame size is known."""
         self._size = size
+        self.flow = self.estimator or DISFlow("ultrafast" if min(size) >= FINE_BELOW else "fast", self.max_side)
         refs = [area(r.to(device), size) for r in self.references]
         parts = [ycbcr(r, matrix) for r in refs]
         self._ref_luma = [y for y, _ in parts]
