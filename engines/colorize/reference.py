@@ -45,7 +45,7 @@ from ..stage import RecurrentStage, StageContext
 
 CELL = 4  # chroma pixels on each side of a look-up cell
 NEAREST = 4  # reference cells whose chroma a look-up averages
-LOOKED_UP = 0.3  # weight of the look-up in a cell from which on that cell is looked up afresh
+LOOKED_UP = 0.5  # weight of the look-up in a cell from which on that cell is looked up afresh
 HINT = 0.05  # pull towards the look-up per frame where no still anchors the colour
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
