@@ -56,7 +56,7 @@ class FlowStabilizer(RecurrentStage):
             raise ValueError("strength must be in [0, 1)")
         self.strength = strength
         self.chroma_only = chroma_only
-        self.flow = estimator or DISFlow("medium", max_side=640)
+        self.flow = estimator or DISFlow("medium")  # as ``dfstream eval`` measures: frames up to 1024 px in full
         self.reset()
 
     def reset(self) -> None:
