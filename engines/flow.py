@@ -124,8 +124,7 @@ def occlusion(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
 
 def inconsistent(forward: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
     """Where Lai et al.'s forward-backward check fails [N,1,H,W] (bool): ``back`` is the backward
-    flow already pulled along ``forward`` (a caller warping other things along it too pulls it
-    with them, in one warp)."""
+    flow already pulled along ``forward``."""
     return _length_sq(forward + back) > 0.01 * (_length_sq(forward) + _length_sq(back)) + 0.5
 
 

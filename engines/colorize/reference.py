@@ -21,8 +21,9 @@ resolution) from three estimates, per pixel:
 
 Every flow is DIS ultrafast (fast where chroma has under 180 rows: the
 quarter-size flow of ultrafast is too coarse there), measured both ways (the
-forward-backward test needs the two alike). At a scene cut or on the first frame the propagation is
-empty and the frame is re-anchored. The result is smoothed edge-aware with the luma as guide.
+forward-backward test needs the two alike). At a scene cut or on the first
+frame the propagation is empty and the frame is re-anchored. The result is
+smoothed edge-aware with the luma as guide.
 """
 
 from __future__ import annotations
@@ -85,8 +86,7 @@ class ChromaLookup:
         self.cells = (max(1, h // CELL), max(1, w // CELL))
         self.keys = torch.cat([patches(y, self.cells) for y in lumas])
         self.norms = self.keys.square().sum(1)
-        self.values = torch.cat([area(c, self.cells).flatten(2)[0].T
-                                 for c in chromas])
+        self.values = torch.cat([area(c, self.cells).flatten(2)[0].T for c in chromas])
 
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """Chroma and agreement [n,3] for the n cells of luma y that ``wanted`` (flat) marks."""
