@@ -84,10 +84,13 @@ def _identity_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> 
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None]
 
 
+REMAP_EXACT = int(cv2.__version__.split(".")[0]) >= 5  # OpenCV 4 rounds remap's positions to 1/32 px
+
+
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward warp: out(p) = x(p + flow(p)), bilinear, edges replicated (through OpenCV's remap
-    where ``with_opencv``: its kernels are about twice as fast as grid_sample on a CPU)."""
-    if with_opencv(x) and with_opencv(flow):
+    where ``with_opencv`` and it interpolates exactly: twice as fast as grid_sample on a CPU)."""
+    if REMAP_EXACT and with_opencv(x) and with_opencv(flow):
         return _remap(x.contiguous(), flow)
     _, _, h, w = x.shape
     step = flow.new_tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)])
