@@ -78,3 +78,17 @@ def test_dis_recovers_a_translation():
     shifted = torch.roll(base, shifts=(2, 3), dims=(2, 3))  # content moves 3 right, 2 down
     flow = DISFlow("medium")(base, shifted)[0, :, 10:-10, 10:-10]
     assert abs(flow[0].median() - 3) < 0.3 and abs(flow[1].median() - 2) < 0.3
+
+
+def test_dis_reuses_a_frame_it_converted_only_for_that_same_frame():
+    """DIS keeps the 8-bit frames it made, known by identity: a sequence of calls gives what a
+    fresh estimator gives on a batch of two (converted without keeping), frame for frame (moving
+    texture, where DIS itself is repeatable)."""
+    rng = np.random.default_rng(2)
+    base = torch.nn.functional.avg_pool2d(torch.from_numpy(rng.random((1, 1, 80, 120))).float(), 5, 1, 2)
+    base = (base - base.min()) / (base.max() - base.min())
+    frames = [torch.roll(base, shifts=(i, 2 * i), dims=(2, 3)) for i in range(4)]
+    kept = DISFlow("medium")
+    for a, b in [(0, 1), (1, 0), (2, 1), (1, 2), (3, 0), (0, 3)]:
+        fresh = DISFlow("medium")(torch.cat([frames[a]] * 2), torch.cat([frames[b]] * 2))[:1]
+        torch.testing.assert_close(kept(frames[a], frames[b]), fresh)
