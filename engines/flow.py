@@ -42,27 +42,24 @@ class DISFlow:
         self.preset = preset
         self.max_side = max_side
         self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
-        self._recent: list[tuple] = []  # (tensor, size, image), newest first
+        self._recent: list[tuple] = []  # (tensor, index, size, image), newest first
 
-    def _u8(self, x: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        """Frame [1,1,H,W] ``x`` as the 8-bit image DIS takes, kept for the next calls: a pair is
+    def _u8(self, x: torch.Tensor, i: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame ``i`` of ``x`` as the 8-bit image DIS takes, kept for the next calls: a pair is
         measured both ways, a frame against its neighbour and then the neighbour against it.
         Frames are known by identity: callers never change a luma in place."""
-        for tensor, at, image in self._recent:
-            if tensor is x and at == size:
-                return image
-        image = _to_u8(x[0, 0], size)
-        self._recent = [(x, size, image), *self._recent[:2]]
+        for key in self._recent:
+            if key[0] is x and key[1:3] == (i, size):
+                return key[3]
+        image = _to_u8(x[i, 0], size)
+        self._recent = [(x, i, size, image), *self._recent[:2]]
         return image
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         n, _, h, w = a.shape
         scale = min(1.0, self.max_side / max(h, w))
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        flows = []
-        for i in range(n):
-            ia, ib = (self._u8(x, size) if n == 1 else _to_u8(x[i, 0], size) for x in (a, b))
-            flows.append(self._dis.calc(ia, ib, None))
+        flows = [self._dis.calc(self._u8(a, i, size), self._u8(b, i, size), None) for i in range(n)]
         flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(a.device)
         if size != (w, h):
             flow = bilinear(flow, (h, w)) * flow.new_tensor([w / size[0], h / size[1]]).view(1, 2, 1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -26,15 +27,20 @@ class DeviceFrames:
         """R'G'B' [N,3,H,W]: the decoded one, or where none was decoded (the first stage reads only
         the luma) the luma as a grey picture."""
         if self.packed is None:
-            return self.luma(None).expand(-1, 3, -1, -1)
+            return self._plane_luma.expand(-1, 3, -1, -1)
         return rgb_from_packed(self.packed)
 
     def luma(self, rgb: torch.Tensor) -> torch.Tensor:
         """Y' [N,1,H,W]: the decoded plane as it is where the source matrix is the working one,
         else from ``rgb`` (these frames' R'G'B')."""
         if self.plane is not None and self.colour.matrix == self.matrix:
-            return luma_plane(self.plane, self.layout, self.colour)
+            return self._plane_luma
         return luma(rgb, self.matrix)
+
+    @functools.cached_property
+    def _plane_luma(self) -> torch.Tensor:
+        """The decoded Y' plane as [N,1,H,W] in [0,1], converted once for ``rgb`` and ``luma``."""
+        return luma_plane(self.plane, self.layout, self.colour)
 
     def thumbnail_luma(self) -> torch.Tensor:
         """A subsampled luma for scene cuts."""

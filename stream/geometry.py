@@ -51,7 +51,7 @@ def area(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return x
     if not with_opencv(x) or h % size[0] or w % size[1]:
         return F.interpolate(x, size=size, mode="area")
-    return on_planes(x, size, lambda src, dst: cv2.resize(src, size[::-1], dst=dst, interpolation=cv2.INTER_AREA))
+    return _resized(x, size, cv2.INTER_AREA)
 
 
 def bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -61,7 +61,11 @@ def bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return x
     if not with_opencv(x):
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    return on_planes(x, size, lambda src, dst: cv2.resize(src, size[::-1], dst=dst, interpolation=cv2.INTER_LINEAR))
+    return _resized(x, size, cv2.INTER_LINEAR)
+
+
+def _resized(x: torch.Tensor, size: tuple[int, int], interpolation: int) -> torch.Tensor:
+    return on_planes(x, size, lambda src, dst: cv2.resize(src, size[::-1], dst=dst, interpolation=interpolation))
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

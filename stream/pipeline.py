@@ -201,8 +201,9 @@ class Pipeline:
             return batch
         with self.transfers.compute():
             for part in self._slices(len(items), (source.height, source.width)):
-                rgb = frames.part(part).rgb()
-                guide_part = guide_frames.part(part)
+                source_part = frames.part(part)
+                guide_part = guide_frames.part(part) if originals else source_part
+                rgb = source_part.rgb()
                 guide_rgb = guide_part.rgb() if originals else rgb
                 out = self._run_stages(rgb, guide_rgb, guide_part.luma(guide_rgb), cuts[part])
                 batch.pending.append(self._frames_when_down(
