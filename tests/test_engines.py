@@ -6,7 +6,7 @@ import torch
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
-from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer
+from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, nearest
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer
@@ -151,6 +151,15 @@ def test_look_up_colours_content_by_its_texture_not_its_place():
     wanted = torch.zeros(cells[0] * cells[1], dtype=torch.bool)
     wanted[[3, 40]] = True
     assert torch.equal(lookup(frame, wanted), found.flatten(1).T[[3, 40]])
+
+
+def test_grouped_nearest_search_finds_what_topk_finds_ties_included():
+    torch.manual_seed(0)
+    for distances in (torch.rand(200, 640), torch.randint(0, 6, (200, 640)).float(), torch.rand(0, 640)):
+        found = distances.gather(1, nearest(distances, 4))
+        assert torch.equal(found.sort(1).values, distances.topk(4, largest=False).values.sort(1).values)
+        assert all(len(set(row.tolist())) == 4 for row in nearest(distances, 4))  # four different cells
+    assert nearest(torch.rand(3, 16), 4).shape == (3, 4)  # too few columns to group: topk itself
 
 
 def test_colour_carried_onto_content_no_still_anchors_fades_towards_the_look_up():

@@ -50,6 +50,7 @@ LOOKED_UP = 0.5  # weight of the look-up in a cell from which on that cell is lo
 HINT = 0.05  # pull towards the look-up per frame where no still anchors the colour
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
+GROUP = 8  # reference cells in a group of the nearest-neighbour search (``nearest``)
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -75,6 +76,19 @@ def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
     return torch.cat(parts, 1).flatten(2)[0].T
 
 
+def nearest(distances: torch.Tensor, k: int, group: int = GROUP) -> torch.Tensor:
+    """The indices of the k smallest distances per row [n,m] -> [n,k] (m a multiple of ``group``),
+    as ``topk`` finds them but about twice as fast on a CPU: the k smallest lie in the k groups
+    (each of ``group`` columns m/group apart) with the smallest minima, so only those are searched."""
+    n, m = distances.shape
+    width = m // group
+    if width <= k:
+        return distances.topk(k, largest=False).indices
+    chosen = distances.view(n, group, width).amin(1).topk(k, largest=False).indices  # [n,k]
+    candidates = (chosen[..., None] + torch.arange(0, m, width, device=distances.device)).flatten(1)
+    return candidates.gather(1, distances.gather(1, candidates).topk(k, largest=False).indices)
+
+
 class ChromaLookup:
     """Chroma for content the flows cannot find in the references: per cell of CELL x CELL chroma
     pixels, the mean chroma of the NEAREST reference cells whose luma patches (``patches``) are
@@ -84,15 +98,18 @@ class ChromaLookup:
     def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):
         h, w = lumas[0].shape[-2:]
         self.cells = (max(1, h // CELL), max(1, w // CELL))
-        self.keys = torch.cat([patches(y, self.cells) for y in lumas])
-        self.norms = self.keys.square().sum(1)
+        keys = torch.cat([patches(y, self.cells) for y in lumas])
+        self.k = min(NEAREST, len(keys))
+        pad = -len(keys) % GROUP  # keys never found (infinitely far) up to a multiple of GROUP
+        self.keys = F.pad(keys, (0, 0, 0, pad))
+        self.norms = F.pad(keys.square().sum(1), (0, pad), value=float("inf"))
         self.values = torch.cat([area(c, self.cells).flatten(2)[0].T for c in chromas])
 
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """Chroma and agreement [n,3] for the n cells of luma y that ``wanted`` (flat) marks."""
         queries = patches(y, self.cells)[wanted]
-        step, k = max(1, 2**22 // len(self.keys)), min(NEAREST, len(self.keys))  # distances: 16 MB at once
-        found = [torch.addmm(self.norms[None], q, self.keys.T, alpha=-2).topk(k, largest=False).indices
+        step = max(1, 2**22 // len(self.keys))  # distances: 16 MB at once
+        found = [nearest(torch.addmm(self.norms[None], q, self.keys.T, alpha=-2), self.k)
                  for q in queries.split(step)]  # no cell wanted: one empty part
         chromas = self.values[torch.cat(found)]
         mean = chromas.mean(1)
