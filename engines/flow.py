@@ -60,7 +60,7 @@ class DISFlow:
         scale = min(1.0, self.max_side / max(h, w))
         size = (max(8, round(w * scale)), max(8, round(h * scale)))
         flows = [self._dis.calc(self._u8(a, i, size), self._u8(b, i, size), None) for i in range(n)]
-        flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(a.device)
+        flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).contiguous().to(a.device)
         if size != (w, h):
             flow = bilinear(flow, (h, w)) * flow.new_tensor([w / size[0], h / size[1]]).view(1, 2, 1, 1)
         return flow
