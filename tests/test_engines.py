@@ -72,6 +72,22 @@ def test_flow_stabilizer_holds_large_flicker_within_its_fidelity_bound():
     assert (e_o - e_in) < 0.9 * (e_p - e_in)  # still a filter, of a smaller weight
 
 
+def test_flow_stabilizer_keeps_one_weight_through_small_and_large_flicker():
+    """Flicker alternately small and large, beyond the budget: one steady weight, not the full
+    strength on small frames and what is left on large ones (the same departure would remove less)."""
+    still = moving_clip(n=1)[0]
+    offsets = np.random.default_rng(3).choice([-1, 1], (40, 3)) * np.where(np.arange(40) % 2, 0.1, 0.02)[:, None]
+    flicker = [(still * 0.7 + 0.15 + torch.tensor(o, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1)
+               for o in offsets]
+    stage = FlowStabilizer(0.8, estimator=lambda a, b: torch.zeros(a.shape[0], 2, *a.shape[-2:]))  # a still
+    out = run(stage, flicker, source=[still] * len(flicker))
+    # a still shot trusts every pixel: O_t = P_t + s_t (O_{t-1} - P_t), so s_t can be read off
+    weights = np.array([float(((o - p) * (before - p)).sum() / (before - p).square().sum())
+                        for before, o, p in zip(out, out[1:], flicker[1:])])
+    steady = weights[15:]  # once the running mean has settled
+    assert steady.max() < 1.25 * steady.min() and steady.max() < 0.8, weights
+
+
 def test_stabilizer_state_resets_at_a_cut():
     clip = moving_clip(n=6)
     bright = [(f * 1.2).clamp(0, 1) for f in clip]

@@ -92,7 +92,7 @@ def nearest(distances: torch.Tensor, k: int, group: int = GROUP) -> torch.Tensor
 class ChromaLookup:
     """Chroma for content the flows cannot find in the references: per cell of CELL x CELL chroma
     pixels, the mean chroma of the NEAREST reference cells whose luma patches (``patches``) are
-    closest, searched exhaustively over every cell of every reference, and how far they agree:
+    closest among every cell of every reference (found by ``nearest``), and how far they agree:
     exp(-(s / AGREE)^2), s their mean distance from that mean chroma."""
 
     def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):

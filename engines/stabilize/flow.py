@@ -15,12 +15,18 @@ the input) is taken from the current frame. s_t is the weight of the past:
 that closely would move the output far from the processed video, so the
 departure from it, s_t^2 * ms(D_t) (ms: mean square), is held within a budget
 of (``strength * FIDELITY``)^2 per frame, 0.0151 RMS (36.4 dB) at the default
-strength. Budget a frame leaves unspent is saved for later ones, at most
-``SAVED`` frames' worth: a sudden jump of tone (an auto-exposure step) can be
-followed a while longer, and yet the video from its start up to any frame stays
-within the budget on average: at least 36.4 dB from the processed video at the
-default, on any footage. On moderate flicker that is independent from frame to
-frame the filter leaves (1 - s)^2 / (1 + s) of the frame-to-frame variance.
+strength. The weight is then kept steady: s_t^2 * m_t = budget + saved / SPREAD,
+m_t the running mean of ms(D) over about ten frames (``STEADY``). For a given
+departure, one weight for all frames leaves the least warping error (both are
+sums of squares of the same D, (1 - s)^2 against s^2), so a frame of little
+flicker does not take a weight that its neighbours of large flicker cannot
+afford. Budget a frame leaves unspent is saved for later ones, at most
+``SAVED`` frames' worth, and no frame spends more than is saved: a sudden jump
+of tone (an auto-exposure step) can be followed a while longer, and yet the
+video from its start up to any frame stays within the budget on average: at
+least 36.4 dB from the processed video at the default, on any footage. On
+moderate flicker that is independent from frame to frame the filter leaves
+(1 - s)^2 / (1 + s) of the frame-to-frame variance.
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
@@ -41,6 +47,8 @@ from ..stage import RecurrentStage, StageContext
 
 FIDELITY = 0.0216  # departure per frame allowed, over strength (default: 0.0151 RMS, 36.4 dB)
 SAVED = 25  # frames' worth of unspent departure that later frames may use
+SPREAD = 15  # frames over which saved departure is spent
+STEADY = 0.1  # weight of each frame in the running mean of the correction's mean square
 
 
 @register("stabilize", "flow")
@@ -63,6 +71,7 @@ class FlowStabilizer(RecurrentStage):
         self._out: torch.Tensor | None = None  # previous output (its chroma with chroma_only)
         self._luma: torch.Tensor | None = None  # previous input luma
         self._saved = 0.0  # unspent departure (mean square) of the frames so far
+        self._typical: float | None = None  # running mean of the correction's mean square
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         y = ctx.luma
@@ -83,9 +92,13 @@ class FlowStabilizer(RecurrentStage):
             to_prev, trust = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1, photometric mask
             correction = trust * (warp(self._out, to_prev) - x)
             square = float(correction.square().mean())
-            allowed = self._saved + (self.strength * FIDELITY) ** 2
-            weight = min(self.strength, (allowed / max(square, 1e-12)) ** 0.5)
-            self._saved = min(SAVED * (self.strength * FIDELITY) ** 2, allowed - weight**2 * square)
+            typical = square if self._typical is None else self._typical + STEADY * (square - self._typical)
+            budget = (self.strength * FIDELITY) ** 2
+            allowed = self._saved + budget
+            weight = min(self.strength, ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
+                         (allowed / max(square, 1e-12)) ** 0.5)
+            self._saved = min(SAVED * budget, allowed - weight**2 * square)
+            self._typical = typical
             out = x + weight * correction
         self._out, self._luma = out, y
         return out
