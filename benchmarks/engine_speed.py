@@ -4,7 +4,8 @@ Stages alone take DAVIS frames already on the device (R'G'B' tensors); the
 whole runs go through ``dfstream`` end to end (decode, colour conversion,
 stages, libx264 veryfast encode) on a grey 640x360 clip made from the same
 frames. Warm-up excluded; the median of three passes counts (of five for whole
-runs, whose speed also depends on the encoder's threads).
+runs, whose speed also depends on the encoder's threads; the chains take turns
+run by run, as this machine's speed swings by half over an hour).
 
     python benchmarks/engine_speed.py
 """
@@ -59,15 +60,18 @@ def write_clip(frames, path: str) -> None:
             out.mux(p)
 
 
-def chain_run(src: str, stages: str, reference: str, folder: str) -> tuple[float, dict[str, float]]:
-    """fps of the median of five runs, and that run's milliseconds per frame in each stage."""
-    runs = []
-    for i in range(5):
-        summary = dfstream.process(src, f"{folder}/out{i}.mkv", stages=stages, references=[reference],
-                                   encoder=EncoderSettings(preset="veryfast"), overwrite=True)
-        runs.append((summary.frames / summary.seconds,
-                     {k: round(1000 * v / summary.frames, 1) for k, v in summary.stage_seconds.items()}))
-    return sorted(runs, key=lambda r: r[0])[2]
+def chain_runs(src: str, chains: list[str], reference: str, folder: str) -> dict[str, tuple[float, dict]]:
+    """Per chain, the fps of the median of five whole runs and that run's milliseconds per frame in
+    each stage. The chains take turns, round by round, so that all see the same swings of the
+    machine's speed."""
+    runs = {chain: [] for chain in chains}
+    for _ in range(5):
+        for chain in chains:
+            summary = dfstream.process(src, f"{folder}/out.mkv", stages=chain, references=[reference],
+                                       encoder=EncoderSettings(preset="veryfast"), overwrite=True)
+            runs[chain].append((summary.frames / summary.seconds,
+                                {k: round(1000 * v / summary.frames, 1) for k, v in summary.stage_seconds.items()}))
+    return {chain: sorted(r, key=lambda run: run[0])[2] for chain, r in runs.items()}
 
 
 def main() -> None:
@@ -84,9 +88,9 @@ def main() -> None:
         src, ref = f"{folder}/grey.mkv", f"{folder}/ref.png"
         write_clip(frames, src)
         cv2.imwrite(ref, cv2.cvtColor((reference[0].permute(1, 2, 0) * 255).byte().numpy(), cv2.COLOR_RGB2BGR))
-        stage_ms = {}
-        for chain in ("none", "colorize", "stabilize", "cartoonize", "colorize,stabilize"):
-            results[f"dfstream --stages {chain}"], stage_ms[chain] = chain_run(src, chain, ref, folder)
+        runs = chain_runs(src, ["none", "colorize", "stabilize", "cartoonize", "colorize,stabilize"], ref, folder)
+        results.update({f"dfstream --stages {chain}": fps for chain, (fps, _) in runs.items()})
+        stage_ms = {chain: ms for chain, (_, ms) in runs.items()}
     for name, fps in results.items():
         print(f"{name:40} {fps:7.1f} fps")
     print(save("engine_speed", {"size": f"{SIZE[0]}x{SIZE[1]}", "frames": len(frames),

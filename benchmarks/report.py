@@ -88,6 +88,8 @@ HEADLINES = {
     "reference_colorizer": _reference,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
+    "side_by_side": lambda d: "; ".join(f"{r['revision']} {r['fps_median']} fps, CPU {r['cpu_ms_per_frame']} ms/frame"
+                                        for r in d["revisions"]),
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
     "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(
         f"{r['workers']} workers {r['fps']} fps ({r['speed_up']}x)" for r in d["segments"])
