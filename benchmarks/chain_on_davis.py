@@ -47,7 +47,7 @@ def main() -> None:
         row = {"sequence": sequence, "colorized": scores(coloured), "truth_warping_error": warping(truth)}
         row["chain"] = scores(stabilized(coloured, contexts, shared=True))
         row["chain_own_flow"] = scores(stabilized(coloured, contexts, shared=False))
-        default, flow_stabilizer.chroma_size = flow_stabilizer.chroma_size, lambda h, w: (h, w)
+        default, flow_stabilizer.chroma_size = flow_stabilizer.chroma_size, lambda h, w, scale=1.0: (h, w)
         row["chain_full_size_chroma"] = scores(stabilized(coloured, contexts, shared=False))
         flow_stabilizer.chroma_size = default
         rows.append(row)

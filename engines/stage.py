@@ -25,16 +25,20 @@ class StageContext:
     ``matrix``: the working matrix, the one the output is written with: a stage that keeps the
     luma merges its chroma with it;
     ``untouched``: the stage input is ``source`` itself (the first stage, no --original);
-    ``shared[i]``: what the stages of frame i share (``memo``)."""
+    ``shared[i]``: what the stages of frame i share (``memo``);
+    ``scale``: the work size against the run's own, below 1 while a realtime run has lowered it
+    (a stage that works at a size of its own, as chroma is, lowers that alike)."""
 
     def __init__(self, source: torch.Tensor, luma: torch.Tensor | None = None, cuts=(),
-                 matrix: str = "bt601", untouched: bool = False, shared: list[dict] | None = None):
+                 matrix: str = "bt601", untouched: bool = False, shared: list[dict] | None = None,
+                 scale: float = 1.0):
         self.source = source
         self._luma = luma
         self.cuts = list(cuts)
         self.matrix = matrix
         self.untouched = untouched
         self.shared = shared if shared is not None else [{} for _ in self.cuts]
+        self.scale = scale
 
     @property
     def luma(self) -> torch.Tensor:
@@ -55,7 +59,7 @@ class StageContext:
         return self.memo(("luma", *size), lambda: area(self.luma, size))
 
     def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts, shared) -> StageContext:
-        return StageContext(source, luma, cuts, self.matrix, self.untouched, shared)
+        return StageContext(source, luma, cuts, self.matrix, self.untouched, shared, self.scale)
 
     def frame(self, i: int) -> StageContext:
         luma = None if self._luma is None else self._luma[i : i + 1]

@@ -21,10 +21,12 @@ def within(height: int, width: int, max_side: int) -> tuple[int, int]:
     return max(8, round(height * scale)), max(8, round(width * scale))
 
 
-def chroma_size(height: int, width: int, cap: int = 480) -> tuple[int, int]:
+def chroma_size(height: int, width: int, cap: int = 480, scale: float = 1.0) -> tuple[int, int]:
     """Where chroma is worked out: half the frame (the size of 4:2:0 chroma, all an output keeps),
-    320 to ``cap`` pixels on the longer side, never larger than the frame."""
-    return within(height, width, min(max(max(height, width) // 2, 320), cap))
+    320 to ``cap`` pixels on the longer side, never larger than the frame. ``scale``: the work
+    size against the run's own (below 1 while a realtime run has lowered it): both bounds shrink
+    with it, so that the work does too."""
+    return within(height, width, round(min(max(max(height, width) // 2, 320 * scale), cap * scale)))
 
 
 def on_planes(x: torch.Tensor, size: tuple[int, int], fn) -> torch.Tensor:

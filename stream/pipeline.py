@@ -241,12 +241,11 @@ class Pipeline:
         """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames."""
         height, width = rgb.shape[-2:]
         max_height = self.options.max_height or height
-        if self.realtime:
-            max_height = max(2, int(max_height * self.realtime.scale))
-        size = work_size(height, width, max_height)
+        scale = self.realtime.scale if self.realtime else 1.0
+        size = work_size(height, width, max(2, int(max_height * scale)))
         x = resize(rgb, size)
         ctx = StageContext(resize(source, size), resize(source_luma, size), cuts, self.out_colour.matrix,
-                           untouched=self.original is None)
+                           untouched=self.original is None, scale=scale)
         for stage in self.stages:
             with self.transfers.timed(stage.name):
                 x = stage.apply(x, ctx)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import dfstream
+from dfstream.geometry import work_size
 from tests.conftest import decode, make_clip, run_cli
 
 
@@ -25,8 +26,10 @@ class KnownCost(dfstream.engines.BatchStage):
 
     def __init__(self, seconds_per_frame: float):
         self.seconds = seconds_per_frame
+        self.seen = []  # (frame height, ctx.scale) of every batch
 
     def process(self, rgb, ctx):
+        self.seen.append((rgb.shape[-2], ctx.scale))
         time.sleep(self.seconds * rgb.shape[0])
         return rgb
 
@@ -36,10 +39,14 @@ LIVE_SMALL = "testsrc2=size=160x90:rate=25,realtime"  # paced to the wall clock 
 
 def test_realtime_drops_frames_to_keep_the_clock_when_the_chain_is_slower(tmp_path):
     # 100 frames at 25 fps through 8 fps of work: without drops the last frame would leave ~8 s late
-    summary = dfstream.process(LIVE_SMALL, str(tmp_path / "out.mkv"), stages=[KnownCost(0.125)],
+    slow = KnownCost(0.125)
+    summary = dfstream.process(LIVE_SMALL, str(tmp_path / "out.mkv"), stages=[slow],
                                input_format="lavfi", duration=4, realtime=True)
     kept = len(decode(tmp_path / "out.mkv"))
     assert summary.frames == kept and 0 < kept < 60
+    # the work size is lowered first, and the stages are told by how much (they shrink their own sizes alike)
+    assert {scale for _, scale in slow.seen} >= {1.0, 0.75}, slow.seen
+    assert all(height == work_size(90, 160, int(90 * scale))[0] for height, scale in slow.seen), slow.seen
     assert any(f"dropped {100 - kept} of 100" in n for n in summary.notes), summary.notes
     assert summary.latency[1] < 2000  # ms, p95: bounded by the budget and one batch of work
 

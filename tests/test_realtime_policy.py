@@ -51,3 +51,21 @@ def test_stateful_engines_follow_a_change_of_work_size():
         for i, frame in enumerate((big, big, small, small, big)):
             out = stage.process(frame, StageContext(frame, luma(frame, "bt601"), [i == 0]))
             assert out.shape == frame.shape
+
+
+def test_chroma_work_shrinks_with_a_lowered_work_size():
+    import torch
+
+    from dfstream.colour import luma
+    from dfstream.engines import StageContext
+    from dfstream.engines.colorize.reference import ReferenceColorizer
+    from dfstream.geometry import chroma_size
+
+    assert chroma_size(360, 640) == chroma_size(270, 480) == chroma_size(180, 320) == (180, 320)  # the floor
+    assert chroma_size(270, 480, scale=0.75) == (135, 240) and chroma_size(180, 320, scale=0.5) == (90, 160)
+    assert chroma_size(810, 1440, scale=0.75) == chroma_size(1080, 1920, scale=0.75) == (202, 360)  # the cap
+    frame = torch.rand(1, 3, 180, 320)
+    for scale, size in ((1.0, (180, 320)), (0.5, (90, 160))):
+        stage = ReferenceColorizer([frame])
+        stage.process(frame, StageContext(frame, luma(frame, "bt601"), [True], scale=scale))
+        assert stage._size == size

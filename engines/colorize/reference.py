@@ -191,7 +191,7 @@ class ReferenceColorizer(RecurrentStage):
         return torch.where(wanted, looked, carried)
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        size = chroma_size(*ctx.luma.shape[-2:], self.max_side)
+        size = chroma_size(*ctx.luma.shape[-2:], self.max_side, ctx.scale)
         if self._size != size:  # first frame, or the work size changed (realtime)
             self._prepare(size, ctx.luma.device, ctx.matrix)
             if self._chroma is not None:

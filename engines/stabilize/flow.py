@@ -77,7 +77,7 @@ class FlowStabilizer(RecurrentStage):
         y = ctx.luma
         if not self.chroma_only:
             return self._filter(rgb, y, ctx)
-        size = chroma_size(*y.shape[-2:])  # a colorizer's chroma is smooth: filter it smaller
+        size = chroma_size(*y.shape[-2:], scale=ctx.scale)  # a colorizer's chroma is smooth: filter it smaller
         chroma = ycbcr(area(rgb, size), ctx.matrix)[1]  # area and matrix commute
         return merge_chroma(y, self._filter(chroma, ctx.luma_at(size), ctx), ctx.matrix)
 
