@@ -73,11 +73,14 @@ class StageContext:
 class Stage(ABC):
     """A frame transform. ``multiple``: height and width must be multiples of it; ``reads_colour``
     False: the stage reads only ``ctx.luma`` (as the first stage it may be handed the luma as a
-    grey picture, also the later stages' ``ctx.source``, and the input's R'G'B' is not decoded)."""
+    grey picture, also the later stages' ``ctx.source``, and the input's R'G'B' is not decoded);
+    ``keeps_luma`` True: its output's luma is exactly ``ctx.luma`` (as the last stage at a lowered
+    work size, the pipeline puts the source's full-size luma back instead of scaling it up)."""
 
     name: str = "stage"
     multiple: int = 1
     reads_colour: bool = True
+    keeps_luma: bool = False
 
     @classmethod
     def create(cls, variant: str | None, options) -> Stage:

@@ -21,7 +21,7 @@ import torch
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
 from dfstream.engines.registry import STRENGTH
 
-from .colour import from_rgb
+from .colour import from_rgb, merge_chroma, ycbcr
 from .decoding import Decoders
 from .device import keep_host_memory, resolve_device
 from .device_frames import DeviceFrames, output_colour
@@ -250,6 +250,8 @@ class Pipeline:
             with self.transfers.timed(stage.name):
                 x = stage.apply(x, ctx)
             ctx.untouched = False
+        if size != (height, width) and self.stages and self.stages[-1].keeps_luma:  # the source's luma in full
+            return merge_chroma(source_luma, ycbcr(x, ctx.matrix)[1], ctx.matrix)
         return resize(x, (height, width))
 
     def stop_reading(self, signal_name: str | None = None) -> None:

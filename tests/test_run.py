@@ -135,6 +135,21 @@ def test_max_height_processes_smaller_and_outputs_source_size(tmp_path):
         assert (c.streams.video[0].width, c.streams.video[0].height) == (96, 64)
 
 
+def test_a_lowered_work_size_keeps_the_source_luma_in_full_for_the_weights_free_chain(tmp_path):
+    """The colorizer and the chroma-only stabilizer keep the source's luma: at half the work size the
+    output's Y' is still the source's, not scaled down and up again (only chroma is worked out smaller)."""
+    src = make_clip(tmp_path / "in.mkv", width=96, height=64, pix_fmt="yuv444p")
+    still = tmp_path / "still.png"
+    av.VideoFrame.from_ndarray(pattern(0, 64, 96), format="rgb24").save(str(still))
+    for stages in ("colorize", "colorize,stabilize"):
+        out = tmp_path / "out.mkv"
+        dfstream.process(str(src), str(out), stages=stages, references=[str(still)], max_height=32, overwrite=True,
+                         encoder=dfstream.EncoderSettings(pix_fmt="yuv444p", options={"qp": "0"}))
+        for (*_, a, _), (*_, b, _) in zip(decode(src), decode(out)):
+            assert np.abs(b[0].astype(int) - a[0]).max() <= 2, stages  # Y' codes: rounding only
+            assert np.abs(b[1:].astype(int) - 128).mean() > 2  # and coloured
+
+
 class Counter(RecurrentStage):
     """Writes the number of frames since its last reset into the red channel."""
 

@@ -121,6 +121,7 @@ class ChromaLookup:
 class ReferenceColorizer(RecurrentStage):
     name = "colorize"
     reads_colour = False  # colours from the luma alone
+    keeps_luma = True
 
     @classmethod
     def missing(cls, variant, options):

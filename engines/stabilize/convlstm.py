@@ -120,7 +120,7 @@ class ConvLSTMStabilizer(NetworkStage, RecurrentStage):
     def __init__(self, net: TransformNet, options=None):
         self.hidden = net.hidden
         self.net = runner(ConvLSTMStep(net), options)
-        self.chroma_only = getattr(options, "chroma_only", False)
+        self.chroma_only = self.keeps_luma = getattr(options, "chroma_only", False)
         self.reset()
 
     def reset(self) -> None:

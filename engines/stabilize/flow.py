@@ -63,7 +63,7 @@ class FlowStabilizer(RecurrentStage):
         if not 0 <= strength < 1:
             raise ValueError("strength must be in [0, 1)")
         self.strength = strength
-        self.chroma_only = chroma_only
+        self.chroma_only = self.keeps_luma = chroma_only
         self.flow = estimator or DISFlow("medium")  # as ``dfstream eval`` measures: frames up to 1024 px in full
         self.reset()
 
