@@ -60,6 +60,13 @@ def write_clip(frames, path: str) -> None:
             out.mux(p)
 
 
+def write_still(frame: torch.Tensor, path: str) -> None:
+    """A colour frame [1,3,H,W] as the reference still a user would give."""
+    import cv2
+
+    cv2.imwrite(path, cv2.cvtColor((frame[0].permute(1, 2, 0) * 255).byte().numpy(), cv2.COLOR_RGB2BGR))
+
+
 def chain_runs(src: str, chains: list[str], reference: str, folder: str) -> dict[str, tuple[float, dict]]:
     """Per chain, the fps of the median of five whole runs and that run's milliseconds per frame in
     each stage. The chains take turns, round by round, so that all see the same swings of the
@@ -83,11 +90,9 @@ def main() -> None:
         "cartoonize=classic:comic": stage_fps(lambda: ClassicCartoonizer("comic"), frames, grey=False),
     }
     with tempfile.TemporaryDirectory() as folder:
-        import cv2
-
         src, ref = f"{folder}/grey.mkv", f"{folder}/ref.png"
         write_clip(frames, src)
-        cv2.imwrite(ref, cv2.cvtColor((reference[0].permute(1, 2, 0) * 255).byte().numpy(), cv2.COLOR_RGB2BGR))
+        write_still(reference, ref)
         runs = chain_runs(src, ["none", "colorize", "stabilize", "cartoonize", "colorize,stabilize"], ref, folder)
         results.update({f"dfstream --stages {chain}": fps for chain, (fps, _) in runs.items()})
         stage_ms = {chain: ms for chain, (_, ms) in runs.items()}

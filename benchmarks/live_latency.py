@@ -25,7 +25,12 @@ import cv2
 import numpy as np
 from davis import HERE, save
 
-SOURCE = "testsrc2=size=640x360:rate=25,realtime,hue=s=0"  # black and white, at the wall clock's pace
+SIZE = "640x360"
+
+
+def source(size: str = SIZE) -> str:
+    """FFmpeg's testsrc2 made black and white, at the wall clock's pace."""
+    return f"testsrc2=size={size}:rate=25,realtime,hue=s=0"
 
 
 def dfstream(*args, env=None) -> subprocess.Popen:
@@ -33,27 +38,30 @@ def dfstream(*args, env=None) -> subprocess.Popen:
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
 
 
-def reference(folder: str) -> str:
+def reference(folder: str, size: str = SIZE) -> str:
     """The first colour frame of the same source: what the user would hand-colour."""
     import av
 
-    with av.open("testsrc2=size=640x360:rate=25", format="lavfi") as c:
+    with av.open(f"testsrc2=size={size}:rate=25", format="lavfi") as c:
         frame = next(c.decode(video=0)).to_ndarray(format="bgr24")
     path = f"{folder}/reference.png"
     cv2.imwrite(path, frame)
     return path
 
 
-def measure(seconds: float, ref: str, folder: str) -> dict:
-    p = dfstream("--input-format", "lavfi", SOURCE, f"{folder}/live.nut", "-y", "-t", seconds, "--realtime",
-                 "--latency", "low", "--reference", ref, "--progress", "none")
+def measure(seconds: float, ref: str, folder: str, size: str = SIZE, env=None) -> dict:
+    """A live run's latency, frames dropped and the colorizer's milliseconds per frame (``env``: the
+    environment of the dfstream process)."""
+    p = dfstream("--input-format", "lavfi", source(size), f"{folder}/live.nut", "-y", "-t", seconds, "--realtime",
+                 "--latency", "low", "--reference", ref, "--progress", "none", env=env)
     err = p.stderr.read().decode()
     assert p.wait() == 0, err
     latency = re.search(r"median (\d+) ms, p95 (\d+) ms", err)
     drops = re.search(r"realtime: dropped (\d+) of (\d+) frames", err)
     print(err)
     return {"latency_ms": {"median": int(latency[1]), "p95": int(latency[2])},
-            "frames_dropped": int(drops[1]), "frames_in": int(drops[2])}
+            "frames_dropped": int(drops[1]), "frames_in": int(drops[2]),
+            "colorize_ms_per_frame": float(re.search(r"colorize ([\d.]+) ms/frame", err)[1])}
 
 
 def screenshot(ref: str, out: Path) -> None:
@@ -64,7 +72,7 @@ def screenshot(ref: str, out: Path) -> None:
     env = dict(os.environ, DISPLAY=":93")
     try:
         time.sleep(1)
-        p = dfstream("--input-format", "lavfi", SOURCE, "--preview", "split", "-t", "6", "--realtime",
+        p = dfstream("--input-format", "lavfi", source(), "--preview", "split", "-t", "6", "--realtime",
                      "--reference", ref, "--progress", "none", env=env)
         time.sleep(4)
         image = read_xwd(subprocess.run(["xwd", "-root", "-silent"], env=env, capture_output=True,
@@ -86,7 +94,7 @@ def main() -> None:
         result = measure(args.seconds, ref, folder)
         if args.screenshot:
             screenshot(ref, HERE / "results" / "preview_split.png")
-    print(save("live_latency", {"source": SOURCE, "chain": "colorize=reference,stabilize=flow",
+    print(save("live_latency", {"source": source(), "chain": "colorize=reference,stabilize=flow",
                                 "options": "--realtime --latency low", "seconds": args.seconds, **result}))
 
 

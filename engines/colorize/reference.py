@@ -40,7 +40,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, inconsistent, likeness, to_previous, warp
+from ..flow import DISFlow, FlowEstimator, inconsistent, likeness, to_previous, warps
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -78,8 +78,9 @@ def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
 
 def nearest(distances: torch.Tensor, k: int, group: int = GROUP) -> torch.Tensor:
     """The indices of the k smallest distances per row [n,m] -> [n,k] (m a multiple of ``group``),
-    as ``topk`` finds them but about twice as fast on a CPU: the k smallest lie in the k groups
-    (each of ``group`` columns m/group apart) with the smallest minima, so only those are searched."""
+    the ones ``topk`` finds, with ``topk`` over m/group group minima and k*group candidates instead
+    of over all m: the k smallest lie in the k groups (each of ``group`` columns m/group apart)
+    with the smallest minima."""
     n, m = distances.shape
     width = m // group
     if width <= k:
@@ -203,17 +204,17 @@ class ReferenceColorizer(RecurrentStage):
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         ref = self._ref_luma[best]
         to_ref = self.flow(y, ref)
-        direct = warp(self._ref_chroma[best], to_ref)
-        confidence = self._trusted(to_ref, warp(self.flow(ref, y), to_ref), likeness(y, warp(ref, to_ref)))
+        direct, back, pulled = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref)
+        confidence = self._trusted(to_ref, back, likeness(y, pulled))
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
             flow, photometric = measured
-            trust = self._trusted(flow, warp(self.flow(self._luma, y), flow), photometric)
-            known = trust * warp(self._chroma, flow) + (1 - trust) * confidence * direct
+            back, previous, carried = warps(flow, self.flow(self._luma, y), self._chroma, self._hint)
+            trust = self._trusted(flow, back, photometric)
+            known = trust * previous + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)
-            carried = warp(self._hint, flow)
         hint = self._hinted(y, unknown, carried)
         chroma = known + unknown * hint[:, :2]
         if measured is not None:
