@@ -5,7 +5,7 @@ whole runs go through ``dfstream`` end to end (decode, colour conversion,
 stages, libx264 veryfast encode) on a grey 640x360 clip made from the same
 frames. Warm-up excluded; the median of three passes counts (of five for whole
 runs, whose speed also depends on the encoder's threads; the chains take turns
-run by run, as this machine's speed swings by half over an hour).
+run by run, as this machine's speed swings by a third or more within an hour).
 
     python benchmarks/engine_speed.py
 """

@@ -1,5 +1,6 @@
 """Whole runs of two revisions of dfstream side by side, taking turns: the fair speed comparison on
-a machine whose speed swings by half over an hour (a recorded benchmark compares only with itself).
+a machine whose speed swings by a third or more within an hour (a recorded benchmark compares
+only with itself).
 
 Each revision's package is taken from git (``WORK``: the working tree) into a temporary folder;
 then ``dfstream GREY OUT --reference STILL --preset veryfast`` (the weights-free chain) runs on
