@@ -145,6 +145,15 @@ def test_reference_colorizer_beats_plain_propagation_and_keeps_luma():
         assert (luma(o, "bt601") - g[:, :1])[keep].abs().max() < 1e-4
 
 
+def test_reference_colorizer_keeps_the_detail_of_the_colour_a_still_anchors():
+    clip = moving_clip(n=4)  # textured and noisy: edge-aware smoothing alone leaves it at 36 dB
+    grey = [luma(f, "bt601").expand(-1, 3, -1, -1) for f in clip]
+    still_shot = run(ReferenceColorizer([clip[0]]), [grey[0]] * 3)
+    assert min(psnr(o, clip[0]) for o in still_shot) > 50
+    pan = run(ReferenceColorizer([clip[0]]), grey)
+    assert min(psnr(o, t) for o, t in zip(pan, clip)) > 40
+
+
 def striped_and_flat(h=64, w=128):
     """Luma striped on the left half, flat on the right; and chroma green there, red here."""
     stripes = 0.5 + 0.2 * torch.sign(torch.sin(torch.arange(w) * 1.9)).expand(h, w)

@@ -23,7 +23,9 @@ Every flow is DIS ultrafast (fast where chroma has under 180 rows: the
 quarter-size flow of ultrafast is too coarse there), measured both ways (the
 forward-backward test needs the two alike). At a scene cut or on the first
 frame the propagation is empty and the frame is re-anchored. The result is
-smoothed edge-aware with the luma as guide.
+smoothed edge-aware with the luma as guide, except as far as a still anchors
+it: a still's colour keeps its own detail (smoothing it everywhere costs
+0.1-0.6 dB on the real sets).
 """
 
 from __future__ import annotations
@@ -223,4 +225,5 @@ class ReferenceColorizer(RecurrentStage):
             chroma = chroma + pull * (hint[:, :2] - chroma)
         self._chroma, self._luma, self._hint = chroma, y, hint  # unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
+        smoothed = smoothed + confidence * (chroma - smoothed)  # a still's colour keeps its own detail
         return merge_chroma(ctx.luma, smoothed, ctx.matrix)
