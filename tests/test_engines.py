@@ -108,6 +108,14 @@ def test_chroma_only_takes_the_luma_from_the_source():
         assert (luma(o, "bt601") - luma(s, "bt601"))[inside.all(dim=1, keepdim=True)].abs().max() < 1e-4
 
 
+def test_chroma_only_changes_nothing_that_does_not_flicker():
+    rng = np.random.default_rng(1)  # colour grain: chroma filtered at half size must not blur it
+    still = np.clip(pattern(0, 360, 640) / 255 + rng.random((360, 640, 3)) * 0.1, 0, 1).astype(np.float32)
+    frame = torch.from_numpy(still).permute(2, 0, 1)[None].contiguous()
+    for out in run(FlowStabilizer(chroma_only=True), [frame] * 3):
+        assert psnr(out, frame) > 60
+
+
 def object_over_background(n=20, h=90, w=160):
     """A colourful still background with a textured square moving across it."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)

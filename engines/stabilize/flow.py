@@ -30,7 +30,8 @@ moderate flicker that is independent from frame to frame the filter leaves
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
-the colorizer's flow when it has measured one.
+the colorizer's flow when it has measured one; the correction is added to the
+full-size chroma, so what does not flicker passes as it came.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from __future__ import annotations
 import torch
 
 from dfstream.colour import merge_chroma, ycbcr
-from dfstream.geometry import area, chroma_size
+from dfstream.geometry import area, bilinear, chroma_size
 
 from ..flow import DISFlow, FlowEstimator, to_previous, warp
 from ..registry import STRENGTH, register
@@ -78,8 +79,10 @@ class FlowStabilizer(RecurrentStage):
         if not self.chroma_only:
             return self._filter(rgb, y, ctx)
         size = chroma_size(*y.shape[-2:], scale=ctx.scale)  # a colorizer's chroma is smooth: filter it smaller
-        chroma = ycbcr(area(rgb, size), ctx.matrix)[1]  # area and matrix commute
-        return merge_chroma(y, self._filter(chroma, ctx.luma_at(size), ctx), ctx.matrix)
+        chroma = ycbcr(rgb, ctx.matrix)[1]
+        small = area(chroma, size)
+        change = self._filter(small, ctx.luma_at(size), ctx) - small  # added at full size: the rest untouched
+        return merge_chroma(y, chroma + bilinear(change, y.shape[-2:]), ctx.matrix)
 
     def _filter(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         """The blend of ``x`` with the previous output along the flow of the luma ``y`` (the flow and
