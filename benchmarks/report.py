@@ -79,8 +79,14 @@ def _side_by_side_live(d: dict) -> str:
         f"{r['colorize_ms_per_frame']} ms/frame" for r in d["revisions"])
 
 
+def _side_by_side(d: dict) -> str:
+    return "; ".join(f"{r['revision']} {r['fps_median']} fps, CPU {r['cpu_ms_per_frame']} ms/frame, "
+                     f"colorizer {r['colorize_ms_per_frame']} ms/frame" for r in d["revisions"])
+
+
 PREFIXES = {"gpu_": _gpu, "default_stabilizer_": _default_stabilizer,  # one file per device
-            "side_by_side_live_": _side_by_side_live}  # one file per size
+            "side_by_side_live_": _side_by_side_live,  # one file per size
+            "side_by_side_": _side_by_side}  # one file per named comparison
 
 HEADLINES = {
     "passthrough_overhead": lambda d: (f"dfstream {d['fps_median']['dfstream']} fps, plain PyAV "
@@ -95,8 +101,7 @@ HEADLINES = {
     "reference_colorizer": _reference,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
-    "side_by_side": lambda d: "; ".join(f"{r['revision']} {r['fps_median']} fps, CPU {r['cpu_ms_per_frame']} ms/frame, "
-                                        f"colorizer {r['colorize_ms_per_frame']} ms/frame" for r in d["revisions"]),
+    "side_by_side": _side_by_side,
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
     "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(
         f"{r['workers']} workers {r['fps']} fps ({r['speed_up']}x)" for r in d["segments"])

@@ -12,6 +12,7 @@ recorded: the median latency, the share of frames dropped and the colorizer's ti
 
     python benchmarks/side_by_side.py 62319ba WORK [--rounds 5]
     python benchmarks/side_by_side.py e326b98~1 HEAD --live 1280x720 --rounds 3
+    python benchmarks/side_by_side.py 611047d ee615f7 --name side_by_side_12-05
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--live", metavar="WxH", help="live runs instead: testsrc2 at this size, made black and "
                         "white, --realtime --latency low, 12 s each")
+    parser.add_argument("--name", help="the result's name under results/ (default: side_by_side, or "
+                        "side_by_side_live_WxH)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         packages, commits = [], []
@@ -110,7 +113,7 @@ def main() -> None:
         medians = {label: round(statistics.median(column), 3) for label, column in zip(labels, zip(*rows))}
         result.append({"revision": commit, **medians, "runs": rows})
         print(commit, medians)
-    name = f"side_by_side_live_{args.live}" if args.live else "side_by_side"
+    name = args.name or (f"side_by_side_live_{args.live}" if args.live else "side_by_side")
     print(save(name, {"size": args.live or f"{SIZE[0]}x{SIZE[1]}", "rounds": args.rounds, "revisions": result}))
 
 
