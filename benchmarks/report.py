@@ -49,6 +49,13 @@ def _reference(d: dict) -> str:
                      f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation)" for r in d["rows"])
 
 
+def _colour_over_time(d: dict) -> str:
+    return "; ".join(f"{r['sequence']} ({r['frames']} frames) PSNR per pass "
+                     + " / ".join(f"{p['psnr_mean']:.2f}" for p in r["passes"]) + " dB, at the far end "
+                     + " / ".join(f"{e['psnr']:.2f} dB {100 * e['colour_kept']:.0f}%" for e in r["far_end"])
+                     for r in d["rows"])
+
+
 def _real_footage(d: dict) -> str:
     stabilized = "; ".join(f"{r['set']} {r['excess_removed'] * 100:.1f}% / {r['psnr_to_processed']:.1f} dB / "
                            f"{r['colourfulness_kept'] * 100:.1f}%" for r in d["stabilizer"]
@@ -99,6 +106,7 @@ HEADLINES = {
     "live_latency": lambda d: (f"median {d['latency_ms']['median']} ms, p95 {d['latency_ms']['p95']} ms, "
                                f"{d['frames_dropped']} of {d['frames_in']} frames dropped"),
     "reference_colorizer": _reference,
+    "colour_over_time": _colour_over_time,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
     "side_by_side": _side_by_side,
