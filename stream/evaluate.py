@@ -16,7 +16,7 @@ import torch
 
 from dfstream.engines.colorize.reference import load_image
 from dfstream.engines.flow import DISFlow, FlowEstimator
-from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error
+from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error, psnr
 
 from .colour import luma
 from .errors import DfstreamError
@@ -45,13 +45,20 @@ class Measures:
         self.warping = Mean()
         self.colour = Mean()
         self.squared: dict[str, Mean] = {}
+        self.frame_psnr: dict[str, Mean] = {}
 
     def add_psnr(self, name: str, a: torch.Tensor, b: torch.Tensor) -> None:
         self.squared.setdefault(name, Mean()).add(float(((a - b) ** 2).mean()))
+        self.frame_psnr.setdefault(name, Mean()).add(psnr(a, b))
 
     def psnr(self, name: str) -> float | None:
+        """PSNR of the mean square error over all frames (as FFmpeg's psnr filter averages)."""
         mse = self.squared[name].value if name in self.squared else None
         return None if mse is None else (math.inf if mse == 0 else 10 * math.log10(1 / mse))
+
+    def mean_frame_psnr(self, name: str) -> float | None:
+        """The mean of the frames' PSNRs (as video colorization papers average)."""
+        return self.frame_psnr[name].value if name in self.frame_psnr else None
 
 
 def evaluate(video: str, original: str | None = None, processed: str | None = None,
@@ -103,10 +110,12 @@ def _report(scores: dict[str, Measures], count: int) -> dict:
         row = {"warping_error": m.warping.value, "colourfulness": m.colour.value}
         if "ground truth" in m.squared:
             row["psnr_ground_truth"] = m.psnr("ground truth")
+            row["mean_frame_psnr_ground_truth"] = m.mean_frame_psnr("ground truth")
         out[k] = row
     video = out["video"]
     if "processed" in scores:
         video["psnr_processed"] = scores["video"].psnr("processed")
+        video["mean_frame_psnr_processed"] = scores["video"].mean_frame_psnr("processed")
         p = out["processed"]
         video["colourfulness_kept"] = video["colourfulness"] / p["colourfulness"] if p["colourfulness"] else None
         if "original" in out and None not in (p["warping_error"], out["original"]["warping_error"]):
@@ -129,8 +138,8 @@ def table(report: dict) -> list[str]:
 
 
 def _order(key: str) -> int:
-    order = ["warping_error", "excess_warping_error_removed", "psnr_processed", "psnr_ground_truth",
-             "colourfulness", "colourfulness_kept"]
+    order = ["warping_error", "excess_warping_error_removed", "psnr_processed", "mean_frame_psnr_processed",
+             "psnr_ground_truth", "mean_frame_psnr_ground_truth", "colourfulness", "colourfulness_kept"]
     return order.index(key) if key in order else len(order)
 
 

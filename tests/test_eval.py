@@ -64,6 +64,9 @@ def test_eval_agrees_with_the_formulas(tmp_path):
     assert report["video"]["psnr_processed"] == pytest_approx(10 * math.log10(1 / mse))
     mse_gt = np.mean([np.mean((video[i] / 255 - truth[i] / 255) ** 2) for i in range(n)])
     assert report["video"]["psnr_ground_truth"] == pytest_approx(10 * math.log10(1 / mse_gt))
+    for name, other in (("processed", processed), ("ground_truth", truth)):  # each frame's PSNR, then the mean
+        frames_psnr = [10 * math.log10(1 / np.mean((video[i] / 255 - other[i] / 255) ** 2)) for i in range(n)]
+        assert report["video"][f"mean_frame_psnr_{name}"] == pytest_approx(np.mean(frames_psnr))
     colour = np.mean([colourfulness_reference(f) for f in video])
     assert report["video"]["colourfulness"] == pytest_approx(colour)
     assert report["frames"] == n
