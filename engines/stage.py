@@ -75,12 +75,16 @@ class Stage(ABC):
     False: the stage reads only ``ctx.luma`` (as the first stage it may be handed the luma as a
     grey picture, also the later stages' ``ctx.source``, and the input's R'G'B' is not decoded);
     ``keeps_luma`` True: its output's luma is exactly ``ctx.luma`` (as the last stage at a lowered
-    work size, the pipeline puts the source's full-size luma back instead of scaling it up)."""
+    work size, the pipeline puts the source's full-size luma back instead of scaling it up);
+    ``adds_change`` True: its output is its input and a change to it (a stabilizer's correction: at
+    a lowered work size, when every stage adds a change, the pipeline scales up only the change and
+    adds it to the full-size input, whose detail is kept)."""
 
     name: str = "stage"
     multiple: int = 1
     reads_colour: bool = True
     keeps_luma: bool = False
+    adds_change: bool = False
 
     @classmethod
     def create(cls, variant: str | None, options) -> Stage:

@@ -27,7 +27,7 @@ from .device import keep_host_memory, resolve_device
 from .device_frames import DeviceFrames, output_colour
 from .encoding import Encoder
 from .errors import DfstreamError
-from .geometry import resize, work_size
+from .geometry import bilinear, resize, work_size
 from .planes import converted, frame_to_rgb, frames_from_arrays, plane_lists
 from .preview import Preview, check_display
 from .progress import Progress
@@ -243,7 +243,7 @@ class Pipeline:
         max_height = self.options.max_height or height
         scale = self.realtime.scale if self.realtime else 1.0
         size = work_size(height, width, max(2, int(max_height * scale)))
-        x = resize(rgb, size)
+        x = start = resize(rgb, size)
         ctx = StageContext(resize(source, size), resize(source_luma, size), cuts, self.out_colour.matrix,
                            untouched=self.original is None, scale=scale)
         for stage in self.stages:
@@ -252,6 +252,8 @@ class Pipeline:
             ctx.untouched = False
         if size != (height, width) and self.stages and self.stages[-1].keeps_luma:  # the source's luma in full
             return merge_chroma(source_luma, ycbcr(x, ctx.matrix)[1], ctx.matrix)
+        if size != (height, width) and self.stages and all(s.adds_change for s in self.stages):
+            return (rgb + bilinear(x - start, (height, width))).clamp_(0, 1)  # the input's detail in full
         return resize(x, (height, width))
 
     def stop_reading(self, signal_name: str | None = None) -> None:

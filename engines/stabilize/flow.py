@@ -65,6 +65,7 @@ class FlowStabilizer(RecurrentStage):
             raise ValueError("strength must be in [0, 1)")
         self.strength = strength
         self.chroma_only = self.keeps_luma = chroma_only
+        self.adds_change = not chroma_only
         self.flow = estimator or DISFlow("medium")  # as ``dfstream eval`` measures: frames up to 1024 px in full
         self.reset()
 
