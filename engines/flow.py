@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 from dfstream.geometry import bilinear, with_opencv
 
+from .filters import box_blur
+
 
 class FlowEstimator(Protocol):
     """Anything that maps two luma images to the flow from the first to the second."""
@@ -139,9 +141,11 @@ def inconsistent(forward: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
 
 
-def likeness(y: torch.Tensor, pulled: torch.Tensor) -> torch.Tensor:
-    """Lai et al.'s photometric mask exp(-50 e^2) per pixel in [0,1], e = y - pulled."""
-    return torch.exp(-PHOTOMETRIC * (y - pulled) ** 2)
+def likeness(y: torch.Tensor, pulled: torch.Tensor, radius: int = 0) -> torch.Tensor:
+    """Lai et al.'s photometric mask exp(-50 e^2) per pixel in [0,1], e = y - pulled; with a
+    ``radius``, e^2 is the mean over the (2r+1)^2 pixels around (a match of one pixel's luma by
+    chance, a shadow's for a dark flag's, fails it)."""
+    return torch.exp(-PHOTOMETRIC * box_blur((y - pulled) ** 2, radius))
 
 
 def checked(estimator: FlowEstimator, y: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

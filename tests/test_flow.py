@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfstream.engines.flow import DISFlow, occlusion, warp
+from dfstream.engines.flow import DISFlow, likeness, occlusion, warp
 
 
 def bilinear_reference(img, flow):
@@ -68,6 +68,23 @@ def test_occlusion_matches_lai_formula():
     want = occlusion_reference(fw, bw)
     assert got.tolist() == want.tolist()
     assert want.any() and not want.all()
+
+
+def test_likeness_over_a_window_fails_pixels_that_match_by_chance():
+    rng = np.random.default_rng(5)
+    y = rng.random((1, 1, 12, 14))
+    error = np.zeros_like(y)
+    error[..., 3:9, 4:10] = 0.2 * (np.indices((6, 6)).sum(0) % 2)  # every other pixel off, the rest exact
+    y_t, pulled = torch.from_numpy(y), torch.from_numpy(y + error)
+    np.testing.assert_allclose(likeness(y_t, pulled).numpy(), np.exp(-50 * error**2))
+    padded = np.pad(error[0, 0] ** 2, 1)  # windows cut at the borders: the count, not padding, divides
+    count = np.pad(np.ones((12, 14)), 1)
+    sums = sum(padded[i : i + 12, j : j + 14] for i in range(3) for j in range(3))
+    counts = sum(count[i : i + 12, j : j + 14] for i in range(3) for j in range(3))
+    window = likeness(y_t, pulled, radius=1).numpy()[0, 0]
+    np.testing.assert_allclose(window, np.exp(-50 * sums / counts), rtol=1e-6)
+    exact = error[0, 0, 5:7, 6:8] == 0
+    assert exact.any() and window[5:7, 6:8].max() < 0.5  # inside: the exact pixels fail with their neighbours
 
 
 def test_dis_recovers_a_translation():

@@ -6,7 +6,8 @@ resolution) from three estimates, per pixel:
 
 1. the reference pulled along the optical flow from the frame to the best
    matching reference still, where that flow passes the occlusion test and
-   the photometric check (a direct anchor, so colours never drift);
+   the photometric check over 3x3 pixels (a direct anchor, so colours never
+   drift);
 2. the previous frame's chroma pulled along the flow between frames, where it
    passes the occlusion test and the photometric check (propagation through
    motion);
@@ -207,7 +208,7 @@ class ReferenceColorizer(RecurrentStage):
         ref = self._ref_luma[best]
         to_ref = self.flow(y, ref)
         direct, back, pulled = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref)
-        confidence = self._trusted(to_ref, back, likeness(y, pulled))
+        confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
