@@ -57,7 +57,7 @@ class Measures:
         return None if mse is None else (math.inf if mse == 0 else 10 * math.log10(1 / mse))
 
     def mean_frame_psnr(self, name: str) -> float | None:
-        """The mean of the frames' PSNRs (as video colorization papers average)."""
+        """The mean of the frames' PSNRs (as the benchmarks average a colorizer's)."""
         return self.frame_psnr[name].value if name in self.frame_psnr else None
 
 
