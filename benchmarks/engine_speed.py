@@ -45,15 +45,19 @@ def stage_fps(make, frames, grey: bool) -> float:
     return len(batches) * BATCH / statistics.median(times[1:])
 
 
-def write_clip(frames, path: str) -> None:
+def write_clip(frames, path: str, grey: bool = True, pix_fmt: str = "yuv420p", options: dict | None = None) -> None:
+    """Frames [1,3,H,W] as an H.264 video, made grey (BT.601 luma) unless ``grey`` is False;
+    lossless unless ``options`` say otherwise."""
     import av
 
     with av.open(path, "w") as out:
-        v = out.add_stream("libx264", rate=25, options={"qp": "0", "preset": "ultrafast"})
-        v.width, v.height, v.pix_fmt = *SIZE, "yuv420p"
+        v = out.add_stream("libx264", rate=25, options=options or {"qp": "0", "preset": "ultrafast"})
+        v.height, v.width = frames[0].shape[-2:]
+        v.pix_fmt = pix_fmt
         for f in frames:
-            image = (luma(f, "bt601")[0, 0] * 255).round().to(torch.uint8).numpy()
-            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
+            picture = luma(f, "bt601")[0, 0] if grey else f[0].permute(1, 2, 0)
+            image = (picture * 255).round().to(torch.uint8).contiguous().numpy()
+            frame = av.VideoFrame.from_ndarray(image, format="gray" if grey else "rgb24").reformat(format=pix_fmt)
             for p in v.encode(frame):
                 out.mux(p)
         for p in v.encode(None):

@@ -56,6 +56,18 @@ def _colour_over_time(d: dict) -> str:
                      for r in d["rows"])
 
 
+def _decibels(value) -> str:
+    return value if isinstance(value, str) else f"{value:.2f}"
+
+
+def _written_fidelity(d: dict) -> str:
+    goat = "; ".join(f"{label} {_decibels(r['psnr_processed'])} dB, {100 * r['excess_warping_error_removed']:.1f}% removed"
+                     for label, r in d["stabilizer_goat"].items())
+    bus = "; ".join(f"{label} {r['psnr_ground_truth']:.2f} / {r['mean_frame_psnr_ground_truth']:.2f} dB "
+                    f"({r['mean_psnr_frames_1_on']:.2f} over frames 1..)" for label, r in d["colorizer_bus"].items())
+    return f"goat de-flickered: {goat}; bus coloured, PSNR of the mean square error / mean of frames: {bus}"
+
+
 def _real_footage(d: dict) -> str:
     stabilized = "; ".join(f"{r['set']} {r['excess_removed'] * 100:.1f}% / {r['psnr_to_processed']:.1f} dB / "
                            f"{r['colourfulness_kept'] * 100:.1f}%" for r in d["stabilizer"]
@@ -107,6 +119,7 @@ HEADLINES = {
                                f"{d['frames_dropped']} of {d['frames_in']} frames dropped"),
     "reference_colorizer": _reference,
     "colour_over_time": _colour_over_time,
+    "written_fidelity": _written_fidelity,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
     "side_by_side": _side_by_side,

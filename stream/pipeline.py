@@ -250,10 +250,11 @@ class Pipeline:
             with self.transfers.timed(stage.name):
                 x = stage.apply(x, ctx)
             ctx.untouched = False
-        if size != (height, width) and self.stages and self.stages[-1].keeps_luma:  # the source's luma in full
+        lowered = size != (height, width) and self.stages
+        if lowered and self.stages[-1].keeps_luma:  # the source's luma in full
             return merge_chroma(source_luma, ycbcr(x, ctx.matrix)[1], ctx.matrix)
-        if size != (height, width) and self.stages and all(s.adds_change for s in self.stages):
-            return (rgb + bilinear(x - start, (height, width))).clamp_(0, 1)  # the input's detail in full
+        if lowered and all(s.adds_change for s in self.stages):  # the input in full, only the change scaled
+            return (rgb + bilinear(x - start, (height, width))).clamp_(0, 1)
         return resize(x, (height, width))
 
     def stop_reading(self, signal_name: str | None = None) -> None:

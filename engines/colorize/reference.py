@@ -226,5 +226,5 @@ class ReferenceColorizer(RecurrentStage):
             chroma = chroma + pull * (hint[:, :2] - chroma)
         self._chroma, self._luma, self._hint = chroma, y, hint  # unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
-        smoothed = smoothed + confidence * (chroma - smoothed)  # a still's colour keeps its own detail
+        smoothed = smoothed.lerp_(chroma, confidence)  # a still's colour keeps its own detail
         return merge_chroma(ctx.luma, smoothed, ctx.matrix)
