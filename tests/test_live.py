@@ -134,7 +134,7 @@ def test_preview_window_renders_split_view_and_quits_on_q(display):
 
 
 def check_preview(p, display):
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while time.time() < deadline:
         found = subprocess.run(["xdotool", "search", "--name", "dfstream preview"], env=display,
                                capture_output=True)
@@ -142,11 +142,14 @@ def check_preview(p, display):
             break
         time.sleep(0.2)
     assert found.returncode == 0, "no preview window appeared"
-    time.sleep(1.0)
-    image = screen(display).astype(int)
-    spread = image.max(axis=2) - image.min(axis=2)
-    coloured = np.argwhere(spread > 100)  # the input half: testsrc2's saturated colours
-    assert len(coloured) > 1000
+    while True:  # the window may be mapped before its first frame is drawn (slow on a loaded machine)
+        image = screen(display).astype(int)
+        spread = image.max(axis=2) - image.min(axis=2)
+        coloured = np.argwhere(spread > 100)  # the input half: testsrc2's saturated colours
+        if len(coloured) > 1000 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(coloured) > 1000, "the preview window stayed blank"
     left, right = coloured[:, 1].min(), coloured[:, 1].max()
     assert right - left < 330  # colour only in the input half ...
     window = image[:, left:]
