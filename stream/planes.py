@@ -3,12 +3,15 @@ moved as they are (no format conversion of ours)."""
 
 from __future__ import annotations
 
+import functools
+
 import av
 from av.video.reformatter import Interpolation, VideoReformatter
+import cv2
 import numpy as np
 import torch
 
-from .colour import SWS_COLORSPACE, Colour, PixelLayout, Tags
+from .colour import SWS_COLORSPACE, Colour, PixelLayout, Tags, is_gray
 
 # libswscale's exact path to rgb24: its default replicates chroma and rounds in a fast fixed
 # point that reads 8-bit Y'CbCr about 1 code dark (1.2 codes RMS of luma on a real 4:2:0 frame,
@@ -69,7 +72,11 @@ def frames_from_arrays(planes: list[np.ndarray], layout: PixelLayout, tags: Tags
 
 class RGBReader:
     """Decoded frames -> packed R'G'B' arrays [H, W, 3] by libswscale (uint8, or uint16 for
-    inputs deeper than 8 bits), read with a given interpretation; one converter reused."""
+    inputs deeper than 8 bits), read with a given interpretation; one converter reused.
+
+    libswscale's 16-bit R'G'B' of deep Y'CbCr and gray falls short of full scale (white reads
+    65283 from limited range, 65472 from 10-bit full range): such codes are scaled so that the
+    source's white reads 65535."""
 
     def __init__(self, colour: Colour):
         self.colour = colour
@@ -78,7 +85,27 @@ class RGBReader:
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         fmt = frame.format
         deep = max(c.bits for c in fmt.components) > 8
-        return self.reformatter.reformat(frame, **rgb_options(fmt, self.colour, deep)).to_ndarray()
+        rgb = self.reformatter.reformat(frame, **rgb_options(fmt, self.colour, deep)).to_ndarray()
+        white = white_code(fmt.name, self.colour) if deep else 65535
+        if white == 65535:
+            return rgb
+        return cv2.multiply(rgb.reshape(rgb.shape[0], -1), 65535 / white).reshape(rgb.shape)
+
+
+@functools.lru_cache(maxsize=None)
+def white_code(name: str, colour: Colour) -> int:
+    """The 16-bit code libswscale reads for the white of a pixel format (its range's peak luma,
+    neutral chroma, put into the format by libswscale from 16 bits) as ``colour`` says."""
+    fmt = av.VideoFormat(name)
+    if fmt.is_rgb or fmt.has_palette:
+        return 65535
+    full = colour.full_range or is_gray(fmt)
+    source = av.VideoFrame(16, 16, "gray16le" if is_gray(fmt) else "yuv444p16le")
+    for index, plane in enumerate(source.planes):
+        np.frombuffer(plane, "<u2")[:] = (65535 if full else 235 << 8) if index == 0 else 1 << 15
+    range_name = "JPEG" if full else "MPEG"
+    frame = source.reformat(format=name, src_color_range=range_name, dst_color_range=range_name)
+    return int(frame.to_ndarray(**rgb_options(fmt, colour, deep=True))[8, 8, 0])
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -16,7 +16,7 @@ import torch
 
 from dfstream.colour import LAYOUTS, Colour, Tags, from_rgb, rgb_from_packed
 from dfstream.engines import BatchStage
-from dfstream.planes import ACCURATE, RGBReader, frames_from_arrays, plane_arrays
+from dfstream.planes import ACCURATE, RGBReader, frames_from_arrays, plane_arrays, white_code
 
 FORMATS = [
     "gray", "gray10le", "gray12le", "gray16le", "ya8",
@@ -102,39 +102,51 @@ def test_stages_see_what_libswscale_reads(name, content):
                 got = stages_see(frame)
                 where = f"{name} {width}x{height} range {range_name} matrix {matrix_name}"
                 if max(c.bits for c in frame.format.components) > 8:
-                    # deeper than 8 bits: libswscale's 16-bit R'G'B' (its 8-bit output of such
-                    # frames is dithered and takes other chroma filters: up to 3 codes off on noise)
-                    deep = swscale_reading(frame, "rgb48le").astype(np.float64) / 257
-                    assert np.abs(got - deep).max() <= 1e-4, where
+                    # deeper than 8 bits: libswscale's 16-bit R'G'B' brought to full scale (its
+                    # 8-bit output of such frames is dithered and takes other chroma filters: up
+                    # to 3 codes off on noise)
+                    white = white_code(name, Colour.of_stream(frame.format, colorspace, color_range, height))
+                    deep = np.minimum(swscale_reading(frame, "rgb48le") * (65535 / white), 65535) / 257
+                    assert np.abs(got - deep).max() <= 1e-2, where
                 else:
                     assert np.abs(got - swscale_reading(frame)).max() <= 1.0, where
 
 
-@pytest.mark.parametrize("name", ["yuv420p", "yuv422p", "yuv444p", "nv12", "yuvj420p"])
+@pytest.mark.parametrize("name", ["yuv420p", "yuv422p", "yuv444p", "nv12", "yuvj420p", "yuv420p10le",
+                                  "yuv422p10le", "yuv444p12le", "gray10le"])
 @pytest.mark.parametrize("matrix", ["bt601", "bt709"])
-def test_stages_see_the_standard_colours_of_8_bit_frames(name, matrix):
-    """Y'CbCr codes read as the matrix's formula says (to about the rounding of 8-bit R'G'B'), checked
-    inside flat chroma patches against float64 arithmetic written out here; libswscale's default
-    fast path reads such frames about 1 code dark, up to 4 off."""
+def test_stages_see_the_standard_colours(name, matrix):
+    """Y'CbCr codes read as the matrix's formula says, checked inside flat chroma patches against
+    float64 arithmetic written out here: 8-bit frames to about the rounding of 8-bit R'G'B'
+    (libswscale's default fast path reads them about 1 code dark, up to 4 off), deeper ones
+    closer (libswscale's 16-bit output of them runs up to 0.4% short of full scale)."""
     rng = np.random.default_rng(5)
+    layout = LAYOUTS[name]
     frame = av.VideoFrame(64, 48, name)
-    full = name.startswith("yuvj")
+    full = layout.full_range or layout.gray
     frame.colorspace, frame.color_range = {"bt601": 6, "bt709": 1}[matrix], 2 if full else 1
-    planes = plane_arrays(frame, LAYOUTS[name])
-    luma = rng.integers(16, 236, (48, 64))
+    planes = plane_arrays(frame, layout)
+    shift = layout.bits - 8
+    luma = rng.integers(16 << shift, (235 << shift) + 1, (48, 64))
+    luma[0, :2] = (16 << shift, 235 << shift) if not full else (0, (1 << layout.bits) - 1)  # black, white
     planes[0][...] = luma
-    chroma = rng.integers(80, 177, (2, 6, 8))  # one value per 8x8 patch
+    chroma = rng.integers(80 << shift, 177 << shift, (2, 6, 8))  # one value per 8x8 patch
     for plane, values in zip(planes[1:], chroma):
         plane[...] = values.repeat(plane.shape[0] // 6, 0).repeat(plane.shape[1] // 8, 1)
     kr, kb = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}[matrix]
-    y = luma / 255 if full else (luma - 16) / 219
-    cb, cr = ((c.repeat(8, 0).repeat(8, 1) - 128) / (255 if full else 224) for c in chroma)
+    top = (1 << layout.bits) - 1
+    y = luma / top if full else (luma / (1 << shift) - 16) / 219
+    cb, cr = ((c.repeat(8, 0).repeat(8, 1) / (1 << shift) - 128) / (255 if full else 224) for c in chroma)
+    if layout.gray:
+        cb = cr = np.zeros_like(y)
     r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
     want = np.clip(np.stack([r, (y - kr * r - kb * b) / (1 - kr - kb), b], -1), 0, 1) * 255
     inner = np.zeros((48, 64), bool)
     inner[np.ix_([i for i in range(48) if 2 <= i % 8 < 6], [j for j in range(64) if 2 <= j % 8 < 6])] = True
+    inner[0, :2] = True
     error = (stages_see(frame) - want)[inner]
-    assert np.abs(error).max() <= 0.6 and abs(error.mean()) < 0.1  # libswscale's fixed point: 0.51
+    bound = 0.6 if layout.bits == 8 else 0.05  # libswscale's fixed point: 0.51 and 0.01 codes
+    assert np.abs(error).max() <= bound and abs(error.mean()) < 0.1
 
 
 def test_gray_with_unspecified_range_is_full_range():
@@ -164,10 +176,10 @@ WRITTEN = ["yuv420p", "yuvj420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv444p1
 @pytest.mark.parametrize("matrix", ["bt601", "bt709", "bt2020", "smpte240m", "fcc"])
 @pytest.mark.parametrize("full", [False, True])
 def test_written_frames_read_back_by_libswscale(name, matrix, full):
-    """R'G'B' written by ``from_rgb`` and tagged reads back through libswscale as the colours meant:
-    flat patches of random colours, compared away from their edges (where chroma subsampling
-    blends them). Bounds: the codes' own rounding plus libswscale's fixed-point reading (measured
-    up to 3.2 codes for 8-bit 4:2:0, 1.7 for 4:4:4, 1.2 from 10 bits up and for gray)."""
+    """R'G'B' written by ``from_rgb`` and tagged reads back as the colours meant (through libswscale
+    as dfstream reads): flat patches of random colours, compared away from their edges (where
+    chroma subsampling blends them), within the codes' own rounding (read with libswscale's
+    default flags, 8-bit 4:2:0 was up to 3.2 codes off, deeper frames 1.2)."""
     layout = LAYOUTS[name]
     rng = np.random.default_rng(7)
     patches = rng.uniform(0.05, 0.95, (3, 3, 4))
@@ -178,11 +190,11 @@ def test_written_frames_read_back_by_libswscale(name, matrix, full):
     planes = [p.numpy() for p in from_rgb(torch.from_numpy(rgb[None]).float(), layout, colour)]
     (frame,) = frames_from_arrays(planes, layout, Tags().written(colour, 24))
     assert (frame.colorspace, frame.color_range) == (colour.avcol_spc, colour.avcol_range)
-    back = swscale_reading(frame, "rgb48le").astype(np.float64) / 257
-    error = np.abs(back - rgb.transpose(1, 2, 0) * 255)
+    error = np.abs(stages_see(frame) - rgb.transpose(1, 2, 0) * 255)
     inner = np.zeros((24, 32), bool)
     inner[np.ix_([i for i in range(24) if 2 <= i % 8 < 6], [j for j in range(32) if 2 <= j % 8 < 6])] = True
-    bound = 1.5 if layout.gray or layout.bits > 8 else 2.0 if layout.sub_x == 1 else 3.5
+    # the codes' rounding: half a luma code is 0.58 codes of R'G'B', half a chroma code up to 1.0 more
+    bound = (0.6 if layout.gray else 1.6) / 2 ** (layout.bits - 8)
     assert error[inner].max() <= bound
 
 
