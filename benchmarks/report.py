@@ -68,6 +68,12 @@ def _written_fidelity(d: dict) -> str:
     return f"goat de-flickered: {goat}; bus coloured, PSNR of the mean square error / mean of frames: {bus}"
 
 
+def _rgb_reading(d: dict) -> str:
+    return "; ".join(f"{r['size']} {r['format']}: " + ", ".join(
+        f"{way} {r[way]['ms_per_frame']:.2f} ms/frame, luma back {r[way]['luma_rms_codes']:.3f} codes RMS"
+        for way in ("default", "dfstream")) for r in d["rows"])
+
+
 def _real_footage(d: dict) -> str:
     stabilized = "; ".join(f"{r['set']} {r['excess_removed'] * 100:.1f}% / {r['psnr_to_processed']:.1f} dB / "
                            f"{r['colourfulness_kept'] * 100:.1f}%" for r in d["stabilizer"]
@@ -120,6 +126,7 @@ HEADLINES = {
     "reference_colorizer": _reference,
     "colour_over_time": _colour_over_time,
     "written_fidelity": _written_fidelity,
+    "rgb_reading": _rgb_reading,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
     "side_by_side": _side_by_side,
