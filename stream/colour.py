@@ -148,12 +148,14 @@ class Colour:
 
 @dataclass(frozen=True)
 class Tags:
-    """The four colour tags of a stream, as FFmpeg numbers them (2: unspecified)."""
+    """The four colour tags of a stream, as FFmpeg numbers them (2: unspecified), and where its
+    subsampled chroma sits, as FFmpeg names it (PyAV cannot read it from a stream: unspecified)."""
 
     colorspace: int = UNSPECIFIED
     color_range: int = 0
     primaries: int = UNSPECIFIED
     trc: int = UNSPECIFIED
+    chroma_location: str = "unspecified"
 
     @classmethod
     def of(cls, ctx) -> Tags:
@@ -162,11 +164,13 @@ class Tags:
 
     def written(self, colour: Colour, height: int) -> Tags:
         """The tags of pixels written with ``colour``: its matrix and range, the input's primaries
-        and transfer (stages keep them), or where it has none what players assume by height."""
+        and transfer (stages keep them), or where it has none what players assume by height; chroma
+        centred between the luma samples it covers (``from_rgb`` averages them; MPEG-2, H.264 and
+        HEVC 4:2:0 left untagged is taken to sit on the left one)."""
         kind = "hd" if height >= 720 else "sd"
         return Tags(colour.avcol_spc, colour.avcol_range,
                     self.primaries if self.primaries != UNSPECIFIED else DEFAULT_PRIMARIES[kind],
-                    self.trc if self.trc != UNSPECIFIED else DEFAULT_TRC[kind])
+                    self.trc if self.trc != UNSPECIFIED else DEFAULT_TRC[kind], "center")
 
 
 def _scales(bits: int, full: bool) -> tuple[float, float, float]:

@@ -211,9 +211,11 @@ class Sink:
 
     def _add_video(self, source: Source, settings: EncoderSettings, low_latency: bool) -> av.VideoStream:
         rate = source.rate if source.rate and source.rate < 1000 else Fraction(25)
+        options = settings.codec_options()
+        if self.tags.chroma_location != "unspecified" and (self.layout.sub_x > 1 or self.layout.sub_y > 1):
+            options.setdefault("chroma_sample_location", self.tags.chroma_location)  # container and stream
         try:
-            stream = self.container.add_stream(settings.codec, rate=rate,
-                                               options=settings.codec_options())
+            stream = self.container.add_stream(settings.codec, rate=rate, options=options)
         except (ValueError, av.error.FFmpegError) as err:
             raise UsageError(f"cannot use encoder '{settings.codec}': {err}",
                              "pass --codec libx264") from None

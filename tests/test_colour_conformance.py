@@ -311,3 +311,22 @@ def test_frames_a_stage_leaves_alone_are_written_back_as_they_came(tmp_path, pix
         assert np.abs(y.astype(int) - y_back).max() <= 1 and np.abs(y.astype(int) - y_back).mean() < 0.02
         for c, c_back in zip(chroma, chroma_back):
             assert np.abs(c.astype(int) - c_back).max() <= 1
+
+
+def test_written_chroma_is_tagged_as_centred(tmp_path):
+    """``from_rgb`` averages the luma samples a chroma sample covers, so a 4:2:0 output says its
+    chroma sits centred (Matroska's ChromaSitingHorz and Vert: 2, half); MPEG-2, H.264 and HEVC
+    4:2:0 left untagged is read as sitting on the left sample. A stream passed through as decoded
+    is not tagged (where its chroma sits is not known here)."""
+    import dfstream
+
+    frames = [gradient_frame("yuv420p", 64, 48, seed=i) for i in range(3)]
+    write_file(tmp_path / "in.mkv", frames, tags=(1, 1, 1, 1))
+    siting = {}
+    for stages in ([Recorder()], "none"):
+        out = tmp_path / f"out-{len(siting)}.mkv"
+        dfstream.process(str(tmp_path / "in.mkv"), str(out), stages=stages)
+        data = out.read_bytes()
+        siting[len(siting)] = [data[i + 2 : i + 4] if i >= 0 else None
+                               for i in (data.find(b"\x55\xb7"), data.find(b"\x55\xb8"))]
+    assert siting == {0: [b"\x81\x02", b"\x81\x02"], 1: [None, None]}
