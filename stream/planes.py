@@ -1,5 +1,5 @@
-"""Pixels between PyAV frames, numpy and torch: R'G'B' read through libswscale, planes
-moved as they are (no format conversion of ours)."""
+"""Pixels between PyAV frames, numpy and torch: R'G'B' read through libswscale (deep codes
+brought to full scale), planes moved as they are (no format conversion of ours)."""
 
 from __future__ import annotations
 
