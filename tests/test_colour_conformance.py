@@ -285,9 +285,11 @@ def test_files_reach_the_stages_as_libswscale_reads_them(tmp_path, pix_fmt, code
         for f in decoded:  # the stream's tags are the interpretation, as the runtime takes them
             f.colorspace, f.color_range = ctx.colorspace, ctx.color_range
         deep = max(c.bits for c in decoded[0].format.components) > 8
-        want = np.stack([swscale_reading(f, "rgb48le" if deep else "rgb24") for f in decoded]) / (257 if deep else 1)
+        colour = Colour.of_stream(decoded[0].format, ctx.colorspace, ctx.color_range, decoded[0].height)
+        scale = 65535 / white_code(decoded[0].format.name, colour) / 257 if deep else 1
+        want = np.stack([swscale_reading(f, "rgb48le" if deep else "rgb24") for f in decoded]) * scale
     assert seen.shape == want.shape
-    assert np.abs(seen - want).max() <= 1.0
+    assert np.abs(seen - want).max() <= (0.01 if deep else 1e-4)
 
 
 @pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p", "yuv444p"])
