@@ -43,7 +43,7 @@ from dfstream.engines import StageContext
 from dfstream.engines.colorize.reference import ReferenceColorizer
 from dfstream.engines.filters import guided_filter
 from dfstream.engines.flow import DISFlow
-from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
+from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr, psnr_of
 from dfstream.engines.stabilize.flow import FlowStabilizer
 
 FLICKER = DAVIS.parent / "flicker"
@@ -159,7 +159,7 @@ def stabilizer_row(name, process, original, processed) -> dict:
     return {"set": name, "process": process, "frames": len(out), "size": list(out[0].shape[-2:]),
             "flickers": e_p >= FLICKERS * e_in, "control": process == CONTROL,
             "warping_error": {"input": e_in, "processed": e_p, "stabilized": e_o},
-            "excess_removed": 1 - (e_o - e_in) / (e_p - e_in), "psnr_to_processed": 10 * np.log10(1 / mse),
+            "excess_removed": 1 - (e_o - e_in) / (e_p - e_in), "psnr_to_processed": psnr_of(mse),
             "colourfulness_kept": mean(map(colourfulness, out)) / mean(map(colourfulness, processed)),
             "ms_per_frame": ms, "picture": picture(name, [original[-1], processed[-1], out[-1]])}
 

@@ -20,7 +20,7 @@ from av.video.reformatter import VideoReformatter
 from davis import DAVIS, save
 
 from dfstream.colour import Colour, from_rgb, nearest_layout, rgb_from_packed
-from dfstream.planes import RGBReader, plane_arrays
+from dfstream.planes import RGBReader, plane_arrays, rgb_options
 
 WALKERS = DAVIS.parent / "walkers_720p_aac.avi"
 SIZES = ((640, 360), (1280, 720), (1920, 1080))
@@ -49,16 +49,19 @@ def measure(read, video: list[av.VideoFrame]) -> dict:
             "luma_mean_codes": float(error.mean())}
 
 
+def default_reader(deep: bool):
+    """libswscale's reading with its default flags and no scaling, as dfstream read before."""
+    plain = VideoReformatter()
+    return lambda f: plain.reformat(f, **{**rgb_options(f.format, COLOUR, deep), "interpolation": None}).to_ndarray()
+
+
 def main() -> None:
     rows = []
     for width, height in SIZES:
         for fmt in ("yuv420p", "yuv420p10le"):
             video = frames(width, height, fmt)
-            deep = fmt != "yuv420p"
-            plain = VideoReformatter()
-            default = lambda f: plain.reformat(  # noqa: E731 - libswscale's defaults, as read before
-                f, format="rgb48le" if deep else "rgb24", **COLOUR.swscale(f.format)).to_ndarray()
-            row = {"size": f"{width}x{height}", "format": fmt, "default": measure(default, video),
+            row = {"size": f"{width}x{height}", "format": fmt,
+                   "default": measure(default_reader(fmt != "yuv420p"), video),
                    "dfstream": measure(RGBReader(COLOUR), video)}
             rows.append(row)
             print(row, flush=True)

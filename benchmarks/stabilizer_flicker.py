@@ -22,7 +22,7 @@ from davis import load, mean, save
 from dfstream.colour import luma
 from dfstream.engines import StageContext
 from dfstream.engines.flow import DISFlow
-from dfstream.engines.metrics import colourfulness, frame_warping_error
+from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr_of
 from dfstream.engines.stabilize.flow import FlowStabilizer
 
 SEQUENCES = ("bus", "giant-slalom")
@@ -62,7 +62,7 @@ def main() -> None:
                 "sequence": sequence, "process": process.__name__, "frames": len(frames),
                 "warping_error": {"input": e_in, "processed": e_p, "stabilized": e_o},
                 "excess_removed": 1 - (e_o - e_in) / (e_p - e_in),
-                "psnr_to_processed": 10 * np.log10(1 / mse),
+                "psnr_to_processed": psnr_of(mse),
                 "colourfulness_kept": mean(map(colourfulness, out)) / mean(map(colourfulness, processed)),
                 "colourfulness": {"input": mean(map(colourfulness, frames)),
                                   "processed": mean(map(colourfulness, processed)),

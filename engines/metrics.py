@@ -25,7 +25,11 @@ def frame_warping_error(o_t: torch.Tensor, o_next: torch.Tensor, forward: torch.
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
+    return psnr_of(float(((a - b) ** 2).mean()))
+
+
+def psnr_of(mse: float) -> float:
+    """PSNR of a mean square error of values in [0, 1]."""
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 

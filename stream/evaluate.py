@@ -7,7 +7,6 @@ al. do), else on the video itself.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Iterator
@@ -16,7 +15,7 @@ import torch
 
 from dfstream.engines.colorize.reference import load_image
 from dfstream.engines.flow import DISFlow, FlowEstimator
-from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error, psnr
+from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error, psnr_of
 
 from .colour import luma
 from .errors import DfstreamError
@@ -48,13 +47,13 @@ class Measures:
         self.frame_psnr: dict[str, Mean] = {}
 
     def add_psnr(self, name: str, a: torch.Tensor, b: torch.Tensor) -> None:
-        self.squared.setdefault(name, Mean()).add(float(((a - b) ** 2).mean()))
-        self.frame_psnr.setdefault(name, Mean()).add(psnr(a, b))
+        mse = float(((a - b) ** 2).mean())
+        self.squared.setdefault(name, Mean()).add(mse)
+        self.frame_psnr.setdefault(name, Mean()).add(psnr_of(mse))
 
     def psnr(self, name: str) -> float | None:
         """PSNR of the mean square error over all frames (as FFmpeg's psnr filter averages)."""
-        mse = self.squared[name].value if name in self.squared else None
-        return None if mse is None else (math.inf if mse == 0 else 10 * math.log10(1 / mse))
+        return psnr_of(self.squared[name].value) if name in self.squared else None
 
     def mean_frame_psnr(self, name: str) -> float | None:
         """The mean of the frames' PSNRs (as the benchmarks average a colorizer's)."""

@@ -14,8 +14,9 @@ import torch
 from .colour import SWS_COLORSPACE, Colour, PixelLayout, Tags, is_gray
 
 # libswscale's exact path to rgb24: its default replicates chroma and rounds in a fast fixed
-# point that reads 8-bit Y'CbCr about 1 code dark (1.2 codes RMS of luma on a real 4:2:0 frame,
-# 0.05 with these flags). Not for rgb48: there full chroma interpolation garbles 4:2:0 (FFmpeg 8.1).
+# point that reads 8-bit Y'CbCr dark (walkers' luma comes back 0.76 codes RMS off, 0.004-0.04 with
+# these flags: benchmarks/rgb_reading.py). Not for rgb48: there full chroma interpolation garbled
+# 4:2:0 in a one-off check with FFmpeg 8.1 (68 codes RMS off).
 ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
@@ -74,9 +75,9 @@ class RGBReader:
     """Decoded frames -> packed R'G'B' arrays [H, W, 3] by libswscale (uint8, or uint16 for
     inputs deeper than 8 bits), read with a given interpretation; one converter reused.
 
-    libswscale's 16-bit R'G'B' of deep Y'CbCr and gray falls short of full scale (white reads
-    65283 from limited range, 65472 from 10-bit full range): such codes are scaled so that the
-    source's white reads 65535."""
+    libswscale's 16-bit R'G'B' of deep Y'CbCr and gray falls short of full scale (with FFmpeg
+    8.1 white read 65283 from limited range, 65472 from 10-bit full range): such codes are
+    scaled so that the source's white reads 65535."""
 
     def __init__(self, colour: Colour):
         self.colour = colour
@@ -92,7 +93,7 @@ class RGBReader:
         return cv2.multiply(rgb.reshape(rgb.shape[0], -1), 65535 / white).reshape(rgb.shape)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def white_code(name: str, colour: Colour) -> int:
     """The 16-bit code libswscale reads for the white of a pixel format (its range's peak luma,
     neutral chroma, put into the format by libswscale from 16 bits) as ``colour`` says."""

@@ -44,6 +44,18 @@ def swscale_reading(frame: av.VideoFrame, out: str = "rgb24") -> np.ndarray:
                             interpolation=ACCURATE if out == "rgb24" else None)
 
 
+def patch_interiors(height: int, width: int) -> np.ndarray:
+    """Pixels 2 to 5 of each 8x8 patch, both ways: away from where subsampled chroma blends patches."""
+    keep = [i % 8 in (2, 3, 4, 5) for i in range(max(height, width))]
+    return np.outer(keep[:height], keep[:width])
+
+
+def full_scale_reading(frame: av.VideoFrame, colour: Colour) -> np.ndarray:
+    """libswscale's 16-bit R'G'B' of a frame brought to full scale by its format's white, in 8-bit codes."""
+    white = white_code(frame.format.name, colour)
+    return np.minimum(swscale_reading(frame, "rgb48le") * (65535 / white), 65535) / 257
+
+
 def stages_see(frame: av.VideoFrame) -> np.ndarray:
     """What the runtime hands the stages for this frame, as [H, W, 3] float codes of 8 bits."""
     colour = Colour.of_stream(frame.format, frame.colorspace, frame.color_range, frame.height)
@@ -105,8 +117,7 @@ def test_stages_see_what_libswscale_reads(name, content):
                     # deeper than 8 bits: libswscale's 16-bit R'G'B' brought to full scale (its
                     # 8-bit output of such frames is dithered and takes other chroma filters: up
                     # to 3 codes off on noise)
-                    white = white_code(name, Colour.of_stream(frame.format, colorspace, color_range, height))
-                    deep = np.minimum(swscale_reading(frame, "rgb48le") * (65535 / white), 65535) / 257
+                    deep = full_scale_reading(frame, Colour.of_stream(frame.format, colorspace, color_range, height))
                     assert np.abs(got - deep).max() <= 1e-2, where
                 else:
                     assert np.abs(got - swscale_reading(frame)).max() <= 1.0, where
@@ -141,8 +152,7 @@ def test_stages_see_the_standard_colours(name, matrix):
         cb = cr = np.zeros_like(y)
     r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
     want = np.clip(np.stack([r, (y - kr * r - kb * b) / (1 - kr - kb), b], -1), 0, 1) * 255
-    inner = np.zeros((48, 64), bool)
-    inner[np.ix_([i for i in range(48) if 2 <= i % 8 < 6], [j for j in range(64) if 2 <= j % 8 < 6])] = True
+    inner = patch_interiors(48, 64)
     inner[0, :2] = True
     error = (stages_see(frame) - want)[inner]
     bound = 0.6 if layout.bits == 8 else 0.05  # libswscale's fixed point: 0.51 and 0.01 codes
@@ -191,8 +201,7 @@ def test_written_frames_read_back_by_libswscale(name, matrix, full):
     (frame,) = frames_from_arrays(planes, layout, Tags().written(colour, 24))
     assert (frame.colorspace, frame.color_range) == (colour.avcol_spc, colour.avcol_range)
     error = np.abs(stages_see(frame) - rgb.transpose(1, 2, 0) * 255)
-    inner = np.zeros((24, 32), bool)
-    inner[np.ix_([i for i in range(24) if 2 <= i % 8 < 6], [j for j in range(32) if 2 <= j % 8 < 6])] = True
+    inner = patch_interiors(24, 32)
     # the codes' rounding: half a luma code is 0.58 codes of R'G'B', half a chroma code up to 1.0 more
     bound = (0.6 if layout.gray else 1.6) / 2 ** (layout.bits - 8)
     assert error[inner].max() <= bound
@@ -286,8 +295,7 @@ def test_files_reach_the_stages_as_libswscale_reads_them(tmp_path, pix_fmt, code
             f.colorspace, f.color_range = ctx.colorspace, ctx.color_range
         deep = max(c.bits for c in decoded[0].format.components) > 8
         colour = Colour.of_stream(decoded[0].format, ctx.colorspace, ctx.color_range, decoded[0].height)
-        scale = 65535 / white_code(decoded[0].format.name, colour) / 257 if deep else 1
-        want = np.stack([swscale_reading(f, "rgb48le" if deep else "rgb24") for f in decoded]) * scale
+        want = np.stack([full_scale_reading(f, colour) if deep else swscale_reading(f) for f in decoded])
     assert seen.shape == want.shape
     assert np.abs(seen - want).max() <= (0.01 if deep else 1e-4)
 
