@@ -15,10 +15,12 @@ import functools
 from dataclasses import dataclass
 
 import av
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .geometry import area, bilinear
+from .geometry import area, bilinear, on_planes, with_opencv
 
 # Kr, Kb per matrix; Kg = 1 - Kr - Kb.
 MATRICES = {
@@ -164,13 +166,11 @@ class Tags:
 
     def written(self, colour: Colour, height: int) -> Tags:
         """The tags of pixels written with ``colour``: its matrix and range, the input's primaries
-        and transfer (stages keep them), or where it has none what players assume by height; chroma
-        centred between the luma samples it covers (``from_rgb`` averages them; MPEG-2, H.264 and
-        HEVC 4:2:0 left untagged is taken to sit on the left one)."""
+        and transfer (stages keep them), or where it has none what players assume by height."""
         kind = "hd" if height >= 720 else "sd"
         return Tags(colour.avcol_spc, colour.avcol_range,
                     self.primaries if self.primaries != UNSPECIFIED else DEFAULT_PRIMARIES[kind],
-                    self.trc if self.trc != UNSPECIFIED else DEFAULT_TRC[kind], "center")
+                    self.trc if self.trc != UNSPECIFIED else DEFAULT_TRC[kind])
 
 
 def _scales(bits: int, full: bool) -> tuple[float, float, float]:
@@ -241,7 +241,8 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
     """R'G'B' [N,3,H,W] in [0,1] (stages keep to it) -> integer planes [N,h,w] of ``layout``.
 
     Chroma is averaged down in R'G'B' before the matrix (the two commute), so the full-size
-    frame is read twice and no full-size chroma is written.
+    frame is read twice and no full-size chroma is written; it is sited as MPEG-2, H.264 and HEVC
+    site 4:2:0 and 4:2:2 (``cosited``).
     """
     rgb = rgb.float()
     top = 2**layout.bits - 1
@@ -254,9 +255,35 @@ def from_rgb(rgb: torch.Tensor, layout: PixelLayout, colour: Colour) -> list[tor
         pad = (0, (-w) % layout.sub_x, 0, (-h) % layout.sub_y)
         if any(pad):
             rgb = F.pad(rgb, pad, mode="replicate")
-        rgb = area(rgb, (rgb.shape[-2] // layout.sub_y, rgb.shape[-1] // layout.sub_x))
+        rgb = cosited(rgb, layout.sub_y, layout.sub_x)
     c = _pointwise(rgb, *_affine("encode_chroma", layout, colour, rgb.device, rgb.dtype))
     return planes + [_quantise(c[:, 0], top, layout.dtype), _quantise(c[:, 1], top, layout.dtype)]
+
+
+def cosited(rgb: torch.Tensor, sub_y: int, sub_x: int) -> torch.Tensor:
+    """[N,C,H,W] (H and W multiples of the factors, 1 or 2) averaged to the chroma samples of
+    FFmpeg's "left" siting, the default of MPEG-2, H.264 and HEVC: each between a pair of rows
+    and on an even column ([1, 2, 1] / 4 across it, the first column repeated at the edge)."""
+    h, w = rgb.shape[-2:]
+    if sub_y == 2:
+        rgb = area(rgb, (h // 2, w))
+    if sub_x == 2:
+        rgb = _across_even_columns(rgb)
+    return rgb
+
+
+_ACROSS = np.array([[0.25, 0.5, 0.25]], np.float32)
+
+
+def _across_even_columns(x: torch.Tensor) -> torch.Tensor:
+    """[1, 2, 1] / 4 along the rows, edges repeated, kept on the even columns."""
+    n, c, h, w = x.shape
+    if with_opencv(x):
+        return on_planes(x, (h, w // 2), lambda src, dst: np.copyto(
+            dst, cv2.filter2D(src, -1, _ACROSS, borderType=cv2.BORDER_REPLICATE)[:, ::2]))
+    kernel = torch.from_numpy(_ACROSS).to(x)[None, None]
+    padded = F.pad(x.reshape(n * c, 1, h, w), (1, 1, 0, 0), mode="replicate")
+    return F.conv2d(padded, kernel, stride=(1, 2)).view(n, c, h, w // 2)
 
 
 def _quantise(x: torch.Tensor, top: int, dtype: torch.dtype) -> torch.Tensor:

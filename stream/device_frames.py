@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -59,9 +59,11 @@ class DeviceFrames:
 
 def output_colour(source: Source, layout: PixelLayout, processed: bool) -> tuple[Colour, Tags]:
     """How the output is written and tagged: a passthrough in the decoded format keeps the input's
-    tags as they are; anything written anew carries the matrix and range it was written with."""
+    tags as they are; anything written anew carries the matrix and range it was written with, and
+    what the stages made says where ``from_rgb`` sites its chroma."""
     if not processed and layout.name == source.format.name:
         return source.colour, source.tags
     rgb_input = source.format.is_rgb or source.format.has_palette
     colour = Colour(source.colour.matrix, layout.full_range or (source.colour.full_range and not rgb_input))
-    return colour, source.tags.written(colour, source.height)
+    tags = source.tags.written(colour, source.height)
+    return colour, replace(tags, chroma_location="left") if processed else tags  # as ``from_rgb`` sites it

@@ -36,13 +36,17 @@ def test_from_rgb_matches_the_standard(matrix, full, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["yuv420p", "yuv422p"])
-def test_subsampled_chroma_is_the_mean_of_its_pixels(fmt):
-    """Chroma of 4:2:x is the chroma of the mean R'G'B' of the pixels it covers (odd sides padded)."""
+def test_subsampled_chroma_is_sited_as_h264_sites_it(fmt):
+    """Chroma of 4:2:x is the chroma of the R'G'B' around where H.264 sites it (FFmpeg's "left"):
+    on each even column, weighted 1/4, 1/2, 1/4 across it (the first column repeated at the edge),
+    and for 4:2:0 half way between a pair of rows (their mean)."""
     layout = LAYOUTS[fmt]
     rng = np.random.default_rng(2)
     rgb = rng.uniform(0, 1, size=(1, 3, 4, 6))
     got = from_rgb(torch.from_numpy(rgb).float(), layout, Colour("bt709", False))
-    mean = rgb[0].reshape(3, 4 // layout.sub_y, layout.sub_y, 3, 2).mean((2, 4))
+    rows = rgb[0].reshape(3, 4 // layout.sub_y, layout.sub_y, 6).mean(2)
+    padded = np.concatenate([rows[..., :1], rows], -1)  # column -1 is column 0
+    mean = 0.25 * padded[..., 0:6:2] + 0.5 * padded[..., 1:7:2] + 0.25 * padded[..., 2:7:2]
     _, cb, cr = reference_codes(mean, "bt709", 8, False)
     assert np.abs(got[1][0].numpy() - cb).max() <= 0.5 + 1e-3
     assert np.abs(got[2][0].numpy() - cr).max() <= 0.5 + 1e-3
@@ -59,6 +63,16 @@ def test_cpu_chroma_downsampling_matches_the_gpu_formula(small, big):
     y = torch.rand(2, 3, *big)
     factor = (big[0] // small[0], big[1] // small[1])
     assert torch.allclose(area(y, small), F.avg_pool2d(y, factor), atol=1e-6)
+
+
+def test_cpu_chroma_siting_matches_the_gpu_formula():
+    """``cosited`` through OpenCV (CPU float32) does the same sums as its torch path (the GPU's)."""
+    from dfstream.colour import cosited
+
+    torch.manual_seed(0)
+    y = torch.rand(2, 3, 10, 14)
+    for sub_y in (1, 2):
+        assert torch.allclose(cosited(y, sub_y, 2).double(), cosited(y.double(), sub_y, 2), atol=1e-6)
 
 
 def test_nv12_is_written_like_yuv420p():
