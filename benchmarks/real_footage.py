@@ -6,9 +6,10 @@ image enhancement network) and DAVIS sequences through per-frame tools of
 FFmpeg and OpenCV that know nothing of time (grey-world white balance, auto
 levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
 He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
-each frame). And a control that does not flicker at all: one linear unsharp
-mask on every frame (it moves with the content), sharpening about as much as
-the detail enhancement; whatever "excess" warping error it shows is the
+each frame), and a posterizing style filter (a k-means palette of 8 colours
+found anew on each frame). And a control that does not flicker at all: one
+linear unsharp mask on every frame (it moves with the content), sharpening
+about as much as the detail enhancement; whatever "excess" warping error it shows is the
 input's own noise and flow residue amplified, not flicker (``"control": true``,
 left out of the summary). Reported: Lai et al.'s warping error in excess of
 the input's own removed (flow on the input), PSNR to the processed video,
@@ -110,6 +111,20 @@ def dehaze(frames: list[torch.Tensor], patch: int = 15, omega: float = 0.95) -> 
     return out
 
 
+def posterize(frames: list[torch.Tensor], colours: int = 8) -> list[torch.Tensor]:
+    """Each frame in a palette of its own ``colours``, found by k-means (OpenCV's, k-means++ seeding
+    from one fixed seed): a posterizing style filter, whose palette swings from frame to frame."""
+    out = []
+    for f in frames:
+        image = to_u8(f)
+        cv2.setRNGSeed(0)
+        _, labels, palette = cv2.kmeans(image.reshape(-1, 3).astype(np.float32), colours, None,
+                                        (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0), 1,
+                                        cv2.KMEANS_PP_CENTERS)
+        out.append(torch.from_numpy(palette[labels.ravel()].reshape(image.shape) / 255).permute(2, 0, 1)[None])
+    return out
+
+
 def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0) -> list[torch.Tensor]:
     """The control: frame + amount * (frame - Gaussian blur of the frame), the same on every frame."""
     out = []
@@ -130,6 +145,7 @@ def stabilizer_sets():
         yield f"{sequence}-clahe", "OpenCV CLAHE", frames, clahe(frames)
         yield f"{sequence}-detail", "OpenCV detailEnhance", frames, detail_enhance(frames)
         yield f"{sequence}-dehaze", "dark channel dehazing", frames, dehaze(frames)
+        yield f"{sequence}-posterize", "k-means palette per frame", frames, posterize(frames)
         yield f"{sequence}-unsharp", CONTROL, frames, unsharp(frames)
 
 

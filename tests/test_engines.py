@@ -1,6 +1,7 @@
 """The weights-free engines on generated footage: flicker removed, colour recovered, cartoon look."""
 
 import numpy as np
+import pytest
 import torch
 
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
@@ -86,6 +87,21 @@ def test_flow_stabilizer_keeps_one_weight_through_small_and_large_flicker():
                         for before, o, p in zip(out, out[1:], flicker[1:])])
     steady = weights[15:]  # once the running mean has settled
     assert steady.max() < 1.25 * steady.min() and steady.max() < 0.8, weights
+
+
+@pytest.mark.parametrize("chroma_only", [False, True])
+def test_flow_stabilizer_damps_hue_flicker_without_greying_it(chroma_only):
+    """Hues that swing between two of one saturation (a colorization network's flicker): averaged
+    along the motion to hues between them as saturated, not to a greyer blend."""
+    clip = moving_clip(n=16)
+    ys = [luma(f, "bt601") for f in clip]
+    swing = [torch.tensor([0.05, 0.0] if i % 2 else [0.0, 0.05]).view(1, 2, 1, 1) for i in range(len(clip))]
+    flicker = [rgb_from_ycbcr(y, torch.zeros(1, 2, *y.shape[-2:]) + c) for y, c in zip(ys, swing)]
+    out = run(FlowStabilizer(chroma_only=chroma_only), flicker, source=clip)
+    e_in, e_p, e_o = (mean_warping_error(v, clip) for v in (clip, flicker, out))
+    assert e_o - e_in < 0.5 * (e_p - e_in)
+    saturation = [float(torch.hypot(*ycbcr(o, "bt601")[1][..., 8:-8, 8:-8].unbind(1)).mean()) for o in out[4:]]
+    assert min(saturation) > 0.9 * 0.05, saturation  # a plain blend of the two: 0.05 / sqrt(2) at best
 
 
 def test_stabilizer_state_resets_at_a_cut():

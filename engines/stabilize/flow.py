@@ -26,7 +26,12 @@ of tone (an auto-exposure step) can be followed a while longer, and yet the
 video from its start up to any frame stays within the budget on average: at
 least 36.4 dB from the processed video at the default, on any footage. On
 moderate flicker that is independent from frame to frame the filter leaves
-(1 - s)^2 / (1 + s) of the frame-to-frame variance.
+(1 - s)^2 / (1 + s) of the frame-to-frame variance. Colour is blended by
+magnitude as well (``saturation_kept``): where hues swing, the blend of two
+hues is as saturated as the two, not greyer (a plain blend kept 91.6% of the
+colourfulness of a posterized video; this keeps 94.5%, for 0.1-1.5 points
+less of the excess warping error removed on the real sets); what that costs
+of the budget is counted in it.
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
@@ -38,7 +43,7 @@ from __future__ import annotations
 
 import torch
 
-from dfstream.colour import merge_chroma, ycbcr
+from dfstream.colour import luma, merge_chroma, ycbcr
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..flow import DISFlow, FlowEstimator, to_previous, warp
@@ -94,15 +99,38 @@ class FlowStabilizer(RecurrentStage):
                 self._out = area(self._out, x.shape[-2:])
                 self._luma = area(self._luma, x.shape[-2:])
             to_prev, trust = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1, photometric mask
-            correction = trust * (warp(self._out, to_prev) - x)
+            warped = warp(self._out, to_prev)
+            correction = trust * (warped - x)
             square = float(correction.square().mean())
             typical = square if self._typical is None else self._typical + STEADY * (square - self._typical)
             budget = (self.strength * FIDELITY) ** 2
             allowed = self._saved + budget
             weight = min(self.strength, ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
                          (allowed / max(square, 1e-12)) ** 0.5)
-            self._saved = min(SAVED * budget, allowed - weight**2 * square)
+            out = saturation_kept(x + weight * correction, x, warped, weight * trust, ctx.matrix)
+            spent = float((out - x).square().mean())
+            if spent > allowed:  # keeping saturation moved it further than the budget allows
+                out = x + (out - x) * (allowed / spent) ** 0.5
+                spent = allowed
+            self._saved = min(SAVED * budget, allowed - spent)
             self._typical = typical
-            out = x + weight * correction
         self._out, self._luma = out, y
         return out
+
+
+def saturation_kept(out: torch.Tensor, x: torch.Tensor, warped: torch.Tensor, share: torch.Tensor,
+                    matrix: str) -> torch.Tensor:
+    """``out``, the blend x + share * (warped - x), with its colour's magnitude per pixel set to the
+    same blend of the two magnitudes: two hues average to one as saturated as they are, not to a
+    greyer one. Colour: the chroma itself (two channels), or B' - Y' and R' - Y' of R'G'B' (Cb and Cr
+    unscaled: scaling them scales G' - Y' too)."""
+    if out.shape[1] == 2:
+        now, mine, past = (torch.hypot(c[:, :1], c[:, 1:]) for c in (out, x, warped))
+        return out * _ratio(now, mine, past, share)
+    lumas = [luma(c, matrix) for c in (out, x, warped)]
+    now, mine, past = (torch.hypot(c[:, 2:] - y, c[:, :1] - y) for c, y in zip((out, x, warped), lumas))
+    return torch.addcmul(lumas[0], out - lumas[0], _ratio(now, mine, past, share))
+
+
+def _ratio(now: torch.Tensor, mine: torch.Tensor, past: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+    return (mine + share * (past - mine)).div_(now.clamp_min(1e-4)).clamp_max_(4)
