@@ -9,11 +9,11 @@ He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
 each frame), and a posterizing style filter (a k-means palette of 8 colours
 found anew on each frame). And a control that does not flicker at all: one
 linear unsharp mask on every frame (it moves with the content), sharpening
-about as much as the detail enhancement; whatever "excess" warping error it shows is the
-input's own noise and flow residue amplified, not flicker (``"control": true``,
-left out of the summary). Reported: Lai et al.'s warping error in excess of
-the input's own removed (flow on the input), PSNR to the processed video,
-colourfulness kept, milliseconds per frame. A set whose processed video has
+about as much as the detail enhancement; whatever "excess" warping error it
+shows is the input's own noise and flow residue amplified, not flicker
+(``"control": true``, left out of the summary). Reported: Lai et al.'s
+warping error in excess of the input's own removed (flow on the input), PSNR
+to the processed video, colourfulness kept, milliseconds per frame. A set whose processed video has
 less than 1.2x the input's warping error has no flicker worth the name: it is
 recorded with ``"flickers": false`` and left out of the summary.
 

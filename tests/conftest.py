@@ -47,9 +47,11 @@ def pattern(i: int, height: int, width: int, scene: int = 0) -> np.ndarray:
 def make_clip(path: Path, *, width: int = 96, height: int = 64, frames: int = 12,
               pix_fmt: str = "yuv420p", codec: str = "libx264", rate: int = 25,
               pts: list[int] | None = None, time_base: Fraction | None = None,
-              audio: str | None = None, cut_at: int | None = None, options: dict | None = None) -> Path:
+              audio: str | None = None, cut_at: int | None = None, options: dict | None = None,
+              picture: np.ndarray | None = None) -> Path:
     """Write a test clip. ``pts`` (in ``time_base``) makes it VFR; ``audio`` names an audio codec;
-    ``cut_at`` switches to a different scene from that frame on."""
+    ``cut_at`` switches to a different scene from that frame on; ``picture`` (RGB uint8 [H,W,3]),
+    a still shot of it instead of the moving pattern."""
     with av.open(str(path), "w") as out:
         v = out.add_stream(codec, rate=rate, options=options or ({"qp": "0", "preset": "ultrafast"}
                                                                  if codec == "libx264" else {}))
@@ -62,7 +64,8 @@ def make_clip(path: Path, *, width: int = 96, height: int = 64, frames: int = 12
             a.layout = "stereo"
         for i in range(frames):
             scene = int(cut_at is not None and i >= cut_at)
-            frame = av.VideoFrame.from_ndarray(pattern(i, height, width, scene), format="rgb24")
+            image = pattern(i, height, width, scene) if picture is None else picture
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame = frame.reformat(format=pix_fmt)
             frame.pts = pts[i] if pts else i
             frame.time_base = tb

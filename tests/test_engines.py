@@ -10,7 +10,7 @@ from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
 from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, nearest
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
-from dfstream.engines.stabilize.flow import FlowStabilizer, saturation_kept
+from dfstream.engines.stabilize.flow import FlowStabilizer, blended
 from tests.conftest import pattern
 
 
@@ -104,14 +104,14 @@ def test_flow_stabilizer_damps_hue_flicker_without_greying_it(chroma_only):
     assert min(saturation) > 0.9 * 0.05, saturation  # a plain blend of the two: 0.05 / sqrt(2) at best
 
 
-def test_saturation_kept_blends_magnitudes_and_stays_in_gamut():
+def test_blend_keeps_saturation_and_stays_in_gamut():
     a = 0.2
     blue, red = (torch.tensor(v).view(1, 2, 1, 1) for v in ([a, 0.0], [0.0, a]))
     half = torch.full((1, 1, 1, 1), 0.5)
-    kept = saturation_kept((blue + red) / 2, blue, red, half, "bt601")  # the plain mean: a / sqrt(2) long
+    kept = blended(blue, red, half, "bt601")  # the plain mean: a / sqrt(2) long
     torch.testing.assert_close(kept, torch.full((1, 2, 1, 1), a / 2**0.5))  # a long, half way between
     x, warped = (torch.tensor(v).view(1, 3, 1, 1).expand(-1, -1, 4, 4) for v in ([0.8, 0.1, 0.1], [0.1, 0.1, 0.8]))
-    out = saturation_kept((x + warped) / 2, x, warped, half, "bt601")  # red and blue: in full, G' < 0
+    out = blended(x, warped, half, "bt601")  # red and blue: in full, G' < 0
     assert out.min() >= 0 and out.max() <= 1
     torch.testing.assert_close(luma(out, "bt601"), luma((x + warped) / 2, "bt601"))
     assert float(torch.hypot(*ycbcr(out, "bt601")[1].unbind(1)).min()) > float(

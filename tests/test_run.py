@@ -154,16 +154,8 @@ def test_a_lowered_work_size_keeps_the_source_luma_in_full_for_the_weights_free_
 def test_a_lowered_work_size_keeps_the_input_in_full_for_the_stabilizer_alone(tmp_path):
     """The flow stabilizer adds a change: at half the work size only its change is scaled up, so a
     still shot of fine grain (nothing to stabilize) comes out as it went in, not blurred."""
-    src = tmp_path / "grain.mkv"
     grain = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("libx264", rate=25, options={"qp": "0", "preset": "ultrafast"})
-        v.width, v.height, v.pix_fmt = 96, 64, "yuv444p"
-        for i in range(6):
-            frame = av.VideoFrame.from_ndarray(grain, format="rgb24").reformat(format="yuv444p")
-            frame.pts = i
-            c.mux(v.encode(frame))
-        c.mux(v.encode(None))
+    src = make_clip(tmp_path / "grain.mkv", frames=6, pix_fmt="yuv444p", picture=grain)
     out = tmp_path / "out.mkv"
     dfstream.process(str(src), str(out), stages="stabilize", max_height=32,
                      encoder=dfstream.EncoderSettings(pix_fmt="yuv444p", options={"qp": "0"}))

@@ -27,11 +27,11 @@ video from its start up to any frame stays within the budget on average: at
 least 36.4 dB from the processed video at the default, on any footage. On
 moderate flicker that is independent from frame to frame the filter leaves
 (1 - s)^2 / (1 + s) of the frame-to-frame variance. Colour is blended by
-magnitude as well (``saturation_kept``): where hues swing, the blend of two
-hues is as saturated as the two, not greyer (a plain blend kept 91.6% of the
-colourfulness of a posterized video; this keeps 94.7%, for 0.1-1.3 points
-less of the excess warping error removed on the real sets); what that costs
-of the budget is counted in it.
+magnitude as well (``blended``): where hues swing, the blend of two
+hues is as saturated as the two, not greyer (on a posterized giant-slalom a
+plain blend kept 91.6% of the colourfulness, this keeps 94.7%, for 0.1-1.3
+points less of the excess warping error removed on the real sets: README);
+what that costs of the budget is counted in it.
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
@@ -107,7 +107,7 @@ class FlowStabilizer(RecurrentStage):
             allowed = self._saved + budget
             weight = min(self.strength, ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
                          (allowed / max(square, 1e-12)) ** 0.5)
-            out = saturation_kept(x + weight * correction, x, warped, weight * trust, ctx.matrix)
+            out = blended(x, warped, weight * trust, ctx.matrix)
             spent = float((out - x).square().mean())
             if spent > allowed:  # keeping saturation moved it further than the budget allows
                 out = x + (out - x) * (allowed / spent) ** 0.5
@@ -118,19 +118,23 @@ class FlowStabilizer(RecurrentStage):
         return out
 
 
-def saturation_kept(out: torch.Tensor, x: torch.Tensor, warped: torch.Tensor, share: torch.Tensor,
-                    matrix: str) -> torch.Tensor:
-    """``out``, the blend x + share * (warped - x), with the magnitude of its chroma (Cb, Cr) per
-    pixel set to the same blend of the two magnitudes: two hues average to one as saturated as
-    they are, not to a greyer one. ``out`` is chroma itself (two channels) or R'G'B' (three), whose
-    colours leaving the gamut are desaturated (``merge_chroma``), not clipped."""
-    if out.shape[1] == 2:
-        now, mine, past = (torch.hypot(c[:, :1], c[:, 1:]) for c in (out, x, warped))
-        return out * _ratio(now, mine, past, share)
-    (y, chroma), (_, mine), (_, past) = (ycbcr(c, matrix) for c in (out, x, warped))
+def blended(x: torch.Tensor, warped: torch.Tensor, share: torch.Tensor, matrix: str) -> torch.Tensor:
+    """x + share * (warped - x), with the magnitude of its chroma (Cb, Cr) per pixel the same blend
+    of the two magnitudes: two hues average to one as saturated as they are, not to a greyer one.
+    ``x`` and ``warped`` are chroma (two channels) or R'G'B' (three), whose colours leaving the
+    gamut are then desaturated (``merge_chroma``), not clipped."""
+    if x.shape[1] == 2:
+        chroma = torch.lerp(x, warped, share)
+        return chroma.mul_(_saturation_ratio(chroma, x, warped, share))
+    (y, mine), (y_past, past) = ycbcr(x, matrix), ycbcr(warped, matrix)
+    chroma = torch.lerp(mine, past, share)
+    chroma *= _saturation_ratio(chroma, mine, past, share)
+    return merge_chroma(torch.lerp(y, y_past, share), chroma, matrix)
+
+
+def _saturation_ratio(chroma: torch.Tensor, mine: torch.Tensor, past: torch.Tensor,
+                      share: torch.Tensor) -> torch.Tensor:
+    """The blend of the magnitudes of ``mine`` and ``past`` over that of their blend ``chroma``
+    (at most 4)."""
     now, mine, past = (torch.hypot(c[:, :1], c[:, 1:]) for c in (chroma, mine, past))
-    return merge_chroma(y, chroma * _ratio(now, mine, past, share), matrix)
-
-
-def _ratio(now: torch.Tensor, mine: torch.Tensor, past: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
-    return (mine + share * (past - mine)).div_(now.clamp_min(1e-4)).clamp_max_(4)
+    return torch.lerp(mine, past, share).div_(now.clamp_min(1e-4)).clamp_max_(4)
