@@ -30,6 +30,7 @@ One picture per set under results/real_footage/: input | processed | stabilized
 
 from __future__ import annotations
 
+import math
 import time
 
 import av
@@ -43,7 +44,7 @@ from dfstream.colour import luma
 from dfstream.engines import StageContext
 from dfstream.engines.colorize.reference import ReferenceColorizer
 from dfstream.engines.filters import guided_filter
-from dfstream.engines.flow import DISFlow
+from dfstream.engines.flow import DISFlow, occlusion, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr, psnr_of
 from dfstream.engines.stabilize.flow import FlowStabilizer
 
@@ -51,6 +52,7 @@ FLICKER = DAVIS.parent / "flicker"
 PICTURES = HERE / "results" / "real_footage"
 FLICKERS = 1.2  # processed over input warping error below which a set has no flicker to remove
 CONTROL = "control: one linear unsharp mask"
+FITS = 4  # steps fitting the uniform blend's share to the stabilizer's departure
 
 
 def folder(path) -> list[torch.Tensor]:
@@ -149,11 +151,43 @@ def stabilizer_sets():
         yield f"{sequence}-unsharp", CONTROL, frames, unsharp(frames)
 
 
-def warping_errors(videos, guide) -> list[float]:
+def flow_pairs(guide) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The measure's flows between neighbours of the input: (t -> t+1, t+1 -> t)."""
     flow = DISFlow("medium")
     ys = [luma(g, "bt601") for g in guide]
-    pairs = [(flow(ys[t], ys[t + 1]), flow(ys[t + 1], ys[t])) for t in range(len(ys) - 1)]
-    return [mean(frame_warping_error(v[t], v[t + 1], *pairs[t]) for t in range(len(v) - 1)) for v in videos]
+    return [(flow(ys[t], ys[t + 1]), flow(ys[t + 1], ys[t])) for t in range(len(ys) - 1)]
+
+
+def warping_error(video, pairs) -> float:
+    return mean(frame_warping_error(video[t], video[t + 1], *pairs[t]) for t in range(len(video) - 1))
+
+
+def uniform_blend(processed, pairs, share: float) -> list[torch.Tensor]:
+    """Lai et al.'s blend of the previous output with one share for every pixel and frame, along the
+    measure's own flow and where its occlusion test passes: for a departure from the processed
+    video, the warping error left is least with one share (both are sums of squares of the same
+    correction, (1 - s)^2 against s^2)."""
+    out = [processed[0]]
+    for p, (forward, backward) in zip(processed[1:], pairs):
+        keep = 1 - occlusion(backward, forward)
+        out.append(torch.lerp(p, warp(out[-1], backward), share * keep))
+    return out
+
+
+def blend_at(mse: float, processed, pairs, errors: tuple[float, float]) -> dict:
+    """The uniform blend whose departure from the processed video is ``mse``: the share found by
+    the secant method on log departure against log share (``FITS`` trials; the departure grows
+    about as the share squared, the slope of the first step)."""
+    e_in, e_p = errors
+    last, share = None, 0.5
+    for _ in range(FITS):
+        out = uniform_blend(processed, pairs, share)
+        spent = mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))
+        here = (math.log(share), math.log(spent))
+        slope = (here[0] - last[0]) / (here[1] - last[1]) if last and here[1] != last[1] else 0.5
+        last, share = here, min(0.95, math.exp(here[0] + (math.log(mse) - here[1]) * slope))
+    return {"share": math.exp(last[0]), "psnr_to_processed": psnr_of(spent),
+            "excess_removed": 1 - (warping_error(out, pairs) - e_in) / (e_p - e_in)}
 
 
 def picture(name: str, panels: list[torch.Tensor]) -> str:
@@ -170,12 +204,15 @@ def stabilizer_row(name, process, original, processed) -> dict:
     out = [stage.process(p, StageContext(i, luma(i, "bt601"), [t == 0]))
            for t, (i, p) in enumerate(zip(original, processed))]
     ms = 1000 * (time.perf_counter() - started) / len(out)
-    e_in, e_p, e_o = warping_errors([original, processed, out], original)
+    pairs = flow_pairs(original)
+    e_in, e_p, e_o = (warping_error(v, pairs) for v in (original, processed, out))
     mse = mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))
+    flickers = e_p >= FLICKERS * e_in
     return {"set": name, "process": process, "frames": len(out), "size": list(out[0].shape[-2:]),
-            "flickers": e_p >= FLICKERS * e_in, "control": process == CONTROL,
+            "flickers": flickers, "control": process == CONTROL,
             "warping_error": {"input": e_in, "processed": e_p, "stabilized": e_o},
             "excess_removed": 1 - (e_o - e_in) / (e_p - e_in), "psnr_to_processed": psnr_of(mse),
+            "uniform_blend": blend_at(mse, processed, pairs, (e_in, e_p)) if flickers else None,
             "colourfulness_kept": mean(map(colourfulness, out)) / mean(map(colourfulness, processed)),
             "ms_per_frame": ms, "picture": picture(name, [original[-1], processed[-1], out[-1]])}
 
@@ -202,8 +239,10 @@ def main() -> None:
         stabilizer.append(row := stabilizer_row(name, process, original, processed))
         flat = ("  (control: no flicker at all)" if row["control"] else
                 "" if row["flickers"] else "  (does not flicker: left out)")
+        uniform = f"  (uniform blend {100 * row['uniform_blend']['excess_removed']:.1f}%)" if row["flickers"] else ""
         print(f"stabilize {name:24} {100 * row['excess_removed']:5.1f}% removed  {row['psnr_to_processed']:.2f} dB  "
-              f"colourfulness {100 * row['colourfulness_kept']:.1f}%  {row['ms_per_frame']:.0f} ms/frame{flat}", flush=True)
+              f"colourfulness {100 * row['colourfulness_kept']:.1f}%  {row['ms_per_frame']:.0f} ms/frame{uniform}{flat}",
+              flush=True)
     colorizer = []
     for name, truth in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")),
                         ("bike-packing", folder(FLICKER / "bike-packing" / "input"))):

@@ -160,6 +160,12 @@ def to_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.
     return ctx.memo(("flow to the previous frame", *y.shape[-2:]), lambda: checked(estimator, y, previous))
 
 
+def from_previous(ctx, estimator: FlowEstimator, y: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """The flow from the previous frame's luma to ``y``, measured once per frame and size (as
+    ``to_previous``): with it, the forward-backward check."""
+    return ctx.memo(("flow from the previous frame", *y.shape[-2:]), lambda: estimator(previous, y))
+
+
 def _length_sq(flow: torch.Tensor) -> torch.Tensor:
     """dx^2 + dy^2 per pixel [N,1,H,W] (two slices: faster than a sum over channels on a CPU)."""
     return flow[:, 0:1] ** 2 + flow[:, 1:2] ** 2

@@ -30,8 +30,11 @@ def warping_error(video, guide):
 
 
 @needs_media(FLICKER)
-@pytest.mark.parametrize("name", ["goat", "bike-packing"])
-def test_flow_stabilizer_removes_real_per_frame_flicker(name):
+@pytest.mark.parametrize("name, least", [("goat", 0.84), ("bike-packing", 1.3)])
+def test_flow_stabilizer_removes_real_per_frame_flicker(name, least):
+    """Of the excess warping error, here: goat 0.87, bike-packing 1.39 (more than the excess: some of
+    the input's own noise too); with a strict photometric mask in place of the occlusion test,
+    bike-packing 1.17."""
     original, processed = frames(FLICKER / name / "input"), frames(FLICKER / name / "processed")
     stage = FlowStabilizer()
     out = [stage.process(p, StageContext(i, luma(i, "bt601"), [t == 0]))
@@ -42,7 +45,7 @@ def test_flow_stabilizer_removes_real_per_frame_flicker(name):
     square = np.cumsum([float(((o - p) ** 2).mean()) for o, p in zip(out, processed)])
     worst = -10 * np.log10(max(square / np.arange(1, len(out) + 1)))  # from the start up to any frame
     kept = np.mean([colourfulness(o) for o in out]) / np.mean([colourfulness(p) for p in processed])
-    assert removed > 0.84 and worst > 36.4 and kept > 0.92, (removed, worst, kept)
+    assert removed > least and worst > 36.4 and kept > 0.92, (removed, worst, kept)
 
 
 @needs_media(MEDIA / "davis" / "bus")

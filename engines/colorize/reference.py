@@ -43,7 +43,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, inconsistent, likeness, to_previous, warps
+from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, likeness, to_previous, warps
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -214,7 +214,8 @@ class ReferenceColorizer(RecurrentStage):
             known, unknown, carried = confidence * direct, 1 - confidence, None
         else:
             flow, photometric = measured
-            back, previous, carried = warps(flow, self.flow(self._luma, y), self._chroma, self._hint)
+            back, previous, carried = warps(flow, from_previous(ctx, self.flow, y, self._luma),
+                                           self._chroma, self._hint)
             trust = self._trusted(flow, back, photometric)
             known = trust * previous + (1 - trust) * confidence * direct
             unknown = (1 - trust) * (1 - confidence)

@@ -5,12 +5,20 @@ processed frame P_t blended with the previous *output* pulled along the
 optical flow of the input, where the flow is trusted,
 
     O_t = P_t + s_t * D_t,  D_t = M_t * (warp(O_{t-1}) - P_t),
-    M_t = exp(-50 * (I_t - warp(I_{t-1}))^2)  (their photometric mask, on the input's luma),
+    M_t = V_t * exp(-10 * (I_t - warp(I_{t-1}))^2),
 
-a per-pixel exponential filter along motion trajectories: flicker of any
-shape (hues that swing, blotches, tone and detail that change) is damped,
-while content the flow cannot follow (occlusions, new content, real change in
-the input) is taken from the current frame. s_t is the weight of the past:
+V_t their occlusion test (the forward-backward check and motion boundaries,
+as their evaluation: 0 or 1) and the second factor their photometric mask on
+the input's luma, at a fifth of their alpha of 50: a per-pixel exponential
+filter along motion trajectories. Flicker of any shape (hues that swing,
+blotches, tone and detail that change) is damped, while content the flow
+cannot follow (occlusions, new content, large real change in the input) is
+taken from the current frame. Their strict photometric mask withheld the
+filter wherever the input's own luma moves a little along the flow (noise,
+light), where per-frame tools flicker as much as anywhere: for the same
+departure, a share that varies over the pixels leaves more warping error
+than one share (below), and on giant-slalom through CLAHE it removed 86.6%
+of the excess warping error, this 91.9% (README). s_t is the weight of the past:
 ``strength`` while the flicker is moderate; where it is large, following it
 that closely would move the output far from the processed video, so the
 departure from it, s_t^2 * ms(D_t) (ms: mean square), is held within a budget
@@ -35,7 +43,7 @@ what that costs of the budget is counted in it.
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
-the colorizer's flow when it has measured one; the correction is added to the
+the colorizer's flows when it has measured them; the correction is added to the
 full-size chroma, so what does not flicker passes as it came.
 """
 
@@ -46,7 +54,7 @@ import torch
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.geometry import area, bilinear, chroma_size
 
-from ..flow import DISFlow, FlowEstimator, to_previous, warp
+from ..flow import DISFlow, FlowEstimator, from_previous, occlusion, to_previous, warp
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
@@ -55,6 +63,7 @@ FIDELITY = 0.0216  # departure per frame allowed, over strength (default: 0.0151
 SAVED = 25  # frames' worth of unspent departure that later frames may use
 SPREAD = 15  # frames over which saved departure is spent
 STEADY = 0.1  # weight of each frame in the running mean of the correction's mean square
+LIKENESS = 0.2  # power of Lai et al.'s photometric mask taken: exp(-10 e^2), a fifth of their alpha
 
 
 @register("stabilize", "flow")
@@ -98,7 +107,8 @@ class FlowStabilizer(RecurrentStage):
             if self._out.shape[-2:] != x.shape[-2:]:  # the work size changed (realtime)
                 self._out = area(self._out, x.shape[-2:])
                 self._luma = area(self._luma, x.shape[-2:])
-            to_prev, trust = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1, photometric mask
+            to_prev, photometric = to_previous(ctx, self.flow, y, self._luma)  # flow t -> t-1
+            trust = (1 - occlusion(to_prev, from_previous(ctx, self.flow, y, self._luma))) * photometric**LIKENESS
             warped = warp(self._out, to_prev)
             correction = trust * (warped - x)
             square = float(correction.square().mean())
