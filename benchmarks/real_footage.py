@@ -13,7 +13,11 @@ about as much as the detail enhancement; whatever "excess" warping error it
 shows is the input's own noise and flow residue amplified, not flicker
 (``"control": true``, left out of the summary). Reported: Lai et al.'s
 warping error in excess of the input's own removed (flow on the input), PSNR
-to the processed video, colourfulness kept, milliseconds per frame. A set whose processed video has
+to the processed video, colourfulness kept, milliseconds per frame, and beside them
+the uniform blend: Lai et al.'s blend with one share for every pixel and frame
+along the measure's own flow and occlusion mask, its share fitted afterwards to
+the stabilizer's PSNR (what blending along the flow gives at that fidelity,
+with hindsight). A set whose processed video has
 less than 1.2x the input's warping error has no flicker worth the name: it is
 recorded with ``"flickers": false`` and left out of the summary.
 
