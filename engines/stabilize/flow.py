@@ -40,8 +40,9 @@ moderate flicker that is independent from frame to frame the filter leaves
 (1 - s)^2 / (1 + s) of the frame-to-frame variance. Colour is blended by
 magnitude as well (``blended``): where hues swing, the blend of two
 hues is as saturated as the two, not greyer (on a posterized giant-slalom a
-plain blend kept 91.6% of the colourfulness, this keeps 94.7%, for 0.1-1.3
-points less of the excess warping error removed on the real sets: README);
+plain blend kept 91.6% of the colourfulness, this 94.7%, for 0.1-1.3 points
+less of the excess warping error removed on the real sets, with the
+photometric mask alone: README);
 what that costs of the budget is counted in it.
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
