@@ -47,7 +47,7 @@ what that costs of the budget is counted in it.
 Online and causal: one previous frame is kept. With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
-the colorizer's flows when it has measured them; the correction is added to the
+the colorizer's flow when it has measured one; the correction is added to the
 full-size chroma, so what does not flicker passes as it came.
 """
 
