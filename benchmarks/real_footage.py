@@ -2,7 +2,8 @@
 
 Stabilizer (``flow``, default strength, ``--original`` mode): per-frame processed
 real videos — the two sets of ``flicker/`` (an image colorization network, an
-image enhancement network) and DAVIS sequences through per-frame tools of
+image enhancement network) and DAVIS sequences and the first 80 frames of
+walkers (a near-monochrome crowd seen from above, at 854x480) through per-frame tools of
 FFmpeg and OpenCV that know nothing of time (grey-world white balance, auto
 levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
 He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
@@ -21,7 +22,7 @@ with hindsight). A set whose processed video has
 less than 1.2x the input's warping error has no flicker worth the name: it is
 recorded with ``"flickers": false`` and left out of the summary.
 
-Colorizer (``reference``): DAVIS sequences and bike-packing's input made grey
+Colorizer (``reference``): DAVIS sequences, walkers and bike-packing's input made grey
 (BT.601 luma), frame 0 in colour as the reference; PSNR to the true colours
 (mean over frames 1.. and last) against plain flow propagation of the
 reference's chroma.
@@ -63,6 +64,18 @@ def folder(path) -> list[torch.Tensor]:
     files = sorted(path.glob("*.jpg"))
     return [torch.from_numpy(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float()
             / 255 for f in files]
+
+
+def walkers(count: int = 80) -> list[torch.Tensor]:
+    """The first frames of the crowd seen from above (walkers_720p_aac.avi), at DAVIS's 854x480."""
+    out = []
+    with av.open(str(DAVIS.parent / "walkers_720p_aac.avi")) as container:
+        for frame in container.decode(video=0):
+            image = cv2.resize(frame.to_ndarray(format="rgb24"), (854, 480), interpolation=cv2.INTER_AREA)
+            out.append(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)
+            if len(out) == count:
+                break
+    return out
 
 
 def to_u8(x: torch.Tensor) -> np.ndarray:
@@ -144,8 +157,7 @@ def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0)
 def stabilizer_sets():
     for name in ("goat", "bike-packing"):
         yield name, "network (flicker/)", folder(FLICKER / name / "input"), folder(FLICKER / name / "processed")
-    for sequence in ("bus", "giant-slalom"):
-        frames = load(sequence)
+    for sequence, frames in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")), ("walkers", walkers())):
         yield f"{sequence}-grayworld", "FFmpeg grayworld", frames, ffmpeg_filter(frames, "grayworld")
         yield f"{sequence}-autolevels", "FFmpeg normalize", frames, ffmpeg_filter(frames, "normalize=smoothing=0")
         yield f"{sequence}-clahe", "OpenCV CLAHE", frames, clahe(frames)
@@ -248,7 +260,7 @@ def main() -> None:
               f"colourfulness {100 * row['colourfulness_kept']:.1f}%  {row['ms_per_frame']:.0f} ms/frame{uniform}{flat}",
               flush=True)
     colorizer = []
-    for name, truth in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")),
+    for name, truth in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")), ("walkers", walkers()),
                         ("bike-packing", folder(FLICKER / "bike-packing" / "input"))):
         colorizer.append(row := colorizer_row(name, truth))
         ours, plain = row["reference_colorizer"], row["plain_propagation"]
