@@ -178,14 +178,13 @@ def warping_error(video, pairs) -> float:
     return mean(frame_warping_error(video[t], video[t + 1], *pairs[t]) for t in range(len(video) - 1))
 
 
-def uniform_blend(processed, pairs, share: float) -> list[torch.Tensor]:
+def uniform_blend(processed, pairs, kept, share: float) -> list[torch.Tensor]:
     """Lai et al.'s blend of the previous output with one share for every pixel and frame, along the
-    measure's own flow and where its occlusion test passes: for a departure from the processed
-    video, the warping error left is least with one share (both are sums of squares of the same
-    correction, (1 - s)^2 against s^2)."""
+    measure's own flow and where its occlusion test passes (``kept``, per frame from the second):
+    for a departure from the processed video, the warping error left is least with one share (both
+    are sums of squares of the same correction, (1 - s)^2 against s^2)."""
     out = [processed[0]]
-    for p, (forward, backward) in zip(processed[1:], pairs):
-        keep = 1 - occlusion(backward, forward)
+    for p, (_, backward), keep in zip(processed[1:], pairs, kept):
         out.append(torch.lerp(p, warp(out[-1], backward), share * keep))
     return out
 
@@ -195,9 +194,10 @@ def blend_at(mse: float, processed, pairs, errors: tuple[float, float]) -> dict:
     the secant method on log departure against log share (``FITS`` trials; the departure grows
     about as the share squared, the slope of the first step)."""
     e_in, e_p = errors
+    kept = [1 - occlusion(backward, forward) for forward, backward in pairs]
     last, share = None, 0.5
     for _ in range(FITS):
-        out = uniform_blend(processed, pairs, share)
+        out = uniform_blend(processed, pairs, kept, share)
         spent = mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))
         here = (math.log(share), math.log(spent))
         slope = (here[0] - last[0]) / (here[1] - last[1]) if last and here[1] != last[1] else 0.5
