@@ -44,11 +44,14 @@ def test_realtime_drops_frames_to_keep_the_clock_when_the_chain_is_slower(tmp_pa
                                input_format="lavfi", duration=4, realtime=True)
     kept = len(decode(tmp_path / "out.mkv"))
     assert summary.frames == kept and 0 < kept < 60, (summary.frames, kept)
-    # the work size is lowered first, and the stages are told by how much (they shrink their own sizes alike)
-    assert {scale for _, scale in slow.seen} >= {1.0, 0.75}, slow.seen
+    # the work size is lowered first, one step at a time, and the stages are told by how much (they shrink
+    # their own sizes alike); the first batch may already be late on a busy machine, so 1.0 is not required
+    assert {scale for _, scale in slow.seen} >= {0.75, 0.5}, slow.seen
     assert all(height == work_size(90, 160, int(90 * scale))[0] for height, scale in slow.seen), slow.seen
     assert any(f"dropped {100 - kept} of 100" in n for n in summary.notes), summary.notes
-    assert summary.latency[1] < 2000, summary.latency  # ms, p95: bounded by the budget and one batch of work
+    # ms, p95: without drops 12.5 s of work for 4 s of media leaves the last frames ~8 s late; with them only
+    # the frames that wait while the size steps down (a second per step) are late (~1.3 s here, one-off)
+    assert summary.latency[1] < 4000, summary.latency
 
 
 def test_realtime_drops_nothing_when_the_chain_keeps_up(tmp_path):
