@@ -8,7 +8,8 @@ FFmpeg and OpenCV that know nothing of time (grey-world white balance, auto
 levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
 He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
 each frame), and a posterizing style filter (a k-means palette of 8 colours
-found anew on each frame). And a control that does not flicker at all: one
+found anew on each frame) and OpenCV's stylization (a painterly style
+filter). And a control that does not flicker at all: one
 linear unsharp mask on every frame (it moves with the content), sharpening
 about as much as the detail enhancement; whatever "excess" warping error it
 shows is the input's own noise and flow residue amplified, not flicker
@@ -35,6 +36,7 @@ One picture per set under results/real_footage/: input | processed | stabilized
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -52,6 +54,8 @@ from dfstream.engines.filters import guided_filter
 from dfstream.engines.flow import DISFlow, occlusion, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr, psnr_of
 from dfstream.engines.stabilize.flow import FlowStabilizer
+from dfstream.evaluate import read_frames
+from dfstream.geometry import area
 
 FLICKER = DAVIS.parent / "flicker"
 PICTURES = HERE / "results" / "real_footage"
@@ -68,14 +72,8 @@ def folder(path) -> list[torch.Tensor]:
 
 def walkers(count: int = 80) -> list[torch.Tensor]:
     """The first frames of the crowd seen from above (walkers_720p_aac.avi), at DAVIS's 854x480."""
-    out = []
-    with av.open(str(DAVIS.parent / "walkers_720p_aac.avi")) as container:
-        for frame in container.decode(video=0):
-            image = cv2.resize(frame.to_ndarray(format="rgb24"), (854, 480), interpolation=cv2.INTER_AREA)
-            out.append(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)
-            if len(out) == count:
-                break
-    return out
+    frames = read_frames(str(DAVIS.parent / "walkers_720p_aac.avi"))
+    return [area(frame, (480, 854)) for frame in itertools.islice(frames, count)]
 
 
 def to_u8(x: torch.Tensor) -> np.ndarray:
@@ -144,6 +142,13 @@ def posterize(frames: list[torch.Tensor], colours: int = 8) -> list[torch.Tensor
     return out
 
 
+def stylize(frames: list[torch.Tensor]) -> list[torch.Tensor]:
+    """OpenCV's stylization (photo module: an edge-preserving filter with its edges inked), a
+    painterly style filter, frame by frame."""
+    return [torch.from_numpy(cv2.stylization(to_u8(f), sigma_s=60, sigma_r=0.45)).permute(2, 0, 1)[None].float()
+            / 255 for f in frames]
+
+
 def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0) -> list[torch.Tensor]:
     """The control: frame + amount * (frame - Gaussian blur of the frame), the same on every frame."""
     out = []
@@ -164,6 +169,7 @@ def stabilizer_sets():
         yield f"{sequence}-detail", "OpenCV detailEnhance", frames, detail_enhance(frames)
         yield f"{sequence}-dehaze", "dark channel dehazing", frames, dehaze(frames)
         yield f"{sequence}-posterize", "k-means palette per frame", frames, posterize(frames)
+        yield f"{sequence}-stylize", "OpenCV stylization", frames, stylize(frames)
         yield f"{sequence}-unsharp", CONTROL, frames, unsharp(frames)
 
 
