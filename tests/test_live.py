@@ -136,6 +136,14 @@ def test_preview_window_renders_split_view_and_quits_on_q(display):
         p.kill()
 
 
+def window_state(window_id: bytes, display) -> str:
+    """Whether the window is mapped (viewable) and where, for a failure's message."""
+    visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "dfstream preview"], env=display,
+                             capture_output=True).stdout.split()
+    geometry = subprocess.run(["xdotool", "getwindowgeometry", window_id], env=display, capture_output=True)
+    return f"viewable {window_id in visible}; " + " ".join(geometry.stdout.decode().split()[2:])
+
+
 def check_preview(p, display):
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -152,7 +160,7 @@ def check_preview(p, display):
         if len(coloured) > 1000 or time.time() > deadline:
             break
         time.sleep(0.5)
-    assert len(coloured) > 1000, "the preview window stayed blank"
+    assert len(coloured) > 1000, f"the preview window stayed blank: {window_state(found.stdout.split()[0], display)}"
     left, right = coloured[:, 1].min(), coloured[:, 1].max()
     assert right - left < 330  # colour only in the input half ...
     window = image[:, left:]
