@@ -260,7 +260,8 @@ def colorizer_row(name, truth) -> dict:
     ours = eight_bit(ours)
     row = {"set": name, "frames": len(truth), "ms_per_frame": ms,
            "picture": picture(f"colour-{name}", [greys[-1].expand(-1, 3, -1, -1), ours[-1], truth[-1]])}
-    for label, video in (("reference_colorizer", ours), ("plain_propagation", eight_bit(plain_propagation(truth, greys)))):
+    plain = eight_bit(plain_propagation(truth, greys))
+    for label, video in (("reference_colorizer", ours), ("plain_propagation", plain)):
         scores = [psnr(v, t) for v, t in zip(video, truth)]
         row[label] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
     return row

@@ -139,8 +139,9 @@ def test_preview_window_renders_split_view_and_quits_on_q(display):
 def window_state(window_id: bytes, display) -> str:
     """Whether the window is mapped (viewable) and where, for a failure's message."""
     visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "dfstream preview"], env=display,
-                             capture_output=True).stdout.split()
-    geometry = subprocess.run(["xdotool", "getwindowgeometry", window_id], env=display, capture_output=True)
+                             capture_output=True, check=False).stdout.split()
+    geometry = subprocess.run(["xdotool", "getwindowgeometry", window_id], env=display, capture_output=True,
+                              check=False)
     return f"viewable {window_id in visible}; " + " ".join(geometry.stdout.decode().split()[2:])
 
 
