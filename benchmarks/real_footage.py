@@ -183,11 +183,13 @@ def stabilizer_sets():
             yield f"{sequence}-{suffix}", process, frames, eight_bit(tool(frames))
 
 
-def flow_pairs(guide) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The measure's flows between neighbours of the input: (t -> t+1, t+1 -> t)."""
+def flow_pairs(guide) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The measure's flows between neighbours of the input and its mask of frame t:
+    (t -> t+1, t+1 -> t, non-occluded), worked out once for every video measured along them."""
     flow = DISFlow("medium")
     ys = [luma(g, "bt601") for g in guide]
-    return [(flow(ys[t], ys[t + 1]), flow(ys[t + 1], ys[t])) for t in range(len(ys) - 1)]
+    pairs = [(flow(ys[t], ys[t + 1]), flow(ys[t + 1], ys[t])) for t in range(len(ys) - 1)]
+    return [(forward, backward, 1 - occlusion(forward, backward)) for forward, backward in pairs]
 
 
 def warping_error(video, pairs) -> float:
@@ -200,7 +202,7 @@ def uniform_blend(processed, pairs, kept, share: float) -> list[torch.Tensor]:
     for a departure from the processed video, the warping error left is least with one share (both
     are sums of squares of the same correction, (1 - s)^2 against s^2)."""
     out = [processed[0]]
-    for p, (_, backward), keep in zip(processed[1:], pairs, kept):
+    for p, (_, backward, _), keep in zip(processed[1:], pairs, kept):
         out.append(torch.lerp(p, warp(out[-1], backward), share * keep))
     return out
 
@@ -210,7 +212,7 @@ def blend_at(mse: float, processed, pairs, errors: tuple[float, float]) -> dict:
     the secant method on log departure against log share (``FITS`` trials; the departure grows
     about as the share squared, the slope of the first step)."""
     e_in, e_p = errors
-    kept = [1 - occlusion(backward, forward) for forward, backward in pairs]
+    kept = [1 - occlusion(backward, forward) for forward, backward, _ in pairs]
     last, share = None, 0.5
     for _ in range(FITS):
         out = eight_bit(uniform_blend(processed, pairs, kept, share))

@@ -14,12 +14,14 @@ from .flow import occlusion, warp
 
 
 def frame_warping_error(o_t: torch.Tensor, o_next: torch.Tensor, forward: torch.Tensor,
-                        backward: torch.Tensor) -> float:
+                        backward: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     """E_t = sum(M * (O_t - warp(O_t+1))^2) / sum(M), summed over channels, M = non-occluded.
 
-    ``forward``: flow from input frame t to t+1; ``backward``: from t+1 to t.
+    ``forward``: flow from input frame t to t+1; ``backward``: from t+1 to t; ``mask``: M, when
+    already worked out from them (several videos measured along the same flows).
     """
-    mask = 1 - occlusion(forward, backward)
+    if mask is None:
+        mask = 1 - occlusion(forward, backward)
     diff = (o_t - warp(o_next, forward)) ** 2
     return float((mask * diff).sum() / mask.sum().clamp_min(1))
 

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 
 from dfstream.engines.colorize.reference import load_image
-from dfstream.engines.flow import DISFlow, FlowEstimator
+from dfstream.engines.flow import DISFlow, FlowEstimator, occlusion
 from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error, psnr_of
 
 from .colour import luma
@@ -89,8 +89,9 @@ def evaluate(video: str, original: str | None = None, processed: str | None = No
             prev_guide = previous.get("original", previous["video"])
             forward = estimator(luma(prev_guide, "bt601"), luma(guide, "bt601"))
             backward = estimator(luma(guide, "bt601"), luma(prev_guide, "bt601"))
+            mask = 1 - occlusion(forward, backward)  # the same for every video
             for k, m in scores.items():
-                m.warping.add(frame_warping_error(previous[k], current[k], forward, backward))
+                m.warping.add(frame_warping_error(previous[k], current[k], forward, backward, mask))
         for k, m in scores.items():
             m.colour.add(colourfulness(current[k]))
         if "processed" in current:
