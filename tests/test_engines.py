@@ -1,13 +1,15 @@
 """The weights-free engines on generated footage: flicker removed, colour recovered, cartoon look."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
+from dfstream.errors import DfstreamError
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
-from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, nearest
+from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, load_still, nearest
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer, blended
@@ -190,6 +192,17 @@ def test_reference_colorizer_keeps_the_detail_of_the_colour_a_still_anchors():
     assert min(psnr(o, clip[0]) for o in still_shot) > 50
     pan = run(ReferenceColorizer([clip[0]]), grey)
     assert min(psnr(o, t) for o, t in zip(pan, clip)) > 40
+
+
+def test_a_still_needs_some_colour_and_a_small_patch_is_enough(tmp_path):
+    rng = np.random.default_rng(1)
+    grey = np.repeat(rng.integers(20, 236, (100, 100, 1)), 3, 2) + rng.integers(-2, 3, (100, 100, 3))  # noise
+    cv2.imwrite(str(tmp_path / "grey.png"), grey.astype(np.uint8))
+    with pytest.raises(DfstreamError, match="has no colour"):
+        ReferenceColorizer([tmp_path / "grey.png"])
+    grey[:2, :10] = (40, 90, 200)  # a hand-coloured keyframe with one small red patch: 0.2% of the pixels
+    cv2.imwrite(str(tmp_path / "touched.png"), grey.astype(np.uint8))
+    assert load_still(tmp_path / "touched.png")[0, :, 0, 0].tolist() == pytest.approx([200 / 255, 90 / 255, 40 / 255])
 
 
 def striped_and_flat(h=64, w=128):

@@ -2,6 +2,8 @@
 
 import os
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import make_clip
@@ -93,6 +95,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--stages", "colorize"], "no colorizer can run"),
     (["--stages", "colorize", "--reference", "nope.png"], "reference image 'nope.png' does not exist"),
     (["--stages", "colorize", "--reference", __file__], "cannot read reference image"),
+    (["--stages", "colorize", "--reference", "GREY_STILL"], "has no colour"),
     (["--stages", "stabilize", "--original", "nope.mkv"], "does not exist"),
     (["--stages", "stabilize", "--strength", "1.5"], "below 1"),
     (["--cartoonizer", "classic:wobbly", "--stages", "cartoonize"], "unknown classic cartoon preset"),
@@ -113,8 +116,12 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--input-format", "nosuchdemuxer"], "cannot open"),
 ])
 def test_bad_options(tmp_path, clip, args, words):
+    if "GREY_STILL" in args:  # a black-and-white photo saved as colour JPEG: its chroma is rounding noise
+        grey = np.repeat(np.random.default_rng(0).integers(0, 256, (90, 160, 1), dtype=np.uint8), 3, 2)
+        cv2.imwrite(str(tmp_path / "grey.jpg"), grey)
+        args = [str(tmp_path / "grey.jpg") if a == "GREY_STILL" else a for a in args]
     assert_one_line_error(run_cli(clip, tmp_path / "out.mp4", *args), words)
-    assert leftovers(tmp_path, ["clip.mkv"]) == []
+    assert leftovers(tmp_path, ["clip.mkv", "grey.jpg"]) == []
 
 
 def test_usage_errors_exit_2(tmp_path, clip):

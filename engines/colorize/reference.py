@@ -54,6 +54,8 @@ HINT = 0.05  # pull towards the look-up per frame where no still anchors the col
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
 GROUP = 8  # reference cells in a group of the nearest-neighbour search (``nearest``)
+GREY = 8 / 255  # spread of a pixel's R', G' and B' up to which it is grey
+COLOURED = 0.001  # share of a still's pixels that are not grey, under which it holds no colour
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -64,6 +66,16 @@ def load_image(path: str | Path) -> torch.Tensor:
     if image is None:
         raise DfstreamError(f"cannot read reference image '{path}'", "give a PNG or JPEG colour image")
     return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float() / 255
+
+
+def load_still(path: str | Path) -> torch.Tensor:
+    """``load_image``, refused when the still holds no colour to give (a black-and-white photo, or a
+    frame of the film itself): the video would come out as grey as it went in."""
+    image = load_image(path)
+    if float(((image.amax(1) - image.amin(1)) > GREY).float().mean()) < COLOURED:
+        raise DfstreamError(f"reference image '{path}' has no colour (it is black and white)",
+                            "give a colour still of the scene, or a keyframe coloured by hand")
+    return image
 
 
 def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
@@ -144,7 +156,7 @@ class ReferenceColorizer(RecurrentStage):
         if not references:
             raise DfstreamError("the reference colorizer needs a colour image",
                                 "pass --reference IMAGE (a colour still or a hand-coloured keyframe)")
-        self.references = [r if isinstance(r, torch.Tensor) else load_image(r) for r in references]
+        self.references = [r if isinstance(r, torch.Tensor) else load_still(r) for r in references]
         self.max_side = max_side
         self.anchor = anchor
         self.estimator = estimator  # every flow, both ways; by default DIS at the preset for the size
