@@ -5,6 +5,11 @@ Compared with a plain propagation of the reference chroma along the flow
 frames 1..N-1 and at the last frame, and the grey input's own PSNR for scale.
 Grey input as DAVIS-gray in Lai et al.: BT.601 luma in three channels.
 
+A still of another shape: the middle 4:3 of frame 0 (640 of 854 columns, at the
+video's scale), as the colorizer places it (scaled to fit, centred) and
+stretched to the frame's 16:9 beforehand (what the colorizer did with it
+before 12-05 11:30).
+
     python benchmarks/reference_colorizer.py
 """
 
@@ -17,6 +22,7 @@ from dfstream.engines import StageContext
 from dfstream.engines.colorize.reference import ReferenceColorizer
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import psnr
+from dfstream.geometry import area
 
 SEQUENCES = ("bus", "giant-slalom")
 
@@ -31,25 +37,35 @@ def plain_propagation(truth, greys):
     return out
 
 
+def coloured(still, greys) -> list:
+    colorizer = ReferenceColorizer([still])
+    return [colorizer.process(y.expand(-1, 3, -1, -1), StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]))
+            for i, y in enumerate(greys)]
+
+
 def main() -> None:
     rows = []
     for sequence in SEQUENCES:
         truth = load(sequence)
         greys = [luma(f, "bt601") for f in truth]
-        colorizer = ReferenceColorizer([truth[0]])
-        ours = [colorizer.process(y.expand(-1, 3, -1, -1), StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]))
-                for i, y in enumerate(greys)]
-        plain = plain_propagation(truth, greys)
+        left = (truth[0].shape[-1] - 640) // 2
+        middle = truth[0][..., left : left + 640]
         row = {"sequence": sequence, "frames": len(truth)}
-        for name, video in (("reference_colorizer", ours), ("plain_propagation", plain),
-                            ("grey_input", [y.expand(-1, 3, -1, -1) for y in greys])):
+        for name, video in (("reference_colorizer", coloured(truth[0], greys)),
+                            ("plain_propagation", plain_propagation(truth, greys)),
+                            ("grey_input", [y.expand(-1, 3, -1, -1) for y in greys]),
+                            ("still_4_3_placed", coloured(middle, greys)),
+                            ("still_4_3_stretched", coloured(area(middle, truth[0].shape[-2:]), greys))):
             scores = [psnr(v, t) for v, t in zip(video, truth)]
             row[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
               f"{row['plain_propagation']['psnr_mean']:.2f} dB (last {row['plain_propagation']['psnr_last']:.2f})"
-              f"  grey {row['grey_input']['psnr_mean']:.2f} dB")
+              f"  grey {row['grey_input']['psnr_mean']:.2f} dB; a 4:3 still placed "
+              f"{row['still_4_3_placed']['psnr_mean']:.2f} (last {row['still_4_3_placed']['psnr_last']:.2f}), "
+              f"stretched {row['still_4_3_stretched']['psnr_mean']:.2f} "
+              f"(last {row['still_4_3_stretched']['psnr_last']:.2f})", flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
 

@@ -46,7 +46,9 @@ def _stabilizer(d: dict) -> str:
 
 def _reference(d: dict) -> str:
     return "; ".join(f"{r['sequence']} {r['reference_colorizer']['psnr_mean']:.2f} dB against "
-                     f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation)" for r in d["rows"])
+                     f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation), a 4:3 still "
+                     f"{r['still_4_3_placed']['psnr_mean']:.2f} (stretched {r['still_4_3_stretched']['psnr_mean']:.2f})"
+                     for r in d["rows"])
 
 
 def _colour_over_time(d: dict) -> str:

@@ -205,6 +205,15 @@ def test_a_still_needs_some_colour_and_a_small_patch_is_enough(tmp_path):
     assert load_still(tmp_path / "touched.png")[0, :, 0, 0].tolist() == pytest.approx([200 / 255, 90 / 255, 40 / 255])
 
 
+def test_a_still_of_another_shape_is_placed_not_stretched():
+    clip = moving_clip(n=2, h=144, w=256)
+    grey = [luma(f, "bt601").expand(-1, 3, -1, -1) for f in clip]
+    still = clip[0][..., 32:224]  # 4:3 from a 16:9 scene at the same scale: its middle three quarters
+    out = run(ReferenceColorizer([still]), grey)
+    middle = (..., slice(40, 216))  # stretched to 16:9 it gave 40 dB here
+    assert min(psnr(o[middle], t[middle]) for o, t in zip(out, clip)) > 50
+
+
 def striped_and_flat(h=64, w=128):
     """Luma striped on the left half, flat on the right; and chroma green there, red here."""
     stripes = 0.5 + 0.2 * torch.sign(torch.sin(torch.arange(w) * 1.9)).expand(h, w)
@@ -216,7 +225,7 @@ def striped_and_flat(h=64, w=128):
 
 def test_look_up_colours_content_by_its_texture_not_its_place():
     reference, chroma, red, green = striped_and_flat()
-    lookup = ChromaLookup([reference], [chroma])
+    lookup = ChromaLookup([reference], [chroma], reference.shape[-2:])
     frame = reference.flip(-1)  # the same textures, places swapped
     cells = lookup.cells
     found = lookup(frame, torch.ones(cells[0] * cells[1], dtype=torch.bool)).T.reshape(3, *cells)

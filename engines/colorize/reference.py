@@ -27,6 +27,10 @@ frame the propagation is empty and the frame is re-anchored. The result is
 smoothed edge-aware with the luma as guide, except as far as a still anchors
 it: a still's colour keeps its own detail (smoothing it everywhere costs
 0.1-0.6 dB on the real sets).
+
+A still of another shape than the frames (a 4:3 photo for a 16:9 film) is
+scaled to fit inside them and centred, not stretched (``placed``): nothing is
+anchored off its edges, and the look-up searches the still alone.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, likeness, to_previous, warps
+from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, likeness, to_previous, warp, warps
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -105,21 +109,44 @@ def nearest(distances: torch.Tensor, k: int, group: int = GROUP) -> torch.Tensor
     return candidates.gather(1, distances.gather(1, candidates).topk(k, largest=False).indices)
 
 
+def grid(size: tuple[int, int]) -> tuple[int, int]:
+    """The look-up's cells of CELL x CELL pixels over an image of ``size``."""
+    return max(1, size[0] // CELL), max(1, size[1] // CELL)
+
+
+def placed(still: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """A still brought to the frames' ``size`` keeping its shape: scaled to fit inside, centred, the
+    rest filled with its edges (for the flow) -> (that, where the still is [1,1,H,W] or None where
+    it fills the frame, the still alone at its scale). Within two pixels of the frame's shape it is
+    stretched to it."""
+    h, w = size
+    scale = min(h / still.shape[-2], w / still.shape[-1])
+    inner = max(1, round(still.shape[-2] * scale)), max(1, round(still.shape[-1] * scale))
+    if abs(inner[0] - h) <= 2 and abs(inner[1] - w) <= 2:
+        alone = area(still, size)
+        return alone, None, alone
+    alone = area(still, inner)
+    top, left = (h - inner[0]) // 2, (w - inner[1]) // 2
+    pad = (left, w - inner[1] - left, top, h - inner[0] - top)
+    return F.pad(alone, pad, mode="replicate"), F.pad(torch.ones_like(alone[:, :1]), pad), alone
+
+
 class ChromaLookup:
     """Chroma for content the flows cannot find in the references: per cell of CELL x CELL chroma
     pixels, the mean chroma of the NEAREST reference cells whose luma patches (``patches``) are
     closest among every cell of every reference (found by ``nearest``), and how far they agree:
     exp(-(s / AGREE)^2), s their mean distance from that mean chroma."""
 
-    def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor]):
-        h, w = lumas[0].shape[-2:]
-        self.cells = (max(1, h // CELL), max(1, w // CELL))
-        keys = torch.cat([patches(y, self.cells) for y in lumas])
+    def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor], size: tuple[int, int]):
+        """``lumas``, ``chromas``: the stills, each at its own size; ``size``: the frames'."""
+        self.cells = grid(size)
+        grids = [grid(y.shape[-2:]) for y in lumas]
+        keys = torch.cat([patches(y, g) for y, g in zip(lumas, grids)])
         self.k = min(NEAREST, len(keys))
         pad = -len(keys) % GROUP  # keys never found (infinitely far) up to a multiple of GROUP
         self.keys = F.pad(keys, (0, 0, 0, pad))
         self.norms = F.pad(keys.square().sum(1), (0, pad), value=float("inf"))
-        self.values = torch.cat([area(c, self.cells).flatten(2)[0].T for c in chromas])
+        self.values = torch.cat([area(c, g).flatten(2)[0].T for c, g in zip(chromas, grids)])
 
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """Chroma and agreement [n,3] for the n cells of luma y that ``wanted`` (flat) marks."""
@@ -172,12 +199,14 @@ class ReferenceColorizer(RecurrentStage):
         """Bring the references to the working size once the frame size is known."""
         self._size = size
         self.flow = self.estimator or DISFlow("ultrafast" if min(size) >= FINE_BELOW else "fast", self.max_side)
-        refs = [area(r.to(device), size) for r in self.references]
-        parts = [ycbcr(r, matrix) for r in refs]
+        fitted = [placed(r.to(device), size) for r in self.references]
+        parts = [ycbcr(framed, matrix) for framed, _, _ in fitted]
         self._ref_luma = [y for y, _ in parts]
         self._ref_chroma = [c for _, c in parts]
+        self._ref_inside = [inside for _, inside, _ in fitted]
         self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
-        self._lookup = ChromaLookup(self._ref_luma, self._ref_chroma)
+        alone = [ycbcr(still, matrix) for _, _, still in fitted]
+        self._lookup = ChromaLookup([y for y, _ in alone], [c for _, c in alone], size)
 
     @staticmethod
     def _trusted(forward: torch.Tensor, back: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
@@ -221,6 +250,8 @@ class ReferenceColorizer(RecurrentStage):
         to_ref = self.flow(y, ref)
         direct, back, pulled = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref)
         confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
+        if self._ref_inside[best] is not None:  # a still of another shape: nothing anchored off it
+            confidence = confidence * warp(self._ref_inside[best], to_ref)
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
