@@ -111,7 +111,14 @@ def _side_by_side(d: dict) -> str:
                      f"colorizer {r['colorize_ms_per_frame']} ms/frame" for r in d["revisions"])
 
 
-PREFIXES = {"gpu_": _gpu, "default_stabilizer_": _default_stabilizer,  # one file per device
+def _bound(d: dict) -> str:
+    return "; ".join(f"{r['set']} stabilizer {100 * r['stabilizer']['excess_removed']:.1f}%, any video "
+                     f"{100 * r['bound']['excess_removed']:.1f}% at {r['bound']['psnr_to_processed']:.2f} dB"
+                     for r in d["rows"])
+
+
+PREFIXES = {"flicker_bound_at_": _bound,  # one file per PSNR fitted to
+            "gpu_": _gpu, "default_stabilizer_": _default_stabilizer,  # one file per device
             "side_by_side_live_": _side_by_side_live,  # one file per size
             "side_by_side_": _side_by_side}  # one file per named comparison
 
@@ -131,6 +138,8 @@ HEADLINES = {
     "rgb_reading": _rgb_reading,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
+    "flicker_bound": _bound,
+
     "side_by_side": _side_by_side,
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
     "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(
