@@ -139,7 +139,6 @@ HEADLINES = {
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
     "flicker_bound": _bound,
-
     "side_by_side": _side_by_side,
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
     "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(

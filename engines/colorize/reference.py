@@ -47,7 +47,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, likeness, to_previous, warp, warps
+from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, likeness, to_previous, warps
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -248,10 +248,11 @@ class ReferenceColorizer(RecurrentStage):
         best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
         ref = self._ref_luma[best]
         to_ref = self.flow(y, ref)
-        direct, back, pulled = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref)
+        inside = [] if self._ref_inside[best] is None else [self._ref_inside[best]]
+        direct, back, pulled, *inside = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref, *inside)
         confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
-        if self._ref_inside[best] is not None:  # a still of another shape: nothing anchored off it
-            confidence = confidence * warp(self._ref_inside[best], to_ref)
+        if inside:  # a still of another shape: nothing anchored off it
+            confidence = confidence * inside[0]
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
