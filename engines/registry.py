@@ -37,6 +37,7 @@ class EngineOptions:
     references: list[str] = field(default_factory=list)  # colour stills for the reference colorizer
     strength: float = STRENGTH  # flow stabilizer: weight of the previous output where the flow is trusted
     chroma_only: bool = False  # set when a stabilizer follows a colorizer
+    lookahead: bool = False  # flow stabilizer: finish each frame when the next has come (not in live runs)
     precision: str = "auto"  # networks: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16
     render_factor: int | None = None  # DeOldify: network input side = 16 * render factor
     backend: str = "auto"  # networks: auto, torch, compile, onnxruntime, tensorrt

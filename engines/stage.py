@@ -62,8 +62,16 @@ class StageContext:
         return StageContext(source, luma, cuts, self.matrix, self.untouched, shared, self.scale)
 
     def frame(self, i: int) -> StageContext:
-        luma = None if self._luma is None else self._luma[i : i + 1]
-        return self._with(self.source[i : i + 1], luma, [self.cuts[i]], [self.shared[i]])
+        return self.part(slice(i, i + 1))
+
+    def part(self, frames: slice) -> StageContext:
+        luma = None if self._luma is None else self._luma[frames]
+        return self._with(self.source[frames], luma, self.cuts[frames], self.shared[frames])
+
+    def joined(self, later: StageContext) -> StageContext:
+        """This context's frames followed by ``later``'s."""
+        return self._with(torch.cat([self.source, later.source]), torch.cat([self.luma, later.luma]),
+                          self.cuts + later.cuts, self.shared + later.shared)
 
     def map(self, fn) -> StageContext:
         """The same context with ``fn`` applied to every tensor (padding, resizing)."""
@@ -78,13 +86,15 @@ class Stage(ABC):
     work size, the pipeline puts the source's full-size luma back instead of scaling it up);
     ``adds_change`` True: its output is its input and a change to it (a stabilizer's correction: at
     a lowered work size, when every stage adds a change, the pipeline scales up only the change and
-    adds it to the full-size input, whose detail is kept)."""
+    adds it to the full-size input, whose detail is kept); ``delay``: frames its output lags its input
+    (a stage that looks ahead returns fewer frames than it is given, and the rest at ``flush``)."""
 
     name: str = "stage"
     multiple: int = 1
     reads_colour: bool = True
     keeps_luma: bool = False
     adds_change: bool = False
+    delay: int = 0
 
     @classmethod
     def create(cls, variant: str | None, options) -> Stage:
@@ -108,6 +118,10 @@ class Stage(ABC):
     def reset(self) -> None:
         """Forget any state carried between frames (scene cut, seek)."""
 
+    def flush(self) -> torch.Tensor | None:
+        """The frames a stage with a ``delay`` still holds (end of input), in order; None if none."""
+        return None
+
     def apply(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         """``process`` on frames of any size: padded by reflection to ``multiple``, cropped back."""
         m = self.multiple
@@ -120,19 +134,22 @@ class BatchStage(Stage):
 
 
 class RecurrentStage(Stage):
-    """A stage with memory: frames are stepped one at a time and state resets at cuts."""
+    """A stage with memory: frames are stepped one at a time and state resets at cuts (where a
+    stage with a ``delay`` first gives the frames it holds)."""
 
     def process(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         out = []
         for i in range(rgb.shape[0]):
             if ctx.cuts[i]:
+                out.append(self.flush())
                 self.reset()
             out.append(self.step(rgb[i : i + 1], ctx.frame(i)))
-        return torch.cat(out)
+        return torch.cat([o for o in out if o is not None] or [rgb[:0]])
 
     @abstractmethod
-    def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        """Process one frame [1,3,H,W] given the state left by the previous one."""
+    def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor | None:
+        """Process one frame [1,3,H,W] given the state left by the previous one; a stage with a
+        ``delay`` returns the frame it finishes now, None while it holds the first."""
 
     @abstractmethod
     def reset(self) -> None:

@@ -76,6 +76,34 @@ class Options:
     segment: object | None = None  # a segments.Segment: that part of the input only (a worker's share)
 
 
+@dataclass
+class InFlight:
+    """Frames on their way through the stages: their decoded items, R'G'B' and luma in full size,
+    the stage input at the work size (``start``), the stages' context and the latest output."""
+
+    items: list[VideoItem]
+    rgb: torch.Tensor
+    luma: torch.Tensor
+    start: torch.Tensor
+    ctx: StageContext
+    out: torch.Tensor
+
+    def split(self, count: int) -> tuple[InFlight, InFlight | None]:
+        """The first ``count`` frames (their output is ``out`` in full) and the rest (None if none)."""
+        first, rest = slice(0, count), slice(count, None)
+        done = InFlight(self.items[first], self.rgb[first], self.luma[first], self.start[first],
+                        self.ctx.part(first), self.out)
+        if count == len(self.items):
+            return done, None
+        return done, InFlight(self.items[rest], self.rgb[rest], self.luma[rest], self.start[rest],
+                              self.ctx.part(rest), self.out[:0])
+
+    def then(self, later: InFlight) -> InFlight:
+        """These frames followed by ``later``'s, with ``later``'s output."""
+        return InFlight(self.items + later.items, torch.cat([self.rgb, later.rgb]), torch.cat([self.luma, later.luma]),
+                        torch.cat([self.start, later.start]), self.ctx.joined(later.ctx), later.out)
+
+
 class Pipeline:
     """One input streamed through a chain of stages."""
 
@@ -116,6 +144,8 @@ class Pipeline:
         self.latencies: deque[float] = deque(maxlen=100_000)
         self.state = RunState()
         self.decoders = Decoders(self.state, self.summary, options.batch * options.queue_batches)
+        self.held: InFlight | None = None  # frames a stage that looks ahead holds back
+        self.source.beyond = max((s.delay for s in self.stages), default=0)  # a segment's end too
 
     @staticmethod
     def build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
@@ -123,7 +153,7 @@ class Pipeline:
             return list(options.stages), [s.name for s in options.stages]
         engine_options = EngineOptions(options.references, options.strength, precision=options.precision,
                                        render_factor=options.render_factor, backend=options.backend,
-                                       device=str(device))
+                                       device=str(device), lookahead=not (options.realtime or options.latency == "low"))
         return build_chain(parse_stages(options.stages), options.engines, engine_options)
 
     def _open_original(self, options: Options) -> Source:
@@ -160,6 +190,8 @@ class Pipeline:
             if items or packets:
                 source = self._take_originals(originals, len(items)) if originals else None
                 yield (self._compute(items, source) if items else Batch()), packets
+        if self.held:
+            yield self._flushed(), []
         if originals and get(originals, self.state.failed) is not END:
             raise DfstreamError(f"'{self.original.name}' has more frames than '{self.source.name}'",
                                 "give the original that the processed video was made from")
@@ -193,22 +225,46 @@ class Pipeline:
                 frames = frames.select(index)
                 guide_frames = guide_frames.select(index) if originals else frames
             cuts = [c for c, kept in zip(cuts, keep) if kept]
-        batch = Batch(inputs=[i.frame for i in items], arrivals=[i.arrival for i in items],
-                      pts=[i.pts for i in items], time_base=source.time_base, skip=sum(i.warmup for i in items))
         if not self.stages:
+            batch = self._batch(items)
             batch.outputs = [converted(i.frame, source.colour, self.out_layout, self.out_colour, self.out_tags)
                              for i in items]
             return batch
+        done, pending = [], []
         with self.transfers.compute():
             for part in self._slices(len(items), (source.height, source.width)):
                 source_part = frames.part(part)
                 guide_part = guide_frames.part(part) if originals else source_part
                 rgb = source_part.rgb()
                 guide_rgb = guide_part.rgb() if originals else rgb
-                out = self._run_stages(rgb, guide_rgb, guide_part.luma(guide_rgb), cuts[part])
-                batch.pending.append(self._frames_when_down(
-                    self.transfers.download(from_rgb(out, self.out_layout, self.out_colour))))
+                flight = self._run_stages(rgb, guide_rgb, guide_part.luma(guide_rgb), cuts[part], items[part])
+                if flight.items:
+                    done += flight.items
+                    pending.append(self._download(flight.out))
+        batch = self._batch(done)
+        batch.pending = pending
         return batch
+
+    @torch.inference_mode()
+    def _flushed(self) -> Batch:
+        """The frames a stage that looks ahead still holds at the end of the input."""
+        flight, self.held = self.held, None
+        delaying = next(k for k, stage in enumerate(self.stages) if stage.delay)
+        with self.transfers.compute():
+            with self.transfers.timed(self.stages[delaying].name):
+                flight.out = self.stages[delaying].flush()
+            flight = self._stages_from(delaying + 1, flight)
+            batch = self._batch(flight.items)
+            batch.pending.append(self._download(self._full_size(flight)))
+        return batch
+
+    def _batch(self, items: list[VideoItem]) -> Batch:
+        return Batch(inputs=[i.frame for i in items], arrivals=[i.arrival for i in items],
+                     pts=[i.pts for i in items], time_base=self.source.time_base,
+                     skip=sum(i.warmup for i in items), beyond=sum(i.beyond for i in items))
+
+    def _download(self, rgb: torch.Tensor) -> Callable[[], list[av.VideoFrame]]:
+        return self._frames_when_down(self.transfers.download(from_rgb(rgb, self.out_layout, self.out_colour)))
 
     def _upload(self, items: list[VideoItem], source: Source) -> DeviceFrames:
         """The frames' R'G'B' (when converted) and Y' plane (when the format has one) on the device."""
@@ -237,24 +293,44 @@ class Pipeline:
         return [slice(i, i + step) for i in range(0, count, step)]
 
     def _run_stages(self, rgb: torch.Tensor, source: torch.Tensor, source_luma: torch.Tensor,
-                    cuts: list[bool]) -> torch.Tensor:
-        """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames."""
+                    cuts: list[bool], items: list[VideoItem]) -> InFlight:
+        """Stages on R'G'B' at the work size; ``source``: the input (or --original) frames. What
+        comes out: the frames finished (fewer than came in, or more, after a stage that looks ahead)
+        with their output in full size."""
         height, width = rgb.shape[-2:]
         max_height = self.options.max_height or height
         scale = self.realtime.scale if self.realtime else 1.0
         size = work_size(height, width, max(2, int(max_height * scale)))
-        x = start = resize(rgb, size)
+        start = resize(rgb, size)
         ctx = StageContext(resize(source, size), resize(source_luma, size), cuts, self.out_colour.matrix,
                            untouched=self.original is None, scale=scale)
-        for stage in self.stages:
+        flight = self._stages_from(0, InFlight(items, rgb, source_luma, start, ctx, start))
+        if flight.items:
+            flight.out = self._full_size(flight)
+        return flight
+
+    def _stages_from(self, first: int, flight: InFlight) -> InFlight:
+        """``flight.out`` through the stages from ``first`` on; a stage that looks ahead holds
+        frames back (``held``) and sends on those it finishes: the frames that come out."""
+        for stage in self.stages[first:]:
             with self.transfers.timed(stage.name):
-                x = stage.apply(x, ctx)
-            ctx.untouched = False
-        lowered = size != (height, width) and self.stages
+                flight.out = stage.apply(flight.out, flight.ctx)
+            flight.ctx.untouched = False
+            if stage.delay:
+                waiting = self.held.then(flight) if self.held else flight
+                flight, self.held = waiting.split(flight.out.shape[0])
+                if not flight.items:
+                    break
+        return flight
+
+    def _full_size(self, flight: InFlight) -> torch.Tensor:
+        """The stages' output at the frames' own size."""
+        x, height, width = flight.out, *flight.rgb.shape[-2:]
+        lowered = x.shape[-2:] != (height, width)
         if lowered and self.stages[-1].keeps_luma:  # the source's luma in full
-            return merge_chroma(source_luma, ycbcr(x, ctx.matrix)[1], ctx.matrix)
+            return merge_chroma(flight.luma, ycbcr(x, flight.ctx.matrix)[1], flight.ctx.matrix)
         if lowered and all(s.adds_change for s in self.stages):  # the input in full, only the change scaled
-            return (rgb + bilinear(x - start, (height, width))).clamp_(0, 1)
+            return (flight.rgb + bilinear(x - flight.start, (height, width))).clamp_(0, 1)
         return resize(x, (height, width))
 
     def stop_reading(self, signal_name: str | None = None) -> None:

@@ -35,6 +35,7 @@ class VideoItem:
     rgb: np.ndarray | None = None
     arrival: float = field(default_factory=time.perf_counter)  # when it left the decoder
     warmup: bool = False  # decoded before a segment's first frame: processed, not written
+    beyond: bool = False  # decoded after a segment's end for a stage that looks ahead: processed, not written
 
 
 def is_url(name: str) -> bool:
@@ -139,6 +140,7 @@ class Source:
         self.stop = threading.Event()
         self.corrupt_packets = 0
         self.segment = segment
+        self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
         if start or (segment and segment.warm):
             try:
                 at = segment.warm if segment else int(start / self.time_base)
@@ -197,10 +199,12 @@ class Source:
     def _video_item(self, frame: av.VideoFrame, pts: int, trim: Trim | None,
                     reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
         segment = self.segment
-        if segment and (pts < segment.warm or (segment.end is not None and pts >= segment.end)):
-            if segment.end is not None and pts >= segment.end:
+        ended = segment is not None and segment.end is not None and pts >= segment.end
+        if segment and (pts < segment.warm or (ended and not self.beyond)):
+            if ended:
                 self.stop.set()
             return
+        self.beyond -= ended
         if trim:
             kept = trim.frame(pts)
             if kept is None:
@@ -212,7 +216,7 @@ class Source:
         if frame.format.name != self.format.name:  # the format changed mid-stream
             frame = frame.reformat(format=self.format.name)
         yield VideoItem(frame, pts, reader(frame) if reader else None,
-                        warmup=segment is not None and pts < segment.first)
+                        warmup=segment is not None and pts < segment.first, beyond=ended)
 
     def close(self) -> None:
         self.container.close()

@@ -52,7 +52,8 @@ class Summary:
 class Batch:
     """Processed frames with the source frames they came from and when those left the decoder.
     ``pending``: output frames still on their way from the device, made by ``ready()``;
-    ``skip``: leading frames that only warmed the stages up (a segment's overlap): not written."""
+    ``skip``: leading frames that only warmed the stages up (a segment's overlap), ``beyond``:
+    trailing ones decoded after a segment's end for a stage's look-ahead: neither is written."""
 
     outputs: list[av.VideoFrame] = field(default_factory=list)
     inputs: list[av.VideoFrame] = field(default_factory=list)
@@ -61,15 +62,17 @@ class Batch:
     pts: list[int] = field(default_factory=list)
     time_base: Fraction | None = None
     skip: int = 0
+    beyond: int = 0
 
     def ready(self) -> Batch:
         """Wait for this batch's downloads (only them) and make its output frames."""
         if self.pending:
             self.outputs, self.pending = [f for make in self.pending for f in make()], []
-        if self.skip:
-            k, self.skip = self.skip, 0
-            self.outputs, self.inputs, self.arrivals, self.pts = (self.outputs[k:], self.inputs[k:],
-                                                                   self.arrivals[k:], self.pts[k:])
+        if self.skip or self.beyond:
+            kept = slice(self.skip, len(self.pts) - self.beyond)
+            self.skip = self.beyond = 0
+            self.outputs, self.inputs, self.arrivals, self.pts = (self.outputs[kept], self.inputs[kept],
+                                                                   self.arrivals[kept], self.pts[kept])
         for frame, pts in zip(self.outputs, self.pts):
             frame.pts, frame.time_base = pts, self.time_base
         return self

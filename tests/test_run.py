@@ -193,6 +193,58 @@ def test_stateful_stage_resets_at_the_scene_cut_whatever_the_batch(tmp_path, bat
     assert counter.resets == 2
 
 
+class Ahead(RecurrentStage):
+    """Looks one frame ahead: writes its count since the last reset into red, and into green the count
+    of the frame that came after it in its scene (0: none came)."""
+
+    name = "ahead"
+    delay = 1
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.count, self.held = 0, None
+
+    def step(self, rgb, ctx):
+        self.count += 1
+        done, self.held = self.held, rgb.clone()
+        self.held[:, 0], self.held[:, 1] = self.count / 50, 0
+        if done is not None:
+            done[:, 1] = self.count / 50
+        return done
+
+    def flush(self):
+        done, self.held = self.held, None
+        return done
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8, 64])
+def test_a_stage_that_looks_ahead_gets_every_frame_in_order_with_its_time(tmp_path, batch):
+    src = make_clip(tmp_path / "cut.mkv", frames=14, cut_at=9)
+    counter = Counter()
+    out = tmp_path / "out.mkv"
+    summary = dfstream.process(str(src), str(out), stages=[Ahead(), counter], batch=batch,
+                               encoder=dfstream.EncoderSettings(pix_fmt="yuv444p", options={"qp": "0"}))
+    frames = list(dfstream.frames(str(out)))
+    reds = [round(f.image[..., 0].mean() / 255 * 50) for f in frames]
+    greens = [round(f.image[..., 1].mean() / 255 * 50) for f in frames]
+    assert summary.frames == 14 and [f[0] for f in decode(out)] == [f[0] for f in decode(src)]
+    assert greens == list(range(2, 10)) + [0] + list(range(2, 6)) + [0]  # the next frame's count, none at the ends
+    assert reds == list(range(1, 10)) + list(range(1, 6))  # the stage after it: reset at the cut in step
+    assert counter.resets == 2
+
+
+def test_the_flow_stabilizer_looks_one_frame_ahead_except_in_live_runs(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", frames=3)
+    delays = {}
+    for latency in ("normal", "low"):
+        pipeline = dfstream.Pipeline(str(src), dfstream.Options(stages="stabilize", latency=latency))
+        delays[latency] = [s.delay for s in pipeline.stages]
+        pipeline.close()
+    assert delays == {"normal": [1], "low": [0]}
+
+
 def test_frames_api_yields_rgb_with_times(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=5)
     frames = list(dfstream.frames(str(src)))

@@ -44,7 +44,19 @@ plain blend kept 91.6% of the colourfulness, this 94.7%, for 0.1-1.3 points
 less of the excess warping error removed on the real sets, with the
 photometric mask alone: README);
 what that costs of the budget is counted in it.
-Online and causal: one previous frame is kept. With ``chroma_only`` (after a
+Looking one frame ahead (``lookahead``, what a file run does; live runs
+are causal), frame t is finished only when frame t+1 has come: the causal
+output above, with the past at ``PAST`` of the strength, is blended with the
+next frame pulled back along the flow from t to t+1 at ``NEXT`` of the strength,
+where the occlusion test of that pair passes (and a loose photometric mask), and
+the budget is spent on the frame so finished. The warping error compares each
+frame with its successor pulled back onto it, and a causal filter can change
+only the later frame of each pair; one frame ahead changes both, which is what
+the least warping error for a departure does (``benchmarks/flicker_bound.py
+--lag 1``): on bus through CLAHE, at the same 36.4 dB, 81% of the excess
+warping error removed against 64% (README). One frame of delay, one frame more
+held, the flows the same two.
+Online: one previous frame is kept (and, looking ahead, one frame held). With ``chroma_only`` (after a
 colorizer) the luma is the source's and only the chroma is filtered, at the
 colorizer's size (half the frame, at most 480 pixels on the longer side), along
 the colorizer's flow when it has measured one; the correction is added to the
@@ -58,7 +70,7 @@ import torch
 from dfstream.colour import merge_chroma, ycbcr
 from dfstream.geometry import area, bilinear, chroma_size
 
-from ..flow import DISFlow, FlowEstimator, from_previous, occlusion, to_previous, warp
+from ..flow import DISFlow, FlowEstimator, from_previous, likeness, occlusion, to_previous, warp
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
@@ -67,6 +79,9 @@ FIDELITY = 0.0216  # departure per frame allowed, over strength (default: 0.0151
 SAVED = 25  # frames' worth of unspent departure that later frames may use
 SPREAD = 15  # frames over which saved departure is spent
 STEADY = 0.1  # weight of each frame in the running mean of the correction's mean square
+PAST = 0.6  # looking one frame ahead: the weight of the past, over strength (0.42 at the default)
+NEXT = 0.4  # and the share of the next frame pulled back along the flow, over strength (0.28)
+NEXT_LIKENESS = 0.04  # power of the photometric mask the next frame is pulled back under: exp(-2 e^2)
 LIKENESS = 0.2  # power of Lai et al.'s photometric mask taken: exp(-10 e^2), a fifth of their alpha
 
 
@@ -76,12 +91,14 @@ class FlowStabilizer(RecurrentStage):
 
     @classmethod
     def create(cls, variant, options):
-        return cls(strength=options.strength, chroma_only=options.chroma_only)
+        return cls(strength=options.strength, chroma_only=options.chroma_only, lookahead=options.lookahead)
 
-    def __init__(self, strength: float = STRENGTH, chroma_only: bool = False, estimator: FlowEstimator | None = None):
+    def __init__(self, strength: float = STRENGTH, chroma_only: bool = False, estimator: FlowEstimator | None = None,
+                 lookahead: bool = False):
         if not 0 <= strength < 1:
             raise ValueError("strength must be in [0, 1)")
         self.strength = strength
+        self.delay = int(lookahead)
         self.chroma_only = self.keeps_luma = chroma_only
         self.adds_change = not chroma_only
         self.flow = estimator or DISFlow("medium")  # as ``dfstream eval`` measures: frames up to 1024 px in full
@@ -92,20 +109,58 @@ class FlowStabilizer(RecurrentStage):
         self._luma: torch.Tensor | None = None  # previous input luma
         self._saved = 0.0  # unspent departure (mean square) of the frames so far
         self._typical: float | None = None  # running mean of the correction's mean square
+        self._held = None  # looking ahead: the frame not finished yet (causal output, input, finishing)
 
-    def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+    def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor | None:
         y = ctx.luma
-        if not self.chroma_only:
-            return self._filter(rgb, y, ctx)
-        size = chroma_size(*y.shape[-2:], scale=ctx.scale)  # a colorizer's chroma is smooth: filter it smaller
-        chroma = ycbcr(rgb, ctx.matrix)[1]
-        small = area(chroma, size)
-        change = self._filter(small, ctx.luma_at(size), ctx) - small  # added at full size: the rest untouched
-        return merge_chroma(y, chroma + bilinear(change, y.shape[-2:]), ctx.matrix)
+        if self.chroma_only:  # a colorizer's chroma is smooth: filter it smaller, add the change at full size
+            size = chroma_size(*y.shape[-2:], scale=ctx.scale)
+            chroma = ycbcr(rgb, ctx.matrix)[1]
+            x, y_x = area(chroma, size), ctx.luma_at(size)
+
+            def finish(out: torch.Tensor) -> torch.Tensor:
+                return merge_chroma(y, chroma + bilinear(out - x, y.shape[-2:]), ctx.matrix)
+        else:
+            x, y_x, finish = rgb, y, None
+        if not self.delay:
+            out = self._filter(x, y_x, ctx)
+            return finish(out) if finish else out
+        done = self._finish_held(x, y_x, ctx) if self._held else None
+        self._held = (self._filter(x, y_x, ctx), x, finish)
+        return done
+
+    def flush(self) -> torch.Tensor | None:
+        """The held frame as the causal filter left it (no next frame: end of input or scene)."""
+        if self._held is None:
+            return None
+        out, _, finish = self._held
+        self._held = None
+        return finish(out) if finish else out
+
+    def _finish_held(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """The held frame blended with the next one, ``x``, pulled back along the flow where it is
+        trusted (the flow's checks as ``_filter``'s, from the held frame's side), within the budget."""
+        out, held, finish = self._held
+        if out.shape[-2:] == x.shape[-2:]:
+            ahead = from_previous(ctx, self.flow, y, self._luma)  # held frame -> this one
+            trust = likeness(self._luma, warp(y, ahead))
+            if not self.chroma_only:
+                trust = (1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])) * trust**NEXT_LIKENESS
+            out = blended(out, warp(x, ahead), self.strength * NEXT * trust, ctx.matrix)
+            out = self._spend(out, held)
+        return finish(out) if finish else out
+
+    def _spend(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out`` within the budget (``within``), the unspent part saved."""
+        budget = (self.strength * FIDELITY) ** 2
+        out, spent = within(out, x, self._saved + budget)
+        self._saved = min(SAVED * budget, self._saved + budget - spent)
+        return out
 
     def _filter(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         """The blend of ``x`` with the previous output along the flow of the luma ``y`` (the flow and
-        mask another stage measured at this size, if one did)."""
+        mask another stage measured at this size, if one did); looking ahead, the budget is spent
+        when the frame is finished."""
         out = x
         if self._out is not None:
             if self._out.shape[-2:] != x.shape[-2:]:  # the work size changed (realtime)
@@ -120,17 +175,23 @@ class FlowStabilizer(RecurrentStage):
             typical = square if self._typical is None else self._typical + STEADY * (square - self._typical)
             budget = (self.strength * FIDELITY) ** 2
             allowed = self._saved + budget
-            weight = min(self.strength, ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
+            weight = min(self.strength * (PAST if self.delay else 1),
+                         ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
                          (allowed / max(square, 1e-12)) ** 0.5)
             out = blended(x, warped, weight * trust, ctx.matrix)
-            spent = float((out - x).square().mean())
-            if spent > allowed:  # keeping saturation moved it further than the budget allows
-                out = x + (out - x) * (allowed / spent) ** 0.5
-                spent = allowed
-            self._saved = min(SAVED * budget, allowed - spent)
+            out = within(out, x, allowed)[0] if self.delay else self._spend(out, x)  # ahead: spent when finished
             self._typical = typical
         self._out, self._luma = out, y
         return out
+
+
+def within(out: torch.Tensor, x: torch.Tensor, allowed: float) -> tuple[torch.Tensor, float]:
+    """``out`` moved back towards ``x`` until its mean square departure is at most ``allowed``, and
+    that departure."""
+    spent = float((out - x).square().mean())
+    if spent <= allowed:
+        return out, spent
+    return x + (out - x) * (allowed / spent) ** 0.5, allowed
 
 
 def blended(x: torch.Tensor, warped: torch.Tensor, share: torch.Tensor, matrix: str) -> torch.Tensor:
