@@ -90,7 +90,7 @@ def main() -> None:
     reference = frames[0]
     results = {
         "colorize=reference": stage_fps(lambda: ReferenceColorizer([reference]), frames, grey=True),
-        "stabilize=flow": stage_fps(FlowStabilizer, frames, grey=False),
+        "stabilize=flow": stage_fps(lambda: FlowStabilizer(lookahead=True), frames, grey=False),  # as a file run
         "cartoonize=classic:comic": stage_fps(lambda: ClassicCartoonizer("comic"), frames, grey=False),
     }
     with tempfile.TemporaryDirectory() as folder:

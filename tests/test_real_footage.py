@@ -30,15 +30,18 @@ def warping_error(video, guide):
 
 
 @needs_media(FLICKER)
-@pytest.mark.parametrize("name, least", [("goat", 0.84), ("bike-packing", 1.3)])
-def test_flow_stabilizer_removes_real_per_frame_flicker(name, least):
+@pytest.mark.parametrize("name, lookahead, least", [("goat", False, 0.84), ("bike-packing", False, 1.3),
+                                                    ("goat", True, 1.0)])
+def test_flow_stabilizer_removes_real_per_frame_flicker(name, lookahead, least):
     """Of the excess warping error, here: goat 0.87, bike-packing 1.39 (more than the excess: some of
     the input's own noise too); with a strict photometric mask in place of the occlusion test,
-    bike-packing 1.17."""
+    bike-packing 1.17. One frame ahead (a file run), goat: 1.05, at the budget's 36.41 dB."""
     original, processed = frames(FLICKER / name / "input"), frames(FLICKER / name / "processed")
-    stage = FlowStabilizer()
+    stage = FlowStabilizer(lookahead=lookahead)
     out = [stage.process(p, StageContext(i, luma(i, "bt601"), [t == 0]))
-           for t, (i, p) in enumerate(zip(original, processed))]
+           for t, (i, p) in enumerate(zip(original, processed))] + [stage.flush()]
+    out = [o for o in out if o is not None and len(o)]
+    assert len(out) == len(processed)
     e_in, e_p, e_o = (warping_error(v, original) for v in (original, processed, out))
     assert e_p > 1.3 * e_in  # the processed video flickers
     removed = 1 - (e_o - e_in) / (e_p - e_in)
