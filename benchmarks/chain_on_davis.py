@@ -2,8 +2,9 @@
 
 Grey in (BT.601 luma), frame 0 in colour as the reference. Reported per sequence:
 PSNR to the true colours (mean over frames 1..) and warping error (flow on the
-grey input) of the colorizer's output and of the chain's: as ``dfstream`` runs it
-(chroma filtered at the colorizer's size along the colorizer's flow), with the
+grey input) of the colorizer's output and of the chain's: as ``dfstream`` runs a file
+(chroma filtered at the colorizer's size along the colorizer's flow, one frame
+ahead), causal as a live run has it (``chain_causal``), with the
 stabilizer measuring its own flow (DIS medium) at that size, and at full size.
 
     python benchmarks/chain_on_davis.py
@@ -24,11 +25,13 @@ from dfstream.engines.metrics import frame_warping_error, psnr
 SEQUENCES = ("bus", "giant-slalom")
 
 
-def stabilized(coloured, contexts, shared: bool) -> list[torch.Tensor]:
-    """The stabilizer on chroma after the colorizer, in the colorizer's contexts (its flow) or fresh ones."""
-    stage = flow_stabilizer.FlowStabilizer(chroma_only=True)
-    return [stage.process(c, ctx if shared else StageContext(ctx.source, ctx.luma, ctx.cuts))
-            for c, ctx in zip(coloured, contexts)]
+def stabilized(coloured, contexts, shared: bool, lookahead: bool = True) -> list[torch.Tensor]:
+    """The stabilizer on chroma after the colorizer, in the colorizer's contexts (its flow) or fresh
+    ones; one frame ahead as a file run has it, or causal as a live run."""
+    stage = flow_stabilizer.FlowStabilizer(chroma_only=True, lookahead=lookahead)
+    out = [stage.process(c, ctx if shared else StageContext(ctx.source, ctx.luma, ctx.cuts))
+           for c, ctx in zip(coloured, contexts)] + [stage.flush()]
+    return [o for o in out if o is not None and len(o)]
 
 
 def main() -> None:
@@ -46,6 +49,7 @@ def main() -> None:
         coloured = [colorizer.process(ctx.source, ctx) for ctx in contexts]
         row = {"sequence": sequence, "colorized": scores(coloured), "truth_warping_error": warping(truth)}
         row["chain"] = scores(stabilized(coloured, contexts, shared=True))
+        row["chain_causal"] = scores(stabilized(coloured, contexts, shared=True, lookahead=False))
         row["chain_own_flow"] = scores(stabilized(coloured, contexts, shared=False))
         default, flow_stabilizer.chroma_size = flow_stabilizer.chroma_size, lambda h, w, scale=1.0: (h, w)
         row["chain_full_size_chroma"] = scores(stabilized(coloured, contexts, shared=False))
