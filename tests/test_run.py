@@ -235,7 +235,7 @@ def test_a_stage_that_looks_ahead_gets_every_frame_in_order_with_its_time(tmp_pa
     assert counter.resets == 2
 
 
-def test_the_flow_stabilizer_looks_one_frame_ahead_except_in_live_runs(tmp_path):
+def test_the_flow_stabilizer_looks_one_frame_ahead_except_in_live_runs_or_as_flow_causal(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=3)
     delays = {}
     for latency in ("normal", "low"):
@@ -243,6 +243,12 @@ def test_the_flow_stabilizer_looks_one_frame_ahead_except_in_live_runs(tmp_path)
         delays[latency] = [s.delay for s in pipeline.stages]
         pipeline.close()
     assert delays == {"normal": [1], "low": [0]}
+    pipeline = dfstream.Pipeline(str(src), dfstream.Options(stages="stabilize", engines={"stabilize": "flow:causal"}))
+    assert [s.delay for s in pipeline.stages] == [0]
+    pipeline.close()
+    r = run_cli(src, tmp_path / "out.mkv", "--stages", "stabilize", "--stabilizer", "flow:ahead")
+    assert r.returncode != 0 and b"unknown flow stabilizer variant 'ahead'" in r.stderr and b"flow:causal" in r.stderr
+    assert not (tmp_path / "out.mkv").exists()
 
 
 def test_frames_api_yields_rgb_with_times(tmp_path):

@@ -68,6 +68,7 @@ from __future__ import annotations
 import torch
 
 from dfstream.colour import merge_chroma, ycbcr
+from dfstream.errors import UsageError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..flow import DISFlow, FlowEstimator, from_previous, likeness, occlusion, to_previous, warp
@@ -91,7 +92,11 @@ class FlowStabilizer(RecurrentStage):
 
     @classmethod
     def create(cls, variant, options):
-        return cls(strength=options.strength, chroma_only=options.chroma_only, lookahead=options.lookahead)
+        if variant not in (None, "causal"):
+            raise UsageError(f"unknown flow stabilizer variant '{variant}'",
+                             "give --stabilizer flow, or flow:causal for no look-ahead")
+        return cls(strength=options.strength, chroma_only=options.chroma_only,
+                   lookahead=options.lookahead and variant != "causal")
 
     def __init__(self, strength: float = STRENGTH, chroma_only: bool = False, estimator: FlowEstimator | None = None,
                  lookahead: bool = False):
