@@ -78,7 +78,7 @@ def test_flow_stabilizer_holds_large_flicker_within_its_fidelity_bound():
 
 
 def test_flow_stabilizer_one_frame_ahead_removes_more_within_the_same_budget_and_keeps_every_frame():
-    """Frame t finished with frame t+1: i.i.d. flicker within the budget, 1.9% of the excess warping
+    """Frame t finished with frame t+1: i.i.d. flicker within the budget, 1.5% of the excess warping
     error left against the causal filter's 12.7%; large flicker held within the same budget."""
     from dfstream.engines.stabilize.flow import FIDELITY
 
