@@ -71,7 +71,7 @@ from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import UsageError
 from dfstream.geometry import area, bilinear, chroma_size
 
-from ..flow import DISFlow, FlowEstimator, from_previous, likeness, occlusion, to_previous, warp
+from ..flow import DISFlow, FlowEstimator, from_previous, likeness, occlusion, to_previous, warp, warps
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
@@ -148,10 +148,11 @@ class FlowStabilizer(RecurrentStage):
         out, held, finish = self._held
         if out.shape[-2:] == x.shape[-2:]:
             ahead = from_previous(ctx, self.flow, y, self._luma)  # held frame -> this one
-            trust = likeness(self._luma, warp(y, ahead))
+            pulled, following = warps(ahead, y, x)  # read positions worked out once for both
+            trust = likeness(self._luma, pulled)
             if not self.chroma_only:
                 trust = (1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])) * trust**NEXT_LIKENESS
-            out = blended(out, warp(x, ahead), self.strength * NEXT * trust, ctx.matrix)
+            out = blended(out, following, self.strength * NEXT * trust, ctx.matrix)
             out = self._spend(out, held)
         return finish(out) if finish else out
 
