@@ -37,6 +37,7 @@ from davis import HERE, mean, save
 from real_footage import eight_bit, flow_pairs, stabilizer_sets, warping_error
 
 from dfstream.engines.flow import warp
+from dfstream.engines.stabilize.flow import conjugate_gradients
 
 TOLERANCE = 1e-3  # conjugate gradients stop at this residual, relative to the right-hand side's
 FITS = 4  # departures tried per PSNR (secant steps)
@@ -70,27 +71,9 @@ def check_hessian(original, processed) -> None:
     assert torch.allclose(hessian(video.detach(), pairs), expected, atol=1e-4 * float(expected.abs().max()))
 
 
-def conjugate_gradients(apply, rhs: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """``apply``(x) = ``rhs`` for a symmetric positive definite ``apply``, from ``start``; the
-    solution and the steps taken."""
-    x = start.clone()
-    r = rhs - apply(x)
-    p, rr, limit = r.clone(), float(r.square().sum()), TOLERANCE**2 * float(rhs.square().sum())
-    steps = 0
-    while rr > limit:
-        ap = apply(p)
-        alpha = rr / float((p * ap).sum())
-        x += alpha * p
-        r -= alpha * ap
-        rr, previous = float(r.square().sum()), rr
-        p = r + (rr / previous) * p
-        steps += 1
-    return x, steps
-
-
 def solve(processed: torch.Tensor, pairs, mu: float, start: torch.Tensor) -> tuple[torch.Tensor, int]:
     """(H + mu I) O = mu P over the whole video from ``start``."""
-    return conjugate_gradients(lambda v: hessian(v, pairs) + mu * v, mu * processed, start)
+    return conjugate_gradients(lambda v: hessian(v, pairs) + mu * v, mu * processed, start, tolerance=TOLERANCE)
 
 
 def solve_lagged(processed: torch.Tensor, pairs, mu: float, lag: int) -> tuple[torch.Tensor, int]:
@@ -101,7 +84,8 @@ def solve_lagged(processed: torch.Tensor, pairs, mu: float, lag: int) -> tuple[t
     for t in range(1, len(processed)):
         window, later = pairs[t - 1 : t + lag], processed[t : t + lag + 1]
         rhs = mu * later - hessian(torch.cat([out[-1], torch.zeros_like(later)]), window)[1:]
-        x, taken = conjugate_gradients(lambda v: hessian(torch.cat([nothing, v]), window)[1:] + mu * v, rhs, later)
+        x, taken = conjugate_gradients(lambda v: hessian(torch.cat([nothing, v]), window)[1:] + mu * v, rhs, later,
+                                       tolerance=TOLERANCE)
         out.append(x[:1])
         steps += taken
     return torch.cat(out), steps

@@ -107,6 +107,36 @@ def warps(flow: torch.Tensor, *images: torch.Tensor) -> list[torch.Tensor]:
             for x in images]
 
 
+class Sampling:
+    """``warp`` along one flow [1,2,H,W] as a sparse linear map: ``pull`` pulls an image back along
+    the flow (bilinear, edges replicated) and ``push`` is its transpose (each value spread back onto
+    the four pixels it was read from), for least-squares solves over warped images."""
+
+    def __init__(self, flow: torch.Tensor):
+        self.flow = flow
+        _, _, h, w = flow.shape
+        x = torch.arange(w, dtype=flow.dtype, device=flow.device) + flow[0, 0]
+        y = torch.arange(h, dtype=flow.dtype, device=flow.device)[:, None] + flow[0, 1]
+        x0, y0 = x.floor(), y.floor()
+        fx, fy = (x - x0).flatten(), (y - y0).flatten()
+        cols = [c.clamp(0, w - 1).long().flatten() for c in (x0, x0 + 1)]
+        rows = [r.clamp(0, h - 1).long().flatten() * w for r in (y0, y0 + 1)]
+        self.index = torch.stack([rows[0] + cols[0], rows[0] + cols[1], rows[1] + cols[0], rows[1] + cols[1]])
+        self.weight = torch.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+
+    def pull(self, x: torch.Tensor) -> torch.Tensor:
+        """``warp`` of x [1,C,H,W] along the flow."""
+        return warp(x, self.flow)
+
+    def push(self, x: torch.Tensor) -> torch.Tensor:
+        """The transpose of ``pull``: x [1,C,H,W] spread back to where it was read from."""
+        flat = x.flatten(2)[0]
+        out = torch.zeros_like(flat)
+        for i, wt in zip(self.index, self.weight):
+            out.index_add_(1, i, flat * wt)
+        return out.view_as(x)
+
+
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Every pixel's own x and y, [H,W] each."""

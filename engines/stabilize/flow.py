@@ -71,7 +71,7 @@ from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import UsageError
 from dfstream.geometry import area, bilinear, chroma_size
 
-from ..flow import DISFlow, FlowEstimator, from_previous, likeness, occlusion, to_previous, warp, warps
+from ..flow import DISFlow, FlowEstimator, Sampling, from_previous, likeness, occlusion, to_previous, warp, warps
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
@@ -82,7 +82,7 @@ SPREAD = 15  # frames over which saved departure is spent
 STEADY = 0.1  # weight of each frame in the running mean of the correction's mean square
 PAST = 0.9  # looking one frame ahead: the weight of the past, over strength (0.63 at the default)
 NEXT = 0.4  # and the share of the next frame pulled back along the flow, over strength (0.28)
-NEXT_LIKENESS = 0.04  # power of the photometric mask the next frame is pulled back under: exp(-2 e^2)
+ITERATIONS = 3  # steps of conjugate gradients finishing a frame one frame ahead (R'G'B')
 LIKENESS = 0.2  # power of Lai et al.'s photometric mask taken: exp(-10 e^2), a fifth of their alpha
 
 
@@ -114,7 +114,10 @@ class FlowStabilizer(RecurrentStage):
         self._luma: torch.Tensor | None = None  # previous input luma
         self._saved = 0.0  # unspent departure (mean square) of the frames so far
         self._typical: float | None = None  # running mean of the correction's mean square
-        self._held = None  # looking ahead: the frame not finished yet (causal output, input, finishing)
+        self._held = None  # looking ahead: the frame not finished yet (causal output, input, finishing,
+        # the output before it, the weight of the past)
+        self._pair = None  # looking ahead on R'G'B': the flow between the last two frames and its test
+        self._weight = self.strength * PAST
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor | None:
         y = ctx.luma
@@ -131,30 +134,55 @@ class FlowStabilizer(RecurrentStage):
             out = self._filter(x, y_x, ctx)
             return finish(out) if finish else out
         done = self._finish_held(x, y_x, ctx) if self._held else None
-        self._held = (self._filter(x, y_x, ctx), x, finish)
+        before = self._out
+        self._held = (self._filter(x, y_x, ctx), x, finish, before, self._weight)
         return done
 
     def flush(self) -> torch.Tensor | None:
         """The held frame as the causal filter left it (no next frame: end of input or scene)."""
         if self._held is None:
             return None
-        out, _, finish = self._held
+        out, _, finish, _, _ = self._held
         self._held = None
         return finish(out) if finish else out
 
     def _finish_held(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        """The held frame blended with the next one, ``x``, pulled back along the flow where it is
-        trusted (the flow's checks as ``_filter``'s, from the held frame's side), within the budget."""
-        out, held, finish = self._held
+        """The held frame finished now that the next one, ``x``, has come, within the budget: on
+        chroma, blended with ``x`` pulled back along the flow where its likeness holds; on R'G'B',
+        the frame of least warping error (``_least_squares``)."""
+        out, held, finish, before, weight = self._held
         if out.shape[-2:] == x.shape[-2:]:
             ahead = from_previous(ctx, self.flow, y, self._luma)  # held frame -> this one
-            pulled, following = warps(ahead, y, x)  # read positions worked out once for both
-            trust = likeness(self._luma, pulled)
-            if not self.chroma_only:
-                trust = (1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])) * trust**NEXT_LIKENESS
-            out = blended(out, following, self.strength * NEXT * trust, ctx.matrix)
+            if self.chroma_only:
+                pulled, following = warps(ahead, y, x)  # read positions worked out once for both
+                out = blended(out, following, self.strength * NEXT * likeness(self._luma, pulled), ctx.matrix)
+            else:
+                pair = Sampling(ahead), 1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])
+                if weight > 0:
+                    out = self._least_squares(out, held, x, before, pair, (1 - weight) / weight)
+                self._pair = pair
             out = self._spend(out, held)
         return finish(out) if finish else out
+
+    def _least_squares(self, start: torch.Tensor, x: torch.Tensor, following: torch.Tensor,
+                       before: torch.Tensor | None, pair: tuple, mu: float) -> torch.Tensor:
+        """Frame t of the least warping error over the pairs (t-1, t) and (t, t+1) (Lai et al.'s
+        measure: along the input's flow, where its occlusion test passes) plus ``mu`` times the
+        departure of frames t and t+1 from the processed ones, ``x`` and ``following``, with frame
+        t-1 the causal output ``before``: ``ITERATIONS`` steps of conjugate gradients from the
+        causal output ``start``. ``pair``: the flow t -> t+1 (``Sampling``) and its test."""
+        ahead, kept = pair
+        behind = self._pair if before is not None else None
+
+        def apply(u: torch.Tensor) -> torch.Tensor:
+            gap = kept * (u[:1] - ahead.pull(u[1:]))
+            now = gap if behind is None else gap + behind[0].push(behind[1] * behind[0].pull(u[:1]))
+            return torch.cat([now, -ahead.push(gap)]) + mu * u
+
+        rhs = mu * torch.cat([x, following])
+        if behind is not None:
+            rhs[:1] += behind[0].push(behind[1] * before)
+        return conjugate_gradients(apply, rhs, torch.cat([start, following]), ITERATIONS)[0][:1].clamp(0, 1)
 
     def _spend(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``out`` within the budget (``within``), the unspent part saved."""
@@ -186,9 +214,29 @@ class FlowStabilizer(RecurrentStage):
                          (allowed / max(square, 1e-12)) ** 0.5)
             out = blended(x, warped, weight * trust, ctx.matrix)
             out = within(out, x, allowed)[0] if self.delay else self._spend(out, x)  # ahead: spent when finished
-            self._typical = typical
+            self._typical, self._weight = typical, weight
         self._out, self._luma = out, y
         return out
+
+
+def conjugate_gradients(apply, rhs: torch.Tensor, start: torch.Tensor, steps: int | None = None,
+                        tolerance: float = 0.0) -> tuple[torch.Tensor, int]:
+    """``apply``(x) = ``rhs`` for a symmetric positive definite linear ``apply``, from ``start``:
+    ``steps`` steps of conjugate gradients, or as many as it takes to bring the residual under
+    ``tolerance`` times the right-hand side's -> (x, steps taken)."""
+    x = start.clone()
+    r = rhs - apply(x)
+    p, rr, limit = r.clone(), float(r.square().sum()), tolerance**2 * float(rhs.square().sum())
+    taken = 0
+    while rr > limit and (steps is None or taken < steps):
+        ap = apply(p)
+        alpha = rr / float((p * ap).sum())
+        x += alpha * p
+        r -= alpha * ap
+        rr, last = float(r.square().sum()), rr
+        p = r + (rr / last) * p
+        taken += 1
+    return x, taken
 
 
 def within(out: torch.Tensor, x: torch.Tensor, allowed: float) -> tuple[torch.Tensor, float]:
