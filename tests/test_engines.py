@@ -78,8 +78,8 @@ def test_flow_stabilizer_holds_large_flicker_within_its_fidelity_bound():
 
 
 def test_flow_stabilizer_one_frame_ahead_removes_more_within_the_same_budget_and_keeps_every_frame():
-    """Frame t finished with frame t+1: i.i.d. flicker within the budget, 1.5% of the excess warping
-    error left against the causal filter's 12.7%; large flicker held within the same budget."""
+    """Frame t finished with frame t+1: i.i.d. flicker within the budget, none of the excess warping
+    error left (-1.7%) against the causal filter's 12.7%; large flicker held within the same budget."""
     from dfstream.engines.stabilize.flow import FIDELITY
 
     clip = moving_clip(n=24)
@@ -89,7 +89,7 @@ def test_flow_stabilizer_one_frame_ahead_removes_more_within_the_same_budget_and
     flicker = [(f * torch.tensor(g, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1) for f, g in zip(clip, gains)]
     out, causal = (run(FlowStabilizer(0.7, lookahead=a), flicker, source=clip) for a in (True, False))
     e_in, e_p, e_a, e_c = (mean_warping_error(v, clip) for v in (clip, flicker, out, causal))
-    assert len(out) == len(flicker) and e_a - e_in < 0.5 * (e_c - e_in), (e_a, e_c, e_p)
+    assert len(out) == len(flicker) and e_a - e_in < 0.25 * (e_c - e_in), (e_a, e_c, e_p)
     offsets = np.random.default_rng(2).normal(0, 0.12, (len(clip), 3))  # large: beyond the budget
     flicker = [(f * 0.7 + 0.15 + torch.tensor(o, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1)
                for f, o in zip(clip, offsets)]
@@ -97,6 +97,46 @@ def test_flow_stabilizer_one_frame_ahead_removes_more_within_the_same_budget_and
     square = np.array([float(((o - p) ** 2).mean()) for o, p in zip(out, flicker)])
     so_far = np.cumsum(square) / np.arange(1, len(square) + 1)
     assert len(out) == len(flicker) and so_far.max() <= (0.7 * FIDELITY) ** 2 * 1.0001, so_far
+
+
+def test_conjugate_gradients_solve_a_symmetric_positive_definite_system():
+    from dfstream.engines.stabilize.flow import conjugate_gradients
+
+    rng = np.random.default_rng(5)
+    m = torch.from_numpy(rng.normal(size=(12, 12)))
+    a, b = m @ m.T + 0.5 * torch.eye(12, dtype=torch.float64), torch.from_numpy(rng.normal(size=12))
+    expected = torch.linalg.solve(a, b)
+    solved, steps = conjugate_gradients(lambda v: a @ v, b, torch.zeros(12, dtype=torch.float64), tolerance=1e-10)
+    torch.testing.assert_close(solved, expected)
+    assert steps <= 12 * 3
+    one, taken = conjugate_gradients(lambda v: a @ v, b, torch.zeros(12, dtype=torch.float64), steps=1)
+    assert taken == 1 and (b - a @ one).norm() < b.norm()  # one step lowers the residual, no more
+
+
+def test_flow_stabilizer_one_frame_ahead_finishes_a_still_shot_as_the_two_frame_least_squares_formula():
+    """A still shot (zero flow, every pixel trusted) with small grey flicker: the causal output is
+    c_t = P_t + w (c_t-1 - P_t), w = 0.9 strength, and frame t is finished as the least squares of
+    (o_t - o_t+1)^2 + mu ((o_t - P_t)^2 + (o_t+1 - P_t+1)^2), plus (c_t-1 - o_t)^2 after the first,
+    mu = (1 - w) / w: by hand per pixel, o_t = ((1 + mu)(c_t-1 + mu P_t) + mu P_t+1) / ((2 + mu)(1 + mu) - 1)
+    (on the first frame (1 + mu)(mu P_0) + mu P_1 over (1 + mu)^2 - 1); the last frame, with none
+    after it, is the causal one."""
+    still = torch.full((1, 3, 16, 20), 0.5)
+    offsets = np.random.default_rng(6).normal(0, 0.004, 8)
+    frames = [still + float(o) for o in offsets]
+    zero = lambda a, b: torch.zeros(a.shape[0], 2, *a.shape[-2:])  # noqa: E731
+    out = run(FlowStabilizer(0.5, lookahead=True, estimator=zero), frames, source=[still] * len(frames))
+    w = 0.45
+    mu = (1 - w) / w
+    causal = [frames[0]]
+    for p in frames[1:]:
+        causal.append(p + w * (causal[-1] - p))
+    expected = [((1 + mu) * mu * frames[0] + mu * frames[1]) / ((1 + mu) ** 2 - 1)]
+    for t in range(1, len(frames) - 1):
+        expected.append(((1 + mu) * (causal[t - 1] + mu * frames[t]) + mu * frames[t + 1]) / ((2 + mu) * (1 + mu) - 1))
+    expected.append(causal[-1])
+    assert len(out) == len(frames)
+    for got, want in zip(out, expected):
+        torch.testing.assert_close(got, want, atol=2e-6, rtol=0)
 
 
 def test_flow_stabilizer_keeps_one_weight_through_small_and_large_flicker():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfstream.engines.flow import DISFlow, likeness, occlusion, warp
+from dfstream.engines.flow import DISFlow, Sampling, likeness, occlusion, warp
 
 
 def bilinear_reference(img, flow):
@@ -30,6 +30,20 @@ def test_warp_matches_bilinear_formula(dtype):
     flow = rng.normal(0, 2, (2, 7, 9))
     got = warp(torch.from_numpy(img.astype(dtype))[None], torch.from_numpy(flow.astype(dtype))[None])[0].numpy()
     np.testing.assert_allclose(got, bilinear_reference(img, flow), atol=1e-9 if dtype == np.float64 else 1e-5)
+
+
+def test_sampling_pulls_as_warp_does_and_pushes_with_its_exact_transpose():
+    """pull = warp (positions inside, between pixels and far outside the frame); push is its
+    transpose: <pull x, y> = <x, push y>, and push of the indicator spreads exactly the bilinear
+    weights (each read's four weights sum to one)."""
+    rng = np.random.default_rng(4)
+    flow = torch.from_numpy(rng.normal(0, 4, (1, 2, 9, 13))).double()
+    x, y = (torch.from_numpy(rng.random((1, 3, 9, 13))) for _ in range(2))
+    sampling = Sampling(flow)
+    torch.testing.assert_close(sampling.pull(x), warp(x, flow))
+    np.testing.assert_allclose(float((sampling.pull(x) * y).sum()), float((x * sampling.push(y)).sum()), rtol=1e-12)
+    ones = torch.ones(1, 1, 9, 13, dtype=torch.float64)
+    assert float(sampling.push(ones).sum()) == pytest.approx(9 * 13)
 
 
 def test_integer_shift_is_exact():
