@@ -158,6 +158,7 @@ class FlowStabilizer(RecurrentStage):
         chroma, blended with ``x`` pulled back along the flow where its likeness holds; on R'G'B',
         the frame of least warping error (``_least_squares``)."""
         out, held, finish, before, weight = self._held
+        pair = None
         if out.shape[-2:] == x.shape[-2:]:
             ahead = from_previous(ctx, self.flow, y, self._luma)  # held frame -> this one
             if self.chroma_only:
@@ -167,8 +168,8 @@ class FlowStabilizer(RecurrentStage):
                 pair = Sampling(ahead), 1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])
                 if weight > 0:
                     out = self._least_squares(out, held, x, before, pair, (1 - weight) / weight)
-                self._pair = pair
             out = self._spend(out, held)
+        self._pair = pair  # the pair behind the next frame
         return finish(out) if finish else out
 
     def _least_squares(self, start: torch.Tensor, x: torch.Tensor, following: torch.Tensor,
@@ -179,7 +180,7 @@ class FlowStabilizer(RecurrentStage):
         t-1 the causal output ``before``: ``ITERATIONS`` steps of conjugate gradients from the
         causal output ``start``. ``pair``: the flow t -> t+1 (``Sampling``) and its test."""
         ahead, kept = pair
-        behind = self._pair if before is not None else None
+        behind = self._pair if before is not None else None  # (t-1, t): none on a scene's first frame
 
         def apply(u: torch.Tensor) -> torch.Tensor:
             gap = kept * (u[:1] - ahead.pull(u[1:]))
