@@ -32,18 +32,21 @@ def test_warp_matches_bilinear_formula(dtype):
     np.testing.assert_allclose(got, bilinear_reference(img, flow), atol=1e-9 if dtype == np.float64 else 1e-5)
 
 
-def test_sampling_pulls_as_warp_does_and_pushes_with_its_exact_transpose():
-    """pull = warp (positions inside, between pixels and far outside the frame); push is its
-    transpose: <pull x, y> = <x, push y>, and push of the indicator spreads exactly the bilinear
-    weights (each read's four weights sum to one)."""
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # grid_sample's warp, OpenCV's remap
+def test_sampling_pulls_as_warp_does_and_pushes_with_its_exact_transpose(dtype):
+    """pull = the bilinear formula (positions inside, between pixels and far outside the frame);
+    push is its transpose: <pull x, y> = <x, push y>, and push of the indicator spreads exactly the
+    bilinear weights (each read's four weights sum to one)."""
     rng = np.random.default_rng(4)
-    flow = torch.from_numpy(rng.normal(0, 4, (1, 2, 9, 13))).double()
-    x, y = (torch.from_numpy(rng.random((1, 3, 9, 13))) for _ in range(2))
-    sampling = Sampling(flow)
-    torch.testing.assert_close(sampling.pull(x), warp(x, flow))
-    np.testing.assert_allclose(float((sampling.pull(x) * y).sum()), float((x * sampling.push(y)).sum()), rtol=1e-12)
-    ones = torch.ones(1, 1, 9, 13, dtype=torch.float64)
-    assert float(sampling.push(ones).sum()) == pytest.approx(9 * 13)
+    flow, x, y = (rng.normal(0, 4, (2, 9, 13)), rng.random((3, 9, 13)), rng.random((3, 9, 13)))
+    sampling = Sampling(torch.from_numpy(flow).to(dtype)[None])
+    pulled = sampling.pull(torch.from_numpy(x).to(dtype)[None])
+    np.testing.assert_allclose(pulled[0].double().numpy(), bilinear_reference(x, flow), atol=1e-5)
+    pushed = sampling.push(torch.from_numpy(y).to(dtype)[None])
+    np.testing.assert_allclose(float((pulled.double() * torch.from_numpy(y)).sum()),
+                               float((torch.from_numpy(x) * pushed.double()).sum()), rtol=1e-5)
+    ones = torch.ones(1, 1, 9, 13, dtype=dtype)
+    assert float(sampling.push(ones).sum()) == pytest.approx(9 * 13, rel=1e-5)
 
 
 def test_integer_shift_is_exact():
