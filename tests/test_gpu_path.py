@@ -90,3 +90,21 @@ def test_nvdec_decodes_like_the_software_decoder(tmp_path):
     hard = [f.image for f in dfstream.Pipeline(str(clip), dfstream.Options(hwaccel="cuda")).frames()]
     assert len(soft) == len(hard)
     assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(soft, hard)) < 1
+
+
+@pytest.mark.gpu
+@cuda
+def test_flow_stabilizer_one_frame_ahead_on_cuda_matches_the_cpu():
+    """The least-squares frame one frame ahead (warps by grid_sample, their transposes by index_add_
+    on the GPU; OpenCV's remap on the CPU) gives the CPU's frames."""
+    from dfstream.engines.stabilize.flow import FlowStabilizer
+    from tests.test_engines import moving_clip, run
+
+    clip = moving_clip(n=12)
+    gains = np.random.default_rng(7).normal(1, 0.03, (len(clip), 3))
+    flicker = [(f * torch.tensor(g, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1) for f, g in zip(clip, gains)]
+    cpu = run(FlowStabilizer(0.7, lookahead=True), flicker, source=clip)
+    gpu = run(FlowStabilizer(0.7, lookahead=True), [f.cuda() for f in flicker], source=[f.cuda() for f in clip])
+    assert len(gpu) == len(cpu) == len(clip)
+    for a, b in zip(cpu, gpu):
+        assert b.is_cuda and float((a - b.cpu()).abs().mean()) < 1e-3

@@ -110,6 +110,7 @@ class FlowStabilizer(RecurrentStage):
         if not 0 <= strength < 1:
             raise ValueError("strength must be in [0, 1)")
         self.strength = strength
+        self.budget = (strength * FIDELITY) ** 2  # mean square departure per frame
         self.delay = int(lookahead)
         self.chroma_only = self.keeps_luma = chroma_only
         self.adds_change = not chroma_only
@@ -194,9 +195,8 @@ class FlowStabilizer(RecurrentStage):
 
     def _spend(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``out`` within the budget (``within``), the unspent part saved."""
-        budget = (self.strength * FIDELITY) ** 2
-        out, spent = within(out, x, self._saved + budget)
-        self._saved = min(SAVED * budget, self._saved + budget - spent)
+        out, spent = within(out, x, self._saved + self.budget)
+        self._saved = min(SAVED * self.budget, self._saved + self.budget - spent)
         return out
 
     def _filter(self, x: torch.Tensor, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
@@ -215,7 +215,7 @@ class FlowStabilizer(RecurrentStage):
             correction = trust * (warped - x)
             square = float(correction.square().mean())
             typical = square if self._typical is None else self._typical + STEADY * (square - self._typical)
-            budget = (self.strength * FIDELITY) ** 2
+            budget = self.budget
             allowed = self._saved + budget
             weight = min(self.strength * (PAST if self.delay else 1),
                          ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
