@@ -185,8 +185,12 @@ class FlowStabilizer(RecurrentStage):
 
         def apply(u: torch.Tensor) -> torch.Tensor:
             gap = kept * (u[:1] - ahead.pull(u[1:]))
-            now = gap if behind is None else gap + behind[0].push(behind[1] * behind[0].pull(u[:1]))
-            return torch.cat([now, -ahead.push(gap)]) + mu * u
+            out = mu * u
+            out[:1] += gap
+            out[1:] -= ahead.push(gap)
+            if behind is not None:
+                out[:1] += behind[0].push(behind[1] * behind[0].pull(u[:1]))
+            return out
 
         rhs = mu * torch.cat([x, following])
         if behind is not None:
@@ -238,11 +242,11 @@ def conjugate_gradients(apply, rhs: torch.Tensor, start: torch.Tensor, steps: in
     taken = 0
     while rr > limit and (steps is None or taken < steps):
         ap = apply(p)
-        alpha = rr / float((p * ap).sum())
-        x += alpha * p
-        r -= alpha * ap
-        rr, last = float(r.square().sum()), rr
-        p = r + (rr / last) * p
+        alpha = rr / float(torch.vdot(p.flatten(), ap.flatten()))
+        x.add_(p, alpha=alpha)
+        r.sub_(ap, alpha=alpha)
+        rr, last = float(torch.vdot(r.flatten(), r.flatten())), rr
+        p.mul_(rr / last).add_(r)
         taken += 1
     return x, taken
 
