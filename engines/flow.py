@@ -93,12 +93,14 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return warps(flow, x)[0]
 
 
-def warps(flow: torch.Tensor, *images: torch.Tensor) -> list[torch.Tensor]:
+def warps(flow: torch.Tensor, *images: torch.Tensor, positions: list | None = None) -> list[torch.Tensor]:
     """``warp`` of each image along one flow, its read positions worked out once (through OpenCV's
-    remap where ``with_opencv`` and it interpolates exactly: twice as fast as grid_sample on a CPU)."""
+    remap where ``with_opencv`` and it interpolates exactly: twice as fast as grid_sample on a CPU),
+    or given: ``positions``, remap's (x, y) per image of the batch."""
     if REMAP_EXACT and with_opencv(flow) and all(map(with_opencv, images)):
-        gx, gy = _pixel_grid(*flow.shape[-2:])
-        positions = [(gx + f[0].numpy(), gy + f[1].numpy()) for f in flow]
+        if positions is None:
+            gx, gy = _pixel_grid(*flow.shape[-2:])
+            positions = [(gx + f[0].numpy(), gy + f[1].numpy()) for f in flow]
         return [_remap(x.contiguous(), positions) for x in images]
     _, _, h, w = flow.shape
     step = flow.new_tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)])
@@ -117,6 +119,7 @@ class Sampling:
         _, _, h, w = flow.shape
         x = torch.arange(w, dtype=flow.dtype, device=flow.device) + flow[0, 0]
         y = torch.arange(h, dtype=flow.dtype, device=flow.device)[:, None] + flow[0, 1]
+        self.positions = [(x.numpy(), y.numpy())] if with_opencv(flow) else None  # for ``warps``
         x0, y0 = x.floor(), y.floor()
         fx, fy = (x - x0).flatten(), (y - y0).flatten()
         cols = [c.clamp(0, w - 1).long().flatten() for c in (x0, x0 + 1)]
@@ -126,7 +129,7 @@ class Sampling:
 
     def pull(self, x: torch.Tensor) -> torch.Tensor:
         """``warp`` of x [1,C,H,W] along the flow."""
-        return warp(x, self.flow)
+        return warps(self.flow, x, positions=self.positions)[0]
 
     def push(self, x: torch.Tensor) -> torch.Tensor:
         """The transpose of ``pull``: x [1,C,H,W] spread back to where it was read from."""

@@ -122,8 +122,8 @@ class FlowStabilizer(RecurrentStage):
         self._luma: torch.Tensor | None = None  # previous input luma
         self._saved = 0.0  # unspent departure (mean square) of the frames so far
         self._typical: float | None = None  # running mean of the correction's mean square
-        self._held = None  # looking ahead: the frame not finished yet (causal output, input, finishing,
-        # the output before it, the weight of the past)
+        self._held = None  # looking ahead: the frame not finished yet (input, finishing, the causal output
+        # before it); its causal output is ``_out``, the weight of its past ``_weight``
         self._pair = None  # looking ahead on R'G'B': the flow between the last two frames and its test
         self._weight = self.strength * PAST
 
@@ -143,14 +143,15 @@ class FlowStabilizer(RecurrentStage):
             return finish(out) if finish else out
         done = self._finish_held(x, y_x, ctx) if self._held else None
         before = self._out
-        self._held = (self._filter(x, y_x, ctx), x, finish, before, self._weight)
+        self._filter(x, y_x, ctx)
+        self._held = (x, finish, before)
         return done
 
     def flush(self) -> torch.Tensor | None:
         """The held frame as the causal filter left it (no next frame: end of input or scene)."""
         if self._held is None:
             return None
-        out, _, finish, _, _ = self._held
+        out, (_, finish, _) = self._out, self._held
         self._held = None
         return finish(out) if finish else out
 
@@ -158,7 +159,7 @@ class FlowStabilizer(RecurrentStage):
         """The held frame finished now that the next one, ``x``, has come, within the budget: on
         chroma, blended with ``x`` pulled back along the flow where its likeness holds; on R'G'B',
         the frame of least warping error (``_least_squares``)."""
-        out, held, finish, before, weight = self._held
+        out, weight, (held, finish, before) = self._out, self._weight, self._held
         pair = None
         if out.shape[-2:] == x.shape[-2:]:
             ahead = from_previous(ctx, self.flow, y, self._luma)  # held frame -> this one
