@@ -18,7 +18,7 @@ filter wherever the input's own luma moves a little along the flow (noise,
 light), where per-frame tools flicker as much as anywhere: for the same
 departure, a share that varies over the pixels leaves more warping error
 than one share (below), and on giant-slalom through CLAHE it removed 86.6%
-of the excess warping error, this 91.9% (float outputs; 91.4% in 8 bits: README). After a colorizer
+of the excess warping error, this 91.9% (float outputs; 91.4% in 8 bits: benchmarks/engine_notes.md). After a colorizer
 (``chroma_only``) M_t is their photometric mask alone, at their alpha: on the
 colorizer's coarse flows the occlusion test filtered less and lowered the
 chain's PSNR to the true colours (bus 27.44 against 27.49 dB). s_t is the weight of the past:
@@ -42,7 +42,7 @@ magnitude as well (``blended``): where hues swing, the blend of two
 hues is as saturated as the two, not greyer (on a posterized giant-slalom a
 plain blend kept 91.6% of the colourfulness, this 94.7%, for 0.1-1.3 points
 less of the excess warping error removed on the real sets, with the
-photometric mask alone: README);
+photometric mask alone: benchmarks/engine_notes.md);
 what that costs of the budget is counted in it.
 Looking one frame ahead (``lookahead``, what a file run does; live runs
 are causal), frame t is finished only when frame t+1 has come. The warping
