@@ -166,10 +166,9 @@ class FlowStabilizer(RecurrentStage):
             if self.chroma_only:
                 pulled, following = warps(ahead, y, x)  # read positions worked out once for both
                 out = blended(out, following, self.strength * NEXT * likeness(self._luma, pulled), ctx.matrix)
-            else:
+            elif weight > 0:  # (0 only at --strength 0)
                 pair = Sampling(ahead), 1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])
-                if weight > 0:
-                    out = self._least_squares(out, held, x, before, pair, (1 - weight) / weight)
+                out = self._least_squares(out, held, x, before, pair, (1 - weight) / weight)
             out = self._spend(out, held)
         self._pair = pair  # the pair behind the next frame
         return finish(out) if finish else out
