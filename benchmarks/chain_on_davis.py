@@ -29,9 +29,8 @@ def stabilized(coloured, contexts, shared: bool, lookahead: bool = True) -> list
     """The stabilizer on chroma after the colorizer, in the colorizer's contexts (its flow) or fresh
     ones; one frame ahead as a file run has it, or causal as a live run."""
     stage = flow_stabilizer.FlowStabilizer(chroma_only=True, lookahead=lookahead)
-    out = [stage.process(c, ctx if shared else StageContext(ctx.source, ctx.luma, ctx.cuts))
-           for c, ctx in zip(coloured, contexts)] + [stage.flush()]
-    return [o for o in out if o is not None and len(o)]
+    contexts = [ctx if shared else StageContext(ctx.source, ctx.luma, ctx.cuts) for ctx in contexts]
+    return stage.clip(coloured, contexts)
 
 
 def main() -> None:

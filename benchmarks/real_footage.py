@@ -237,9 +237,7 @@ def stabilized(original, processed, lookahead: bool) -> tuple[list[torch.Tensor]
     """The flow stabilizer's output in 8 bits and its milliseconds per frame."""
     stage = FlowStabilizer(lookahead=lookahead)
     started = time.perf_counter()
-    out = [stage.process(p, StageContext(i, luma(i, "bt601"), [t == 0]))
-           for t, (i, p) in enumerate(zip(original, processed))] + [stage.flush()]
-    out = [o for o in out if o is not None and len(o)]
+    out = stage.clip(processed, [StageContext(i, luma(i, "bt601"), [t == 0]) for t, i in enumerate(original)])
     return eight_bit(out), 1000 * (time.perf_counter() - started) / len(out)
 
 

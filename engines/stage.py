@@ -122,6 +122,12 @@ class Stage(ABC):
         """The frames a stage with a ``delay`` still holds (end of input), in order; None if none."""
         return None
 
+    def clip(self, frames, contexts) -> list[torch.Tensor]:
+        """Each frame [1,3,H,W] of a clip through ``process`` in its context, the frames a stage with
+        a ``delay`` holds flushed at the end: one output frame per frame, in order."""
+        out = [self.process(f, ctx) for f, ctx in zip(frames, contexts)] + [self.flush()]
+        return [o[i : i + 1] for o in out if o is not None for i in range(len(o))]
+
     def apply(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         """``process`` on frames of any size: padded by reflection to ``multiple``, cropped back."""
         m = self.multiple

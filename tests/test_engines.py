@@ -30,9 +30,8 @@ def moving_clip(n=16, h=72, w=128, speed=2):
 def run(stage, frames, source=None, cut_at=()):
     """The stage's output frame by frame (a stage that looks ahead flushed at the end)."""
     source = source or frames
-    out = [stage.process(f, StageContext(s, luma(s, "bt601"), [i == 0 or i in cut_at]))
-           for i, (f, s) in enumerate(zip(frames, source))] + [stage.flush()]
-    return [frame[None] for o in out if o is not None for frame in o]
+    contexts = [StageContext(s, luma(s, "bt601"), [i == 0 or i in cut_at]) for i, s in enumerate(source)]
+    return stage.clip(frames, contexts)
 
 
 def mean_warping_error(video, guide):
