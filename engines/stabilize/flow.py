@@ -166,7 +166,7 @@ class FlowStabilizer(RecurrentStage):
             if self.chroma_only:
                 pulled, following = warps(ahead, y, x)  # read positions worked out once for both
                 out = blended(out, following, self.strength * NEXT * likeness(self._luma, pulled), ctx.matrix)
-            elif weight > 0:  # (0 only at --strength 0)
+            elif self.strength > 0:  # at --strength 0 nothing is solved
                 pair = Sampling(ahead), 1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])
                 out = self._least_squares(out, held, x, before, pair, (1 - weight) / weight)
             out = self._spend(out, held)
@@ -219,10 +219,9 @@ class FlowStabilizer(RecurrentStage):
             correction = trust * (warped - x)
             square = float(correction.square().mean())
             typical = square if self._typical is None else self._typical + STEADY * (square - self._typical)
-            budget = self.budget
-            allowed = self._saved + budget
+            allowed = self._saved + self.budget
             weight = min(self.strength * (PAST if self.delay else 1),
-                         ((budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
+                         ((self.budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
                          (allowed / max(square, 1e-12)) ** 0.5)
             out = blended(x, warped, weight * trust, ctx.matrix)
             out = within(out, x, allowed)[0] if self.delay else self._spend(out, x)  # ahead: spent when finished
