@@ -10,7 +10,9 @@ levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
 He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
 each frame), and a posterizing style filter (a k-means palette of 8 colours
 found anew on each frame) and OpenCV's stylization (a painterly style
-filter). And a control that does not flicker at all: one
+filter), multi-scale retinex with each frame's own stretch (an enhancement) and OpenCV's
+pencil sketch in colour (a style filter with a paper texture fixed in the frame). And a control
+that does not flicker at all: one
 linear unsharp mask on every frame (it moves with the content), sharpening
 about as much as the detail enhancement; whatever "excess" warping error it
 shows is the input's own noise and flow residue amplified, not flicker
@@ -161,6 +163,26 @@ def stylize(frames: list[torch.Tensor]) -> list[torch.Tensor]:
             / 255 for f in frames]
 
 
+def retinex(frames: list[torch.Tensor], scales: tuple[int, ...] = (15, 80, 250)) -> list[torch.Tensor]:
+    """Multi-scale retinex (Jobson et al.): the log of each channel less the log of its Gaussian
+    surrounds, stretched between the frame's own 1st and 99th percentiles, frame by frame (a
+    classic enhancement, whose stretch follows each frame's content)."""
+    out = []
+    for f in frames:
+        image = to_u8(f).astype(np.float32) + 1
+        r = sum(np.log(image) - np.log(cv2.GaussianBlur(image, (0, 0), s)) for s in scales) / len(scales)
+        low, high = np.percentile(r, (1, 99))
+        out.append(torch.from_numpy(np.clip((r - low) / (high - low), 0, 1)).permute(2, 0, 1)[None].float())
+    return out
+
+
+def sketch(frames: list[torch.Tensor]) -> list[torch.Tensor]:
+    """OpenCV's pencil sketch in colour (photo module), frame by frame: a style filter whose paper
+    texture stays fixed in the frame while the scene moves under it."""
+    return [torch.from_numpy(cv2.pencilSketch(to_u8(f), sigma_s=60, sigma_r=0.07, shade_factor=0.05)[1])
+            .permute(2, 0, 1)[None].float() / 255 for f in frames]
+
+
 def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0) -> list[torch.Tensor]:
     """The control: frame + amount * (frame - Gaussian blur of the frame), the same on every frame."""
     out = []
@@ -178,7 +200,8 @@ def stabilizer_sets():
              ("autolevels", "FFmpeg normalize", lambda frames: ffmpeg_filter(frames, "normalize=smoothing=0")),
              ("clahe", "OpenCV CLAHE", clahe), ("detail", "OpenCV detailEnhance", detail_enhance),
              ("dehaze", "dark channel dehazing", dehaze), ("posterize", "k-means palette per frame", posterize),
-             ("stylize", "OpenCV stylization", stylize), ("unsharp", CONTROL, unsharp))
+             ("stylize", "OpenCV stylization", stylize), ("retinex", "multi-scale retinex", retinex),
+             ("sketch", "OpenCV pencil sketch", sketch), ("unsharp", CONTROL, unsharp))
     for sequence, frames in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")), ("walkers", walkers())):
         for suffix, process, tool in tools:  # 8-bit frames, as each tool would write them
             yield f"{sequence}-{suffix}", process, frames, eight_bit(tool(frames))
