@@ -94,6 +94,11 @@ def to_u8(x: torch.Tensor) -> np.ndarray:
     return (x[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
 
 
+def from_u8(image: np.ndarray) -> torch.Tensor:
+    """An 8-bit HxWx3 R'G'B' image as a [1,3,H,W] frame in [0, 1] (``to_u8`` undone)."""
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+
+
 def ffmpeg_filter(frames: list[torch.Tensor], description: str) -> list[torch.Tensor]:
     """Each frame through an FFmpeg filter graph on its own (a fresh graph per frame: no memory)."""
     out = []
@@ -104,7 +109,7 @@ def ffmpeg_filter(frames: list[torch.Tensor], description: str) -> list[torch.Te
         graph.link_nodes(src, graph.add(*description.split("=", 1)), graph.add("buffersink")).configure()
         graph.push(av.VideoFrame.from_ndarray(image, format="rgb24"))
         result = graph.pull().to_ndarray(format="rgb24")
-        out.append(torch.from_numpy(result).permute(2, 0, 1)[None].float() / 255)
+        out.append(from_u8(result))
     return out
 
 
@@ -115,14 +120,13 @@ def clahe(frames: list[torch.Tensor]) -> list[torch.Tensor]:
     for f in frames:
         lab = cv2.cvtColor(to_u8(f), cv2.COLOR_RGB2LAB)
         lab[..., 0] = tool.apply(lab[..., 0])
-        out.append(torch.from_numpy(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)).permute(2, 0, 1)[None].float() / 255)
+        out.append(from_u8(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)))
     return out
 
 
 def detail_enhance(frames: list[torch.Tensor]) -> list[torch.Tensor]:
     """OpenCV's edge-aware detail enhancement (photo module), frame by frame."""
-    return [torch.from_numpy(cv2.detailEnhance(to_u8(f), sigma_s=10, sigma_r=0.15)).permute(2, 0, 1)[None].float()
-            / 255 for f in frames]
+    return [from_u8(cv2.detailEnhance(to_u8(f), sigma_s=10, sigma_r=0.15)) for f in frames]
 
 
 def dehaze(frames: list[torch.Tensor], patch: int = 15, omega: float = 0.95) -> list[torch.Tensor]:
@@ -159,8 +163,7 @@ def posterize(frames: list[torch.Tensor], colours: int = 8) -> list[torch.Tensor
 def stylize(frames: list[torch.Tensor]) -> list[torch.Tensor]:
     """OpenCV's stylization (photo module: an edge-preserving filter with its edges inked), a
     painterly style filter, frame by frame."""
-    return [torch.from_numpy(cv2.stylization(to_u8(f), sigma_s=60, sigma_r=0.45)).permute(2, 0, 1)[None].float()
-            / 255 for f in frames]
+    return [from_u8(cv2.stylization(to_u8(f), sigma_s=60, sigma_r=0.45)) for f in frames]
 
 
 def retinex(frames: list[torch.Tensor], scales: tuple[int, ...] = (15, 80, 250)) -> list[torch.Tensor]:
@@ -170,7 +173,8 @@ def retinex(frames: list[torch.Tensor], scales: tuple[int, ...] = (15, 80, 250))
     out = []
     for f in frames:
         image = to_u8(f).astype(np.float32) + 1
-        r = sum(np.log(image) - np.log(cv2.GaussianBlur(image, (0, 0), s)) for s in scales) / len(scales)
+        log = np.log(image)
+        r = sum(log - np.log(cv2.GaussianBlur(image, (0, 0), s)) for s in scales) / len(scales)
         low, high = np.percentile(r, (1, 99))
         out.append(torch.from_numpy(np.clip((r - low) / (high - low), 0, 1)).permute(2, 0, 1)[None].float())
     return out
@@ -179,8 +183,7 @@ def retinex(frames: list[torch.Tensor], scales: tuple[int, ...] = (15, 80, 250))
 def sketch(frames: list[torch.Tensor]) -> list[torch.Tensor]:
     """OpenCV's pencil sketch in colour (photo module), frame by frame: a style filter whose paper
     texture stays fixed in the frame while the scene moves under it."""
-    return [torch.from_numpy(cv2.pencilSketch(to_u8(f), sigma_s=60, sigma_r=0.07, shade_factor=0.05)[1])
-            .permute(2, 0, 1)[None].float() / 255 for f in frames]
+    return [from_u8(cv2.pencilSketch(to_u8(f), sigma_s=60, sigma_r=0.07, shade_factor=0.05)[1]) for f in frames]
 
 
 def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0) -> list[torch.Tensor]:
