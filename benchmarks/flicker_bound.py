@@ -40,7 +40,7 @@ from dfstream.engines.flow import warp
 from dfstream.engines.stabilize.flow import conjugate_gradients
 
 TOLERANCE = 1e-3  # conjugate gradients stop at this residual, relative to the right-hand side's
-FITS = 4  # departures tried per PSNR (secant steps)
+FITS = 8  # departures tried per PSNR (secant steps)
 CLOSE = 0.05  # dB from the PSNR aimed at that is close enough
 
 
