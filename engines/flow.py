@@ -171,6 +171,16 @@ def inconsistent(forward: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
     return _length_sq(forward + back) > 0.01 * (_length_sq(forward) + _length_sq(back)) + 0.5
 
 
+def leaves(flow: torch.Tensor, margin: float) -> torch.Tensor:
+    """Where ``flow`` reads further than ``margin`` pixels outside the image it pulls from [N,1,H,W]
+    (bool): a warp reads the replicated edge there, and the backward flow pulled along it is the
+    edge's, so the forward-backward check can pass on content the image never showed."""
+    _, _, h, w = flow.shape
+    x = torch.arange(w, dtype=flow.dtype, device=flow.device) + flow[:, 0:1]
+    y = torch.arange(h, dtype=flow.dtype, device=flow.device)[:, None] + flow[:, 1:2]
+    return (x < -margin) | (x > w - 1 + margin) | (y < -margin) | (y > h - 1 + margin)
+
+
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfstream.engines.flow import DISFlow, Sampling, likeness, occlusion, warp
+from dfstream.engines.flow import DISFlow, Sampling, leaves, likeness, occlusion, warp
 
 
 def bilinear_reference(img, flow):
@@ -102,6 +102,17 @@ def test_likeness_over_a_window_fails_pixels_that_match_by_chance():
     np.testing.assert_allclose(window, np.exp(-50 * sums / counts), rtol=1e-6)
     exact = error[0, 0, 5:7, 6:8] == 0
     assert exact.any() and window[5:7, 6:8].max() < 0.5  # inside: the exact pixels fail with their neighbours
+
+
+def test_leaves_marks_the_pixels_whose_flow_reads_beyond_the_margin_outside_the_image():
+    rng = np.random.default_rng(5)
+    flow = rng.uniform(-12, 12, (2, 2, 9, 13)).astype(np.float32)  # two flows of a batch
+    ys, xs = np.mgrid[0:9, 0:13]
+    x, y = xs + flow[:, 0], ys + flow[:, 1]
+    expected = (x < -2.5) | (x > 12 + 2.5) | (y < -2.5) | (y > 8 + 2.5)
+    found = leaves(torch.from_numpy(flow), 2.5)
+    assert found.shape == (2, 1, 9, 13) and 0 < expected.sum() < expected.size
+    assert np.array_equal(found[:, 0].numpy(), expected)
 
 
 def test_dis_recovers_a_translation():

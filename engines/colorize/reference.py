@@ -6,8 +6,11 @@ resolution) from three estimates, per pixel:
 
 1. the reference pulled along the optical flow from the frame to the best
    matching reference still, where that flow passes the occlusion test and
-   the photometric check over 3x3 pixels (a direct anchor, so colours never
-   drift);
+   the photometric check over 3x3 pixels and reads no further outside the
+   still than 2% of its longer side: a direct anchor, so colours never drift.
+   Further out a warp reads the still's replicated edge, and both checks can
+   pass on it: a gate flag at the edge of giant-slalom's still smeared red
+   over the snow the camera came to;
 2. the previous frame's chroma pulled along the flow between frames, where it
    passes the occlusion test and the photometric check (propagation through
    motion);
@@ -47,7 +50,7 @@ from dfstream.errors import DfstreamError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..filters import box_blur, guided_filter
-from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, likeness, to_previous, warps
+from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, leaves, likeness, to_previous, warps
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
 
@@ -58,6 +61,7 @@ HINT = 0.05  # pull towards the look-up per frame where no still anchors the col
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
 GROUP = 8  # reference cells in a group of the nearest-neighbour search (``nearest``)
+BEYOND = 0.02  # of the longer side: how far outside a still the flow to it may read and still anchor
 GREY = 8 / 255  # spread of a pixel's R', G' and B' up to which it is grey
 COLOURED = 0.001  # share of a still's pixels that are not grey, under which it holds no colour
 
@@ -250,7 +254,7 @@ class ReferenceColorizer(RecurrentStage):
         to_ref = self.flow(y, ref)
         inside = [] if self._ref_inside[best] is None else [self._ref_inside[best]]
         direct, back, pulled, *inside = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref, *inside)
-        confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
+        confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1)) * ~leaves(to_ref, BEYOND * max(size))
         if inside:  # a still of another shape: nothing anchored off it
             confidence = confidence * inside[0]
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
