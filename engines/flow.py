@@ -176,9 +176,12 @@ def leaves(flow: torch.Tensor, margin: float) -> torch.Tensor:
     (bool): a warp reads the replicated edge there, and the backward flow pulled along it is the
     edge's, so the forward-backward check can pass on content the image never showed."""
     _, _, h, w = flow.shape
-    x = torch.arange(w, dtype=flow.dtype, device=flow.device) + flow[:, 0:1]
-    y = torch.arange(h, dtype=flow.dtype, device=flow.device)[:, None] + flow[:, 1:2]
-    return (x < -margin) | (x > w - 1 + margin) | (y < -margin) | (y > h - 1 + margin)
+    x = torch.arange(w, dtype=flow.dtype, device=flow.device)  # x + dx outside [-margin, w-1+margin]
+    y = torch.arange(h, dtype=flow.dtype, device=flow.device)[:, None]
+    out = flow[:, 0:1] < -margin - x
+    out |= flow[:, 0:1] > w - 1 + margin - x
+    out |= flow[:, 1:2] < -margin - y
+    return out.logical_or_(flow[:, 1:2] > h - 1 + margin - y)
 
 
 PHOTOMETRIC = 50.0  # Lai et al.'s mask: exp(-50 * |I_t - warp(I_other)|^2)

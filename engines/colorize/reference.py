@@ -254,7 +254,8 @@ class ReferenceColorizer(RecurrentStage):
         to_ref = self.flow(y, ref)
         inside = [] if self._ref_inside[best] is None else [self._ref_inside[best]]
         direct, back, pulled, *inside = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref, *inside)
-        confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1)) * ~leaves(to_ref, BEYOND * max(size))
+        confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
+        confidence.masked_fill_(leaves(to_ref, BEYOND * max(size)), 0)
         if inside:  # a still of another shape: nothing anchored off it
             confidence = confidence * inside[0]
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
