@@ -79,8 +79,8 @@ def test_reference_colorizer_keeps_colour_on_new_content_over_a_real_pan():
         chroma = warp(chroma, flow(greys[t], greys[t - 1]))
         plain.append(rgb_from_ycbcr(greys[t], chroma))
     ours, base = (np.mean([psnr(v, t) for v, t in zip(video[1:], truth[1:])]) for video in (out, plain))
-    assert ours > base + 1.5, (ours, base)  # +1.8 dB here; the luminance-and-texture table it replaced: +1.0
-    assert psnr(out[-1], truth[-1]) > psnr(plain[-1], truth[-1]) + 1.5  # +1.9 dB; the table: +0.9
+    assert ours > base + 1.5, (ours, base)  # +1.9 dB here; the luminance-and-texture table it replaced: +1.0
+    assert psnr(out[-1], truth[-1]) > psnr(plain[-1], truth[-1]) + 1.5  # +2.3 dB; the table: +0.9
     saturation = lambda v: float(ycbcr(v)[1].norm(dim=1).mean())  # noqa: E731
     kept = saturation(out[-1]) / saturation(truth[-1])
-    assert kept > 0.35, kept  # no grey wash: 0.40 (plain propagation 0.30, the table 0.28)
+    assert kept > 0.35, kept  # no grey wash: 0.43 (plain propagation 0.30, the table 0.28)
