@@ -31,6 +31,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+import dfstream
 import live_latency
 from davis import HERE, load, save
 from engine_speed import SIZE, write_clip, write_still
@@ -57,11 +58,18 @@ def checkout(revision: str, folder: Path) -> str:
     return head + (" + working tree" if revision == "WORK" else "")
 
 
+def child_env(package: Path) -> dict[str, str]:
+    """This process's environment for a run of ``package``, less the OpenMP settings that importing
+    dfstream here added: each revision makes its own."""
+    env = {k: v for k, v in os.environ.items() if dfstream.OPENMP.get(k) != v}
+    return {**env, "PYTHONPATH": str(package)}
+
+
 def whole_run(package: Path, src: str, still: str, out: str) -> tuple[float, float, float]:
     """fps, CPU milliseconds per frame and the colorizer's milliseconds per frame of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-m", "dfstream", src, out, "--reference", still, "-y", "--preset", "veryfast"],
-                          env={**os.environ, "PYTHONPATH": str(package)}, capture_output=True, text=True)
+                          env=child_env(package), capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(done.stderr.strip().splitlines()[-1])
@@ -74,7 +82,7 @@ def whole_run(package: Path, src: str, still: str, out: str) -> tuple[float, flo
 def live_run(package: Path, still: str, folder: str, size: str) -> tuple[float, float, float]:
     """Median latency (ms), share of frames dropped and the colorizer's milliseconds per frame of a
     12-second live run (``live_latency.measure``)."""
-    r = live_latency.measure(12, still, folder, size, env={**os.environ, "PYTHONPATH": str(package)})
+    r = live_latency.measure(12, still, folder, size, env=child_env(package))
     return r["latency_ms"]["median"], r["frames_dropped"] / r["frames_in"], r["colorize_ms_per_frame"]
 
 

@@ -10,9 +10,13 @@ Python API::
 
 import os
 
-# Idle OpenMP workers sleep instead of spinning, so they leave the cores to the decode and
-# encode threads; the user's setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP workers (torch's on the CPU) spin about 0.1 ms before they sleep (GNU OpenMP's
+# 10,000 spins; other runtimes sleep at once): awake through the weights-free engines' runs of
+# small tensor operations, each of which costs about 70 us more when it has to wake them (2
+# cores), and asleep while OpenCV, the decoder or the encoder has the cores. The user's settings win.
+OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
+if not OPENMP.keys() & os.environ.keys():
+    os.environ.update(OPENMP)
 
 import cv2  # noqa: E402, F401  (before PyAV: OpenCV's Qt windows hang if PyAV's libraries load first)
 

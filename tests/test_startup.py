@@ -1,5 +1,6 @@
 """The command line answers help, argument errors and the model list without loading torch (start-up time)."""
 
+import os
 import subprocess
 import sys
 
@@ -38,3 +39,18 @@ def test_run_help_still_lists_the_engines():
     done = subprocess.run([sys.executable, "-m", "dfstream", "run", "--help"], capture_output=True, text=True,
                           timeout=120)
     assert "reference" in done.stdout and "flow" in done.stdout and "classic" in done.stdout
+
+
+def openmp(**settings: str) -> list[str]:
+    """OMP_WAIT_POLICY and GOMP_SPINCOUNT after ``import dfstream``, with only ``settings`` set before."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    done = subprocess.run([sys.executable, "-c", "import os, dfstream; print(os.environ.get('OMP_WAIT_POLICY'), "
+                           "os.environ.get('GOMP_SPINCOUNT'))"], env={**env, **settings}, capture_output=True,
+                          text=True, timeout=120)
+    return done.stdout.split()
+
+
+def test_openmp_workers_spin_briefly_before_they_sleep_unless_the_user_says_otherwise():
+    assert openmp() == ["PASSIVE", "10000"]  # GNU OpenMP takes the spin count over the policy
+    assert openmp(OMP_WAIT_POLICY="ACTIVE") == ["ACTIVE", "None"]
+    assert openmp(GOMP_SPINCOUNT="0") == ["None", "0"]
