@@ -8,7 +8,9 @@ import torch
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
 from dfstream.errors import DfstreamError
+from dfstream.geometry import bilinear
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
+import dfstream.engines.colorize.reference as reference_module
 from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, load_still, nearest
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
@@ -299,6 +301,30 @@ def test_look_up_colours_content_by_its_texture_not_its_place():
     wanted = torch.zeros(cells[0] * cells[1], dtype=torch.bool)
     wanted[[3, 40]] = True
     assert torch.equal(lookup(frame, wanted), found.flatten(1).T[[3, 40]])
+
+
+def test_look_up_finds_content_seen_nearer_than_the_still_shows_it(monkeypatch):
+    torch.manual_seed(0)
+    h, w = 64, 128
+    left = torch.arange(w) < w // 2
+    fine = 0.5 + 0.15 * torch.randn(1, 1, h, w)  # green in the still
+    nearer = bilinear(0.5 + 0.15 * torch.randn(1, 1, h, w), (80, 160))[..., :h, :w]  # red: a texture like it, nearer
+    reference = torch.where(left, fine, nearer)
+    green, red = torch.tensor([-0.1, -0.12]), torch.tensor([-0.05, 0.15])
+    chroma = torch.where(left, green[:, None, None], red[:, None, None])[None]
+    frame = bilinear(reference, (80, 160))[..., :h, :w]  # the scene 1.25x nearer: its left 2/5 the fine texture
+
+    def distances(lookup):
+        cells = lookup.cells
+        found = lookup(frame, torch.ones(cells[0] * cells[1], dtype=torch.bool)).T.reshape(3, *cells)[:2]
+        region = found[:, 1:-1, 1 : cells[1] * 2 // 5 - 1]
+        return [float((region - c[:, None, None]).norm(dim=0).mean()) for c in (green, red)]
+
+    to_green, to_red = distances(ChromaLookup([reference], [chroma], (h, w)))
+    assert to_green < to_red  # 0.11 against 0.17
+    monkeypatch.setattr(reference_module, "TEXTURED", 0.0)  # the still at its own size alone (and one cell)
+    to_green, to_red = distances(ChromaLookup([reference], [chroma], (h, w)))
+    assert to_red < 0.01 < 0.25 < to_green  # what looks alike at the still's size: red
 
 
 def test_grouped_nearest_search_finds_what_topk_finds_ties_included():

@@ -61,6 +61,8 @@ HINT = 0.05  # pull towards the look-up per frame where no still anchors the col
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
 GROUP = 8  # reference cells in a group of the nearest-neighbour search (``nearest``)
+NEARER = 1.25  # scale of each still as if seen nearer, whose more TEXTURED cells the look-up searches too
+TEXTURED = 0.5  # share of those cells, by their luma's standard deviation (flat ones are there already)
 BEYOND = 0.02  # of the longer side: how far outside a still the flow to it may read and still anchor
 GREY = 8 / 255  # spread of a pixel's R', G' and B' up to which it is grey
 COLOURED = 0.001  # share of a still's pixels that are not grey, under which it holds no colour
@@ -89,14 +91,19 @@ def load_still(path: str | Path) -> torch.Tensor:
 def patches(y: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
     """What the look-up compares, per cell of luma [1,1,H,W]: the mean and standard deviation of
     the cell and of its eight neighbours, and the mean over 7x7 cells -> [cells, 19]."""
-    mean = area(y, cells)
-    std = (area(y * y, cells) - mean * mean).clamp_min(0).sqrt()
+    mean, std = moments(y, cells)
     parts = []
     for x, weight in ((mean, 1.0), (std, 2.0)):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
         parts += [weight * padded[..., i : i + cells[0], j : j + cells[1]] for i in range(3) for j in range(3)]
     parts.append(0.5 * box_blur(mean, 3))
     return torch.cat(parts, 1).flatten(2)[0].T
+
+
+def moments(y: torch.Tensor, cells: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and standard deviation of luma [1,1,H,W] per cell -> two [1,1,*cells]."""
+    mean = area(y, cells)
+    return mean, (area(y * y, cells) - mean * mean).clamp_min(0).sqrt()
 
 
 def nearest(distances: torch.Tensor, k: int, group: int = GROUP) -> torch.Tensor:
@@ -139,18 +146,30 @@ class ChromaLookup:
     """Chroma for content the flows cannot find in the references: per cell of CELL x CELL chroma
     pixels, the mean chroma of the NEAREST reference cells whose luma patches (``patches``) are
     closest among every cell of every reference (found by ``nearest``), and how far they agree:
-    exp(-(s / AGREE)^2), s their mean distance from that mean chroma."""
+    exp(-(s / AGREE)^2), s their mean distance from that mean chroma. The references are searched
+    at their own size and, for content seen nearer than they show it, the TEXTURED share of their
+    cells at NEARER times it."""
 
     def __init__(self, lumas: list[torch.Tensor], chromas: list[torch.Tensor], size: tuple[int, int]):
         """``lumas``, ``chromas``: the stills, each at its own size; ``size``: the frames'."""
         self.cells = grid(size)
-        grids = [grid(y.shape[-2:]) for y in lumas]
-        keys = torch.cat([patches(y, g) for y, g in zip(lumas, grids)])
+        keys, values = [], []
+        for y, c in zip(lumas, chromas):
+            cells = grid(y.shape[-2:])
+            keys.append(patches(y, cells))
+            values.append(area(c, cells).flatten(2)[0].T)
+            scaled = round(y.shape[-2] * NEARER), round(y.shape[-1] * NEARER)
+            y, c, cells = bilinear(y, scaled), bilinear(c, scaled), grid(scaled)
+            texture = moments(y, cells)[1].flatten()
+            kept = texture >= texture.quantile(1 - TEXTURED)
+            keys.append(patches(y, cells)[kept])
+            values.append(area(c, cells).flatten(2)[0].T[kept])
+        keys = torch.cat(keys)
         self.k = min(NEAREST, len(keys))
         pad = -len(keys) % GROUP  # keys never found (infinitely far) up to a multiple of GROUP
         self.keys = F.pad(keys, (0, 0, 0, pad))
         self.norms = F.pad(keys.square().sum(1), (0, pad), value=float("inf"))
-        self.values = torch.cat([area(c, g).flatten(2)[0].T for c, g in zip(chromas, grids)])
+        self.values = torch.cat(values)
 
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """Chroma and agreement [n,3] for the n cells of luma y that ``wanted`` (flat) marks."""
