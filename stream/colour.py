@@ -265,11 +265,23 @@ def cosited(rgb: torch.Tensor, sub_y: int, sub_x: int) -> torch.Tensor:
     FFmpeg's "left" siting, the default of MPEG-2, H.264 and HEVC: each between a pair of rows
     and on an even column ([1, 2, 1] / 4 across it, the first column repeated at the edge)."""
     h, w = rgb.shape[-2:]
+    if sub_y == 2 and sub_x == 2 and w >= 4 and with_opencv(rgb):
+        return on_planes(rgb, (h // 2, w // 2), _cosited_420)
     if sub_y == 2:
         rgb = area(rgb, (h // 2, w))
     if sub_x == 2:
         rgb = _across_even_columns(rgb)
     return rgb
+
+
+def _cosited_420(src: np.ndarray, dst: np.ndarray) -> None:
+    """``cosited`` 4:2:0 of one plane by OpenCV's 2x2 area reductions, twice as fast as its two
+    passes: [1, 2, 1] / 4 on column 2j is the mean of the pairs (2j - 1, 2j) and (2j, 2j + 1)."""
+    h, w = src.shape
+    pairs = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # (2j, 2j + 1)
+    before = cv2.resize(src[:, 1:-1], (w // 2 - 1, h // 2), interpolation=cv2.INTER_AREA)  # (2j - 1, 2j), j > 0
+    cv2.addWeighted(pairs[:, 1:], 0.5, before, 0.5, 0, dst=dst[:, 1:])
+    dst[:, 0] = (pairs[:, 0] + (src[0::2, 0] + src[1::2, 0]) / 2) / 2  # column 0 repeated: the pair (0, 0)
 
 
 _ACROSS = np.array([[0.25, 0.5, 0.25]], np.float32)
