@@ -270,6 +270,15 @@ def test_a_still_needs_some_colour_and_a_small_patch_is_enough(tmp_path):
     assert load_still(tmp_path / "touched.png")[0, :, 0, 0].tolist() == pytest.approx([200 / 255, 90 / 255, 40 / 255])
 
 
+def test_frames_in_double_precision_are_coloured_as_frames_in_single():
+    clip = moving_clip(n=3)
+    grey = [luma(f, "bt601").expand(-1, 3, -1, -1) for f in clip]
+    single = run(ReferenceColorizer([clip[0]]), grey)
+    double = run(ReferenceColorizer([clip[0]]), [g.double() for g in grey])  # the still stays single
+    assert all(d.dtype == torch.float64 for d in double)
+    assert max(float((d - s).abs().max()) for d, s in zip(double, single)) < 1e-4
+
+
 def test_a_still_of_another_shape_is_placed_not_stretched():
     clip = moving_clip(n=2, h=144, w=256)
     grey = [luma(f, "bt601").expand(-1, 3, -1, -1) for f in clip]

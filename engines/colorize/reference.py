@@ -218,11 +218,12 @@ class ReferenceColorizer(RecurrentStage):
         self._luma: torch.Tensor | None = None
         self._hint: torch.Tensor | None = None  # the look-up's chroma, carried along the flow
 
-    def _prepare(self, size: tuple[int, int], device: torch.device, matrix: str) -> None:
-        """Bring the references to the working size once the frame size is known."""
+    def _prepare(self, size: tuple[int, int], like: torch.Tensor, matrix: str) -> None:
+        """Bring the references to the working size, and the device and dtype of the frames ``like``
+        this one, once the frame size is known."""
         self._size = size
         self.flow = self.estimator or DISFlow("ultrafast" if min(size) >= FINE_BELOW else "fast", self.max_side)
-        fitted = [placed(r.to(device), size) for r in self.references]
+        fitted = [placed(r.to(like), size) for r in self.references]
         parts = [ycbcr(framed, matrix) for framed, _, _ in fitted]
         self._ref_luma = [y for y, _ in parts]
         self._ref_chroma = [c for _, c in parts]
@@ -262,7 +263,7 @@ class ReferenceColorizer(RecurrentStage):
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         size = chroma_size(*ctx.luma.shape[-2:], self.max_side, ctx.scale)
         if self._size != size:  # first frame, or the work size changed (realtime)
-            self._prepare(size, ctx.luma.device, ctx.matrix)
+            self._prepare(size, ctx.luma, ctx.matrix)
             if self._chroma is not None:
                 self._chroma, self._hint = (bilinear(x, size) for x in (self._chroma, self._hint))
                 self._luma = area(self._luma, size)
