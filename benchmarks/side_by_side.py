@@ -59,8 +59,8 @@ def checkout(revision: str, folder: Path) -> str:
 
 
 def child_env(package: Path) -> dict[str, str]:
-    """This process's environment for a run of ``package``, less the OpenMP settings that importing
-    dfstream here added: each revision makes its own."""
+    """This process's environment for a run of ``package``, less dfstream's default OpenMP settings
+    (which importing it here added, unless set by hand): each revision makes its own."""
     env = {k: v for k, v in os.environ.items() if dfstream.OPENMP.get(k) != v}
     return {**env, "PYTHONPATH": str(package)}
 

@@ -10,8 +10,8 @@ Python API::
 
 import os
 
-# Idle OpenMP workers (torch's on the CPU) spin about 0.1 ms before they sleep (GNU OpenMP's
-# 10,000 spins; other runtimes sleep at once): awake through the weights-free engines' runs of
+# Idle OpenMP workers (torch's on the CPU) spin 10,000 times before they sleep (about 0.1 ms by GNU
+# OpenMP's reckoning; other runtimes sleep at once): awake through the weights-free engines' runs of
 # small tensor operations, each of which costs about 70 us more when it has to wake them (2
 # cores), and asleep while OpenCV, the decoder or the encoder has the cores. The user's settings win.
 OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}

@@ -10,7 +10,6 @@ from dfstream.engines import StageContext
 from dfstream.errors import DfstreamError
 from dfstream.geometry import bilinear
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
-import dfstream.engines.colorize.reference as reference_module
 from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, load_still, nearest
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
@@ -331,7 +330,7 @@ def test_look_up_finds_content_seen_nearer_than_the_still_shows_it(monkeypatch):
 
     to_green, to_red = distances(ChromaLookup([reference], [chroma], (h, w)))
     assert to_green < to_red  # 0.11 against 0.17
-    monkeypatch.setattr(reference_module, "TEXTURED", 0.0)  # the still at its own size alone (and one cell)
+    monkeypatch.setattr("dfstream.engines.colorize.reference.TEXTURED", 0.0)  # its own size alone, and one cell
     to_green, to_red = distances(ChromaLookup([reference], [chroma], (h, w)))
     assert to_red < 0.01 < 0.25 < to_green  # what looks alike at the still's size: red
 

@@ -154,16 +154,14 @@ class ChromaLookup:
         """``lumas``, ``chromas``: the stills, each at its own size; ``size``: the frames'."""
         self.cells = grid(size)
         keys, values = [], []
-        for y, c in zip(lumas, chromas):
-            cells = grid(y.shape[-2:])
-            keys.append(patches(y, cells))
-            values.append(area(c, cells).flatten(2)[0].T)
-            scaled = round(y.shape[-2] * NEARER), round(y.shape[-1] * NEARER)
-            y, c, cells = bilinear(y, scaled), bilinear(c, scaled), grid(scaled)
-            texture = moments(y, cells)[1].flatten()
-            kept = texture >= texture.quantile(1 - TEXTURED)
-            keys.append(patches(y, cells)[kept])
-            values.append(area(c, cells).flatten(2)[0].T[kept])
+        for still, chroma in zip(lumas, chromas):
+            nearer = round(still.shape[-2] * NEARER), round(still.shape[-1] * NEARER)
+            for y, c, share in ((still, chroma, 1.0), (bilinear(still, nearer), bilinear(chroma, nearer), TEXTURED)):
+                cells = grid(y.shape[-2:])
+                texture = moments(y, cells)[1].flatten()
+                kept = texture >= texture.quantile(1 - share)  # the most textured share of the cells
+                keys.append(patches(y, cells)[kept])
+                values.append(area(c, cells).flatten(2)[0].T[kept])
         keys = torch.cat(keys)
         self.k = min(NEAREST, len(keys))
         pad = -len(keys) % GROUP  # keys never found (infinitely far) up to a multiple of GROUP
