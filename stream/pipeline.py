@@ -38,6 +38,7 @@ from .signals import stop_on_signals
 from .sink import EncoderSettings, Sink, check_target, output_layout
 from .source import Source, VideoItem
 from .summary import Batch, OutputFrame, Summary
+from .threads import SharedCores
 from .transfer import Download, Transfers
 
 MAX_PACKETS = 256  # pass-through packets held before they are sent on without video
@@ -146,6 +147,7 @@ class Pipeline:
         self.decoders = Decoders(self.state, self.summary, options.batch * options.queue_batches)
         self.held: InFlight | None = None  # frames a stage that looks ahead holds back
         self.source.beyond = max((s.delay for s in self.stages), default=0)  # a segment's end too
+        self.cores = SharedCores() if self.device.type == "cpu" and self.stages else None
 
     @staticmethod
     def build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
@@ -188,6 +190,8 @@ class Pipeline:
                     break
                 (items if isinstance(item, VideoItem) else packets).append(item)
             if items or packets:
+                if self.cores:
+                    self.cores.check()
                 source = self._take_originals(originals, len(items)) if originals else None
                 yield (self._compute(items, source) if items else Batch()), packets
         if self.held:
@@ -454,6 +458,8 @@ class Pipeline:
         self.source.close()
         if self.original:
             self.original.close()
+        if self.cores:
+            self.cores.restore()
 
 
 def process(source: str, target: str, stages: str | list = "none", **options) -> Summary:

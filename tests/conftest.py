@@ -159,6 +159,16 @@ def empty_model_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DFSTREAM_HOME", str(tmp_path_factory.mktemp("dfstream-home")))
 
 
+@pytest.fixture(autouse=True)
+def steady_threads(monkeypatch):
+    """Runs keep torch's thread count whatever else loads the machine (stream/threads.py leaves a
+    count the user set alone): tests compare runs exactly, and float sums split over another number
+    of threads can differ in the last bit. tests/test_threads.py takes this away."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
 @pytest.fixture
 def clip(tmp_path):
     return make_clip(tmp_path / "clip.mkv")
