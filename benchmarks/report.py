@@ -140,8 +140,8 @@ HEADLINES = {
     "real_footage": _real_footage,
     "flicker_bound": _bound,
     "side_by_side": _side_by_side,
-    "shared_cores": lambda d: "; ".join(f"{machine}: " + ", ".join(f"{k} {v} fps" for k, v in fps.items())
-                                        for machine, fps in d["fps"].items()),
+    "shared_cores": lambda d: "; ".join(f"{machine}: " + ", ".join(f"{k} {r['fps']} fps" for k, r in rows.items())
+                                        for machine, rows in d["results"].items()),
     "startup": lambda d: "; ".join(f"{k} {v:.2f} s" for k, v in d["seconds"].items()),
     "segments_speedup": lambda d: (f"one process {d['single_process']['fps']} fps; " + "; ".join(
         f"{r['workers']} workers {r['fps']} fps ({r['speed_up']}x)" for r in d["segments"])

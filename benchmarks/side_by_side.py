@@ -65,6 +65,16 @@ def child_env(package: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(package)}
 
 
+def bus_clip(folder: str) -> tuple[str, str]:
+    """The grey clip the whole runs take (DAVIS bus at 640x360 played forth, back and forth: 240
+    frames) and its first frame in colour as the still, written under ``folder``."""
+    frames = load("bus", SIZE)
+    src, still = f"{folder}/grey.mkv", f"{folder}/still.png"
+    write_clip(frames + frames[::-1] + frames, src)
+    write_still(frames[0], still)
+    return src, still
+
+
 def whole_run(package: Path, src: str, still: str, out: str) -> tuple[float, float, float]:
     """fps, CPU milliseconds per frame and the colorizer's milliseconds per frame of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -105,10 +115,7 @@ def main() -> None:
             still = live_latency.reference(folder, args.live)
             run = functools.partial(live_run, still=still, folder=folder, size=args.live)
         else:
-            frames = load("bus", SIZE)
-            src, still = f"{folder}/grey.mkv", f"{folder}/still.png"
-            write_clip(frames + frames[::-1] + frames, src)
-            write_still(frames[0], still)
+            src, still = bus_clip(folder)
             run = functools.partial(whole_run, src=src, still=still, out=f"{folder}/out.mkv")
         runs = [[] for _ in packages]
         for _ in range(args.rounds):

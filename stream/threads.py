@@ -4,7 +4,7 @@ Torch splits each operation on the CPU between its threads, and every one must
 finish before the next operation starts. When another program keeps a core
 busy, the thread on that core runs only in turns with it, and every operation
 waits for it: on 2 cores beside one busy program the weights-free chain at
-640x360 ran at 11.0 fps on two threads and 26.5 fps on one (README).
+640x360 ran at 10.3 fps on two threads and 23.9 fps on one (README).
 So a CPU run measures, every PERIOD seconds, how many cores other programs kept
 busy (the machine's busy time, hypervisor steal included, less this process's
 own CPU time) and gives torch the whole cores left, at least one and never more
