@@ -10,15 +10,18 @@ levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
 He et al.'s dark-channel dehazing with its atmospheric light estimated anew on
 each frame), and a posterizing style filter (a k-means palette of 8 colours
 found anew on each frame) and OpenCV's stylization (a painterly style
-filter), multi-scale retinex with each frame's own stretch (an enhancement) and OpenCV's
-pencil sketch in colour (a style filter with a paper texture fixed in the frame). And a control
+filter), multi-scale retinex with each frame's own stretch (an enhancement), OpenCV's
+pencil sketch in colour (a style filter with a paper texture fixed in the frame), OpenCV's
+histogram equalization of each of R', G' and B' (an auto contrast whose colour cast follows
+each frame) and JPEG at quality 15 (block artefacts on the frame's grid). And a control
 that does not flicker at all: one
 linear unsharp mask on every frame (it moves with the content), sharpening
 about as much as the detail enhancement; whatever "excess" warping error it
 shows is the input's own noise and flow residue amplified, not flicker
 (``"control": true``, left out of the summary). Reported: Lai et al.'s
 warping error in excess of the input's own removed (flow on the input), PSNR
-to the processed video, colourfulness kept, milliseconds per frame, and beside them
+to the processed video, colourfulness kept (none where the processed video has no colour
+to keep), milliseconds per frame, and beside them
 the uniform blend: Lai et al.'s blend with one share for every pixel and frame
 along the measure's own flow and occlusion mask, its share fitted afterwards to
 the stabilizer's PSNR (what blending along the flow gives at that fidelity,
@@ -186,6 +189,21 @@ def sketch(frames: list[torch.Tensor]) -> list[torch.Tensor]:
     return [from_u8(cv2.pencilSketch(to_u8(f), sigma_s=60, sigma_r=0.07, shade_factor=0.05)[1]) for f in frames]
 
 
+def equalize(frames: list[torch.Tensor]) -> list[torch.Tensor]:
+    """OpenCV's histogram equalization of R', G' and B' each on its own, frame by frame (an auto
+    contrast whose tone and colour cast follow each frame's histogram)."""
+    return [from_u8(np.stack([cv2.equalizeHist(np.ascontiguousarray(c)) for c in to_u8(f).transpose(2, 0, 1)], 2))
+            for f in frames]
+
+
+def jpeg(frames: list[torch.Tensor], quality: int = 15) -> list[torch.Tensor]:
+    """Each frame through OpenCV's JPEG encoder at ``quality`` and back: block artefacts on the
+    frame's fixed 8x8 grid, found anew on each frame."""
+    return [from_u8(cv2.cvtColor(cv2.imdecode(cv2.imencode(".jpg", cv2.cvtColor(to_u8(f), cv2.COLOR_RGB2BGR),
+                                                           [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                                              cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)) for f in frames]
+
+
 def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0) -> list[torch.Tensor]:
     """The control: frame + amount * (frame - Gaussian blur of the frame), the same on every frame."""
     out = []
@@ -204,7 +222,9 @@ def stabilizer_sets():
              ("clahe", "OpenCV CLAHE", clahe), ("detail", "OpenCV detailEnhance", detail_enhance),
              ("dehaze", "dark channel dehazing", dehaze), ("posterize", "k-means palette per frame", posterize),
              ("stylize", "OpenCV stylization", stylize), ("retinex", "multi-scale retinex", retinex),
-             ("sketch", "OpenCV pencil sketch", sketch), ("unsharp", CONTROL, unsharp))
+             ("sketch", "OpenCV pencil sketch", sketch), ("equalize", "OpenCV histogram equalization per channel",
+                                                          equalize),
+             ("jpeg", "OpenCV JPEG at quality 15", jpeg), ("unsharp", CONTROL, unsharp))
     for sequence, frames in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")), ("walkers", walkers())):
         for suffix, process, tool in tools:  # 8-bit frames, as each tool would write them
             yield f"{sequence}-{suffix}", process, frames, eight_bit(tool(frames))
@@ -267,6 +287,13 @@ def stabilized(original, processed, lookahead: bool) -> tuple[list[torch.Tensor]
     return eight_bit(out), 1000 * (time.perf_counter() - started) / len(out)
 
 
+def kept(out, processed) -> float | None:
+    """The colourfulness of ``out`` over that of ``processed``; None where the processed video has
+    none to keep (JPEG at quality 15 turns the near-grey walkers wholly grey)."""
+    before = mean(map(colourfulness, processed))
+    return mean(map(colourfulness, out)) / before if before else None
+
+
 def stabilizer_row(name, process, original, processed) -> dict:
     pairs = flow_pairs(original)
     e_in, e_p = (warping_error(v, pairs) for v in (original, processed))
@@ -276,7 +303,7 @@ def stabilizer_row(name, process, original, processed) -> dict:
         mse = mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))
         return mse, {"excess_removed": 1 - (warping_error(out, pairs) - e_in) / (e_p - e_in),
                      "psnr_to_processed": psnr_of(mse),
-                     "colourfulness_kept": mean(map(colourfulness, out)) / mean(map(colourfulness, processed)),
+                     "colourfulness_kept": kept(out, processed),
                      "ms_per_frame": ms}
 
     out, ms = stabilized(original, processed, lookahead=True)
@@ -306,6 +333,10 @@ def colorizer_row(name, truth) -> dict:
     return row
 
 
+def percent(share: float | None) -> str:
+    return "none to keep" if share is None else f"{100 * share:.1f}%"
+
+
 def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     stabilizer = []
@@ -315,7 +346,7 @@ def main() -> None:
                 "" if row["flickers"] else "  (does not flicker: left out)")
         uniform = f"  (uniform blend {100 * row['uniform_blend']['excess_removed']:.1f}%)" if row["flickers"] else ""
         print(f"stabilize {name:24} {100 * row['excess_removed']:5.1f}% removed  {row['psnr_to_processed']:.2f} dB  "
-              f"colourfulness {100 * row['colourfulness_kept']:.1f}%  {row['ms_per_frame']:.0f} ms/frame  (causal "
+              f"colourfulness {percent(row['colourfulness_kept'])}  {row['ms_per_frame']:.0f} ms/frame  (causal "
               f"{100 * row['causal']['excess_removed']:.1f}% at {row['causal']['psnr_to_processed']:.2f} dB)"
               f"{uniform}{flat}", flush=True)
     colorizer = []
