@@ -18,11 +18,12 @@ of 1e-3).
 
 Sets: those on which ``results/real_footage.json`` records the stabilizer under 90%, goat (over
 it), and bus's unsharp control (no flicker at all: what the bound "removes" there is detail the
-flow cannot follow, not flicker).
+flow cannot follow, not flicker); or those named with ``--sets``.
 
     python benchmarks/flicker_bound.py
     python benchmarks/flicker_bound.py --at 36
     python benchmarks/flicker_bound.py --lag 1
+    python benchmarks/flicker_bound.py --at 36 --sets giant-slalom-equalize
 """
 
 from __future__ import annotations
@@ -122,12 +123,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--at", type=float, help="PSNR to fit to, for every set (default: the stabilizer's)")
     parser.add_argument("--lag", type=int, help="an online smoother with this many frames of delay instead")
+    parser.add_argument("--sets", nargs="+", help="these sets alone (recorded in a file of their own)")
     args = parser.parse_args()
     at, lag = args.at, args.lag
     torch.set_num_threads(min(2, torch.get_num_threads()))
     recorded = {r["set"]: r for r in json.loads((HERE / "results" / "real_footage.json").read_text())["stabilizer"]}
     wanted = {name for name, r in recorded.items() if r["flickers"] and not r["control"] and r["excess_removed"] < 0.9}
-    wanted |= {"goat", "bus-unsharp"}
+    if unknown := set(args.sets or ()) - recorded.keys():
+        parser.error(f"no such set in results/real_footage.json: {', '.join(sorted(unknown))}")
+    wanted = set(args.sets) if args.sets else wanted | {"goat", "bus-unsharp"}
     rows = []
     for name, _, original, processed in stabilizer_sets():
         if name in wanted:
@@ -139,7 +143,10 @@ def main() -> None:
             print(f"{name:24} stabilizer {100 * row['stabilizer']['excess_removed']:.1f}%, uniform blend "
                   f"{100 * row['uniform_blend']['excess_removed']:.1f}%, any video "
                   f"{100 * b['excess_removed']:.1f}% at {b['psnr_to_processed']:.2f} dB", flush=True)
-    name = "flicker_bound" + (f"_lag_{lag}" if lag is not None else "") + (f"_at_{at:g}_db" if at else "")
+            if len(rows) == len(wanted):  # the sets after it are not made
+                break
+    name = "flicker_bound" + (f"_lag_{lag}" if lag is not None else "") + (f"_at_{at:g}_db" if at else "") \
+        + "".join(f"_{s}" for s in args.sets or ())
     print(save(name, {"lag": lag, "rows": rows}))
 
 

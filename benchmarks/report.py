@@ -78,7 +78,8 @@ def _rgb_reading(d: dict) -> str:
 
 def _real_footage(d: dict) -> str:
     stabilized = "; ".join(f"{r['set']} {r['excess_removed'] * 100:.1f}% / {r['psnr_to_processed']:.1f} dB / "
-                           f"{r['colourfulness_kept'] * 100:.1f}%" for r in d["stabilizer"]
+                           + ("no colour" if r["colourfulness_kept"] is None else f"{r['colourfulness_kept'] * 100:.1f}%")
+                           for r in d["stabilizer"]
                            if r["flickers"] and not r["control"])
     coloured = "; ".join(f"{r['set']} {r['reference_colorizer']['psnr_mean']:.2f} / "
                          f"{r['reference_colorizer']['psnr_last']:.2f} dB against {r['plain_propagation']['psnr_mean']:.2f}"
