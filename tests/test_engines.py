@@ -390,3 +390,26 @@ def test_the_stabilizer_after_the_colorizer_takes_the_colorizers_flow():
     assert calls == []  # frames 1-3 used the flow the colorizer measured at the same size
     stabilizer.process(colorizer.process(batch.source, batch), StageContext(batch.source, batch.luma, batch.cuts))
     assert len(calls) == 3
+
+
+def test_flow_stabilizer_keeps_the_colourfulness_of_casts_that_swing(monkeypatch):
+    """Casts of opposite hue over a faintly coloured scene, swinging from frame to frame (a
+    per-channel equalization): finished one frame ahead, every frame keeps KEEP of its processed
+    frame's colourfulness, which the least squares alone averages away."""
+    from dfstream.engines.stabilize import flow
+
+    clip = moving_clip(n=12)
+    ys = [luma(f, "bt601") for f in clip]
+    cast = [torch.tensor([0.02, -0.01] if i % 2 else [-0.02, 0.01]).view(1, 2, 1, 1) for i in range(len(clip))]
+    flicker = [rgb_from_ycbcr(y, ycbcr(f, "bt601")[1] * 0.1 + c) for y, f, c in zip(ys, clip, cast)]
+
+    def kept(keep):
+        monkeypatch.setattr(flow, "KEEP", keep)
+        out = run(FlowStabilizer(lookahead=True), flicker, source=clip)
+        return [colourfulness(o) / colourfulness(p) for o, p in zip(out, flicker)], out
+
+    shares, out = kept(flow.KEEP)
+    assert min(shares) >= 0.95 - 1e-3, shares
+    e_in, e_p, e_o = (mean_warping_error(v, clip) for v in (clip, flicker, out))
+    assert e_o - e_in < 0.2 * (e_p - e_in)  # still de-flickered
+    assert min(kept(0.0)[0]) < 0.9  # without the floor the casts average out

@@ -43,7 +43,11 @@ hues is as saturated as the two, not greyer (on a posterized giant-slalom a
 plain blend kept 91.6% of the colourfulness, this 94.7%, for 0.1-1.3 points
 less of the excess warping error removed on the real sets, with the
 photometric mask alone: benchmarks/engine_notes.md);
-what that costs of the budget is counted in it.
+what that costs of the budget is counted in it. And each R'G'B' frame keeps at
+least ``KEEP`` (95%) of its processed frame's colourfulness (``coloured``: one
+gain on its chroma, at most 4, before the budget): casts of opposite hue that swing from
+frame to frame (a per-channel equalization on white snow) would otherwise
+average towards grey one frame ahead (90.8% kept there, 95.0% with it).
 Looking one frame ahead (``lookahead``, what a file run does; live runs
 are causal), frame t is finished only when frame t+1 has come. The warping
 error compares each frame with its successor pulled back onto it, and a causal
@@ -79,6 +83,7 @@ from dfstream.errors import UsageError
 from dfstream.geometry import area, bilinear, chroma_size
 
 from ..flow import DISFlow, FlowEstimator, Sampling, from_previous, likeness, occlusion, to_previous, warp, warps
+from ..metrics import colourfulness
 from ..registry import STRENGTH, register
 from ..stage import RecurrentStage, StageContext
 
@@ -90,6 +95,7 @@ STEADY = 0.1  # weight of each frame in the running mean of the correction's mea
 PAST = 0.9  # looking one frame ahead: the weight of the past, over strength (0.63 at the default)
 NEXT = 0.4  # on chroma, the share of the next frame pulled back along the flow, over strength (0.28)
 ITERATIONS = 3  # steps of conjugate gradients finishing a frame one frame ahead (R'G'B')
+KEEP = 0.95  # share of each processed frame's colourfulness an R'G'B' output frame keeps at least
 LIKENESS = 0.2  # power of Lai et al.'s photometric mask taken: exp(-10 e^2), a fifth of their alpha
 
 
@@ -169,7 +175,7 @@ class FlowStabilizer(RecurrentStage):
             elif self.strength > 0:  # at --strength 0 nothing is solved
                 pair = Sampling(ahead), 1 - occlusion(ahead, to_previous(ctx, self.flow, y, self._luma)[0])
                 out = self._least_squares(out, held, x, before, pair, (1 - weight) / weight)
-            out = self._spend(out, held)
+            out = self._spend(out, held, ctx.matrix)
         self._pair = pair  # the pair behind the next frame
         return finish(out) if finish else out
 
@@ -197,9 +203,10 @@ class FlowStabilizer(RecurrentStage):
             rhs[:1] += behind[0].push(behind[1] * before)
         return conjugate_gradients(apply, rhs, torch.cat([start, following]), ITERATIONS)[0][:1].clamp(0, 1)
 
-    def _spend(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``out`` within the budget (``within``), the unspent part saved."""
-        out, spent = within(out, x, self._saved + self.budget)
+    def _spend(self, out: torch.Tensor, x: torch.Tensor, matrix: str) -> torch.Tensor:
+        """``out`` with the colourfulness of ``x`` kept (``coloured``), within the budget (``within``),
+        the unspent part saved."""
+        out, spent = within(coloured(out, x, matrix), x, self._saved + self.budget)
         self._saved = min(SAVED * self.budget, self._saved + self.budget - spent)
         return out
 
@@ -224,7 +231,7 @@ class FlowStabilizer(RecurrentStage):
                          ((self.budget + self._saved / SPREAD) / max(typical, 1e-12)) ** 0.5,
                          (allowed / max(square, 1e-12)) ** 0.5)
             out = blended(x, warped, weight * trust, ctx.matrix)
-            out = within(out, x, allowed)[0] if self.delay else self._spend(out, x)  # ahead: spent when finished
+            out = within(out, x, allowed)[0] if self.delay else self._spend(out, x, ctx.matrix)  # ahead: when finished
             self._typical, self._weight = typical, weight
         self._out, self._luma = out, y
         return out
@@ -248,6 +255,18 @@ def conjugate_gradients(apply, rhs: torch.Tensor, start: torch.Tensor, steps: in
         p.mul_(rr / last).add_(r)
         taken += 1
     return x, taken
+
+
+def coloured(out: torch.Tensor, x: torch.Tensor, matrix: str) -> torch.Tensor:
+    """R'G'B' ``out`` with its chroma raised by one gain (at most 4) until its colourfulness (Hasler and
+    Suesstrunk's, linear in the chroma) is KEEP of ``x``'s; chroma (two channels) as it is."""
+    if out.shape[1] != 3:
+        return out
+    gain = KEEP * colourfulness(x) / max(colourfulness(out), 1e-6)
+    if gain <= 1:
+        return out
+    y, chroma = ycbcr(out, matrix)
+    return merge_chroma(y, chroma * min(gain, 4.0), matrix)
 
 
 def within(out: torch.Tensor, x: torch.Tensor, allowed: float) -> tuple[torch.Tensor, float]:
