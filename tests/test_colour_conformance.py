@@ -341,8 +341,9 @@ def test_written_chroma_is_tagged_where_it_sits(tmp_path):
         out = tmp_path / f"out-{len(siting)}.mkv"
         dfstream.process(str(tmp_path / "in.mkv"), str(out), stages=stages)
         data = out.read_bytes()
-        siting[len(siting)] = [data[i + 2 : i + 4] if i >= 0 else None
-                               for i in (data.find(b"\x55\xb7"), data.find(b"\x55\xb8"))]
+        header = data[: data.find(b"\x1f\x43\xb6\x75")]  # up to the first Cluster: no coded frames
+        siting[len(siting)] = [header[i + 2 : i + 4] if i >= 0 else None  # the ID, then a one-byte size
+                               for i in (header.find(b"\x55\xb7\x81"), header.find(b"\x55\xb8\x81"))]
     assert siting == {0: [b"\x81\x01", b"\x81\x02"], 1: [None, None]}
 
 
