@@ -122,8 +122,13 @@ def display():
     server.wait()
 
 
-def screen(env) -> np.ndarray:
-    return read_xwd(subprocess.run(["xwd", "-root", "-silent"], env=env, capture_output=True, check=True).stdout)
+def screen(env) -> tuple[np.ndarray | None, str]:
+    """The whole screen, or None and why: a dump taken while a window is being mapped or unmapped can fail
+    with BadMatch (seen once in CI right after the window appeared), so the caller tries again."""
+    dump = subprocess.run(["xwd", "-root", "-silent"], env=env, capture_output=True)
+    if dump.returncode:
+        return None, dump.stderr.decode().splitlines()[0] if dump.stderr else f"xwd exit {dump.returncode}"
+    return read_xwd(dump.stdout), ""
 
 
 def test_preview_window_renders_split_view_and_quits_on_q(display):
@@ -156,10 +161,13 @@ def check_preview(p, display):
     assert found.returncode == 0, "no preview window appeared"
     window_id = found.stdout.split()[0]
     exposed = time.time() + 10
+    coloured, failed = np.empty((0, 2), int), ""
     while True:  # the window may be mapped before its first frame is drawn (slow on a loaded machine)
-        image = screen(display).astype(int)
-        spread = image.max(axis=2) - image.min(axis=2)
-        coloured = np.argwhere(spread > 100)  # the input half: testsrc2's saturated colours
+        image, failed = screen(display)
+        if image is not None:
+            image = image.astype(int)
+            spread = image.max(axis=2) - image.min(axis=2)
+            coloured = np.argwhere(spread > 100)  # the input half: testsrc2's saturated colours
         if len(coloured) > 1000 or time.time() > deadline:
             break
         if time.time() > exposed:
@@ -169,7 +177,7 @@ def check_preview(p, display):
                 subprocess.run(["xdotool", action, window_id], env=display, check=True)
             exposed = float("inf")
         time.sleep(0.5)
-    assert len(coloured) > 1000, f"the preview window stayed blank: {window_state(window_id, display)}"
+    assert len(coloured) > 1000, f"the preview window stayed blank: {window_state(window_id, display)} {failed}"
     left, right = coloured[:, 1].min(), coloured[:, 1].max()
     assert right - left < 330  # colour only in the input half ...
     window = image[:, left:]
