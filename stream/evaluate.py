@@ -20,8 +20,7 @@ from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error, p
 from .colour import luma
 from .errors import DfstreamError
 from .pipeline import frames
-
-IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from .source import IMAGE_TYPES
 
 
 def read_frames(path: str) -> Iterator[torch.Tensor]:

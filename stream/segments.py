@@ -164,10 +164,11 @@ def segments_of(source: str, options, times: list[int], keys: set[int], wanted: 
 
 def check(source: str, target: str | None, options) -> None:
     """What a segmented run cannot do, refused before any work."""
-    from .source import is_url
+    from .source import NUMBERED, is_url
 
-    if source == "-" or is_url(source) or not os.path.isfile(source):
-        raise UsageError("--workers needs an input file (segments seek in it)", "drop --workers for pipes and URLs")
+    if source == "-" or is_url(source) or not (os.path.exists(source) or NUMBERED.search(source)):
+        raise UsageError("--workers needs an input file or frames (segments seek in them)",
+                         "drop --workers for pipes and URLs")
     if target is None or target == "-" or is_url(target):
         raise UsageError("--workers needs an output file", "name an output .mkv file")
     if (options.format or os.path.splitext(target)[1].lstrip(".").lower()) not in ("mkv", "matroska"):

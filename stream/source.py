@@ -6,7 +6,9 @@ the audio and subtitle packets that travel untouched to the sink.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from .planes import RGBReader
 from .timestamps import Timestamps
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
+IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
 
 
 @dataclass
@@ -59,15 +63,28 @@ def hardware_decoder(kind: str | None):
     return HWAccel(kind, allow_software_fallback=True)
 
 
+def image_folder(folder: str) -> str:
+    """The FFmpeg glob pattern of a folder's frames (one image type, read in name order)."""
+    types = {os.path.splitext(f)[1] for f in os.listdir(folder) if os.path.splitext(f)[1].lower() in IMAGE_TYPES}
+    if not types:
+        raise DfstreamError(f"input '{folder}' is a folder with no images", "give a video, or a folder of frames")
+    if len(types) > 1:
+        raise DfstreamError(f"folder '{folder}' mixes {' and '.join(sorted(types))} frames",
+                            "keep the frames of one video, of one image type, in a folder of their own")
+    return os.path.join(glob.escape(folder), "*" + types.pop())
+
+
 def open_input(name: str, input_format: str | None = None, options: dict | None = None,
                hwaccel: str | None = None):
-    """Open an input container; every failure becomes a one-line DfstreamError."""
+    """Open an input container; every failure becomes a one-line DfstreamError. A folder is read as
+    its frames in name order, and a name like frame%05d.png as FFmpeg's image sequence (both at 25
+    fps unless ``options`` give a ``framerate``)."""
     url = "pipe:0" if name == "-" else name
     if name != "-" and not input_format and not is_url(name):
-        if not os.path.exists(name):
-            raise DfstreamError(f"input '{name}' does not exist", "check the path")
         if os.path.isdir(name):
-            raise DfstreamError(f"input '{name}' is a directory", "give a video file")
+            url, input_format, options = image_folder(name), "image2", {"pattern_type": "glob", **(options or {})}
+        elif not os.path.exists(name) and not (NUMBERED.search(name) and os.path.isdir(os.path.dirname(name) or ".")):
+            raise DfstreamError(f"input '{name}' does not exist", "check the path")
     decoder = hardware_decoder(hwaccel)
     try:
         container = av.open(url, "r", format=input_format, options=options or {}, timeout=(20.0, 20.0),

@@ -44,6 +44,20 @@ def test_corrupt_and_unsupported_inputs(tmp_path):
     assert leftovers(tmp_path, ["noise.mp4", "notes.txt"]) == []
 
 
+def test_folders_of_frames_that_are_not_one_video(tmp_path):
+    empty, mixed = tmp_path / "empty", tmp_path / "mixed"
+    empty.mkdir()
+    mixed.mkdir()
+    (empty / "notes.txt").write_text("no frames here")
+    still = np.zeros((16, 16, 3), np.uint8)
+    cv2.imwrite(str(mixed / "0.png"), still)
+    cv2.imwrite(str(mixed / "1.jpg"), still)
+    assert_one_line_error(run_cli(empty, tmp_path / "out.mkv"), "no images")
+    assert_one_line_error(run_cli(mixed, tmp_path / "out.mkv"), "mixes .jpg and .png")
+    assert_one_line_error(run_cli(tmp_path / "nowhere" / "%03d.png", tmp_path / "out.mkv"), "does not exist")
+    assert leftovers(tmp_path, ["empty", "mixed"]) == []
+
+
 def test_truncated_file(tmp_path):
     src = make_clip(tmp_path / "in.mp4", frames=30)
     data = src.read_bytes()
@@ -73,6 +87,8 @@ def test_output_problems(tmp_path, clip):
         ((clip, tmp_path / "missing" / "out.mp4"), "does not exist"),
         ((clip, tmp_path / "clip.mkv" / "out.mp4"), "does not exist"),
         ((clip, tmp_path), "is a directory"),
+        ((clip, tmp_path / "frame%05d.png"), "names images"),
+        ((clip, tmp_path / "still.jpg"), "names images"),
         ((clip, tmp_path / "out.unknownext"), "-f FORMAT"),
         ((clip, "-"), "-f"),
     ]

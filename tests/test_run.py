@@ -35,6 +35,28 @@ def test_passthrough_keeps_frames_format_and_pixels(tmp_path, pix_fmt, size, cod
         assert np.array_equal(fa[2], fb[2])  # lossless both ways: the very same planes
 
 
+def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_order(tmp_path):
+    """How per-frame tools write their output (and the flicker sets hold it): a folder of images,
+    or FFmpeg's frame%03d.png, at 25 fps or the framerate given."""
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images = [pattern(i, 64, 96, 0) for i in range(6)]  # moving: each frame unlike the others
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image[..., ::-1])
+    (folder / "notes.txt").write_text("not a frame")
+    for name, options, step in ((folder, ["--input-option", "framerate=10"], 0.1), (folder / "%03d.png", [], 0.04)):
+        out = tmp_path / "out.mkv"
+        r = run_cli(name, out, "--stages", "none", "--crf", "0", "-y", *options)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(out)) as c:
+            got = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+        assert [t for t, _ in got] == pytest.approx([i * step for i in range(6)])
+        for (_, frame), image in zip(got, images, strict=True):
+            assert np.abs(frame.astype(int) - image).mean() < 1  # this frame (the next differs by ~6)
+
+
 def test_variable_frame_rate_timestamps_survive(tmp_path):
     pts = [0, 40, 80, 100, 180, 400, 410, 420, 700, 1000]
     src = make_clip(tmp_path / "vfr.mkv", frames=len(pts), pts=pts, time_base=Fraction(1, 1000))

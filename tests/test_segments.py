@@ -146,6 +146,23 @@ def test_a_segment_starting_at_a_scene_cut_needs_no_warm_up_to_match_a_single_ru
     assert all((a[2] == b[2]).all() for a, b in zip(seg, one))  # frame for frame
 
 
+def test_a_folder_of_frames_in_segments_matches_a_single_run(tmp_path, ray_instance):
+    """Segments seek in an image sequence as in a file: the same frames at the same times."""
+    from tests.conftest import pattern
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(40):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), pattern(i, 64, 96, int(i >= 25))[..., ::-1])
+    options = dict(stages="gray", encoder=LOSSLESS)
+    dfstream.process(str(folder), str(tmp_path / "one.mkv"), **options)
+    assert run_segments(str(folder), str(tmp_path / "seg.mkv"), dfstream.Options(**options), workers=2,
+                        count=2, say=lambda _: None) == 40
+    one, seg = decode(tmp_path / "one.mkv"), decode(tmp_path / "seg.mkv")
+    assert [f[0] for f in seg] == [f[0] for f in one] == [40 * i for i in range(40)]  # ms, at 25 fps
+    assert all((a[2] == b[2]).all() for a, b in zip(seg, one))  # frame for frame
+
+
 @needs_media(GOAT)
 def test_keyframes_of_even_quality_make_lossy_seams_steadier(film, tmp_path, ray_instance):
     """With libx264 crf 18 each segment starts with an IDR frame a single run does not have there."""
