@@ -15,7 +15,7 @@ import av
 
 from .colour import LAYOUTS, PixelLayout, Tags
 from .errors import DfstreamError, UsageError
-from .source import IMAGE_TYPES, NUMBERED, Source, describe_av_error, is_url
+from .source import IMAGE_TYPES, Source, describe_av_error, is_url
 
 # Containers that can only be written front to back need fragments when not seekable.
 FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
@@ -136,7 +136,7 @@ def check_target(target: str, source_name: str, overwrite: bool) -> None:
             raise DfstreamError(f"output '{target}' is the input", "choose another output name")
     if os.path.isdir(target):
         raise DfstreamError(f"output '{target}' is a directory", "give a file name")
-    if NUMBERED.search(os.path.basename(target)) or os.path.splitext(target)[1].lower() in IMAGE_TYPES:
+    if os.path.splitext(target)[1].lower() in IMAGE_TYPES:  # a single image, or frames%05d.png
         raise DfstreamError(f"output '{target}' names images: dfstream writes a video",
                             "write OUT.mkv (with --pix-fmt yuv444p --crf 0 every frame is kept exactly)")
     if is_device(target):

@@ -40,7 +40,7 @@ def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_ord
     or FFmpeg's frame%03d.png, at 25 fps or the framerate given."""
     import cv2
 
-    folder = tmp_path / "frames"
+    folder = tmp_path / "frames [*]"  # glob's own characters in the name, read as they are
     folder.mkdir()
     images = [pattern(i, 64, 96, 0) for i in range(6)]  # moving: each frame unlike the others
     for i, image in enumerate(images):
