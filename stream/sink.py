@@ -91,7 +91,8 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     """The encoder's pixel format: asked for, else the source's when the encoder takes it.
 
     Processed video is colour, so a grey source then goes out as 4:2:0 of its depth;
-    4:2:0 cannot hold odd sizes, so those go out as 4:4:4 (with a note).
+    4:2:0 cannot hold odd sizes, so those go out as 4:4:4 (with a note). An encoder that takes
+    no such depth gets the same layout at the deepest it takes (with a note), before 4:2:0.
     """
     try:
         codec = av.codec.Codec(settings.codec, "w")
@@ -117,10 +118,15 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     odd = (width % 2 and LAYOUTS[wanted].sub_x > 1) or (height % 2 and LAYOUTS[wanted].sub_y > 1)
     if odd:
         wanted = f"yuv444p{depth}"
-    for name in (wanted, f"yuv420p{depth}", "yuv420p"):
+    family = wanted.removesuffix(depth) if depth else wanted  # yuv444p12le -> yuv444p
+    shallower = [f"{family}{d}" for d, bits in (("12le", 12), ("10le", 10), ("", 8)) if bits <= source.bits]
+    for name in (wanted, *shallower, *([] if odd else [f"yuv420p{depth}", "yuv420p"])):
         if name in LAYOUTS and (not supported or name in supported):
-            if odd and notes is not None:
-                notes.append(f"writing {name}: {width}x{height} is odd and 4:2:0 needs even sides")
+            if notes is not None:
+                if odd:
+                    notes.append(f"writing {name}: {width}x{height} is odd and 4:2:0 needs even sides")
+                if LAYOUTS[name].bits < source.bits:
+                    notes.append(f"writing {name}: {settings.codec} takes no {source.bits}-bit {family}")
             return LAYOUTS[name]
     raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
                      "pass --codec libx264")

@@ -57,6 +57,28 @@ def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_ord
             assert np.abs(frame.astype(int) - image).mean() < 1  # this frame (the next differs by ~6)
 
 
+@pytest.mark.parametrize("size", [(96, 64), (97, 61)])
+def test_deep_rgb_frames_go_out_at_the_deepest_4_4_4_the_encoder_takes(tmp_path, size):
+    """16-bit PNG frames (read as 12-bit 4:4:4): libx264 takes no 12-bit, so 10-bit 4:4:4, not 8-bit 4:2:0,
+    which loses depth and chroma and cannot hold an odd size at all."""
+    import cv2
+
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    images = [pattern(i, size[1], size[0], 0).astype(np.uint16) * 257 + 100 for i in range(4)]
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i}.png"), image[..., ::-1])
+    out = tmp_path / "out.mkv"
+    r = run_cli(folder, out, "--stages", "none", "--crf", "0")
+    assert r.returncode == 0, r.stderr
+    assert b"writing yuv444p10le: libx264 takes no 12-bit yuv444p" in r.stderr
+    with av.open(str(out)) as c:
+        got = [f for f in c.decode(video=0)]
+    assert [f.format.name for f in got] == ["yuv444p10le"] * 4
+    for frame, image in zip(got, images, strict=True):
+        assert np.abs(frame.to_ndarray(format="rgb48le").astype(int) - image).mean() < 257  # 0.5-0.6 codes of 8 bits
+
+
 def test_variable_frame_rate_timestamps_survive(tmp_path):
     pts = [0, 40, 80, 100, 180, 400, 410, 420, 700, 1000]
     src = make_clip(tmp_path / "vfr.mkv", frames=len(pts), pts=pts, time_base=Fraction(1, 1000))
