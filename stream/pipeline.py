@@ -432,6 +432,9 @@ class Pipeline:
             self.summary.notes.append(self.realtime.report())
         if self.source.corrupt_packets:
             self.summary.notes.append(f"skipped {self.source.corrupt_packets} damaged video packets")
+        if self.source.resized:
+            self.summary.notes.append(f"scaled {self.source.resized} frames of another size to the first's, "
+                                      f"{self.source.width}x{self.source.height}")
 
     def frames(self) -> Iterator[OutputFrame]:
         """Processed frames as RGB arrays, for use in other programs."""

@@ -156,6 +156,7 @@ class Source:
         self.window = window
         self.stop = threading.Event()
         self.corrupt_packets = 0
+        self.resized = 0  # frames of another size than the first, scaled to it
         self.segment = segment
         self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
         if start or (segment and segment.warm):
@@ -230,8 +231,9 @@ class Source:
                 return
             pts = kept
             yield from trim.released()
-        if frame.format.name != self.format.name:  # the format changed mid-stream
-            frame = frame.reformat(format=self.format.name)
+        if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
+            self.resized += (frame.width, frame.height) != (self.width, self.height)  # as ffmpeg scales them
+            frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")
         yield VideoItem(frame, pts, reader(frame) if reader else None,
                         warmup=segment is not None and pts < segment.first, beyond=ended)
 

@@ -57,6 +57,25 @@ def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_ord
             assert np.abs(frame.astype(int) - image).mean() < 1  # this frame (the next differs by ~6)
 
 
+def test_frames_of_another_size_midway_are_scaled_to_the_first(tmp_path):
+    """As ffmpeg scales them: a folder with one smaller frame, or a stream whose size changes."""
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images = [pattern(i, 64, 96, 0) for i in range(5)]
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i}.png"), (cv2.resize(image, (48, 32)) if i == 2 else image)[..., ::-1])
+    out = tmp_path / "out.mkv"
+    r = run_cli(folder, out, "--stages", "stabilize", "--crf", "0")
+    assert r.returncode == 0, r.stderr
+    assert b"scaled 1 frames of another size to the first's, 96x64" in r.stderr
+    with av.open(str(out)) as c:
+        got = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert [f.shape for f in got] == [(64, 96, 3)] * 5
+    assert np.abs(got[2].astype(int) - images[2]).mean() < 20  # the picture (0.7 here; 44 with R and B swapped)
+
+
 @pytest.mark.parametrize("size", [(96, 64), (97, 61)])
 def test_deep_rgb_frames_go_out_at_the_deepest_4_4_4_the_encoder_takes(tmp_path, size):
     """16-bit PNG frames (read as 12-bit 4:4:4): libx264 takes no 12-bit, so 10-bit 4:4:4, not 8-bit 4:2:0,
