@@ -19,6 +19,7 @@ from dfstream.engines.metrics import Mean, colourfulness, frame_warping_error, p
 
 from .colour import luma
 from .errors import DfstreamError
+from .geometry import resize
 from .pipeline import frames
 from .source import IMAGE_TYPES
 
@@ -79,6 +80,8 @@ def evaluate(video: str, original: str | None = None, processed: str | None = No
                 raise DfstreamError(f"the {ended[0]} ends after {count} frames but the others go on",
                                     "give videos of the same length")
             break
+        if "original" in current:  # only its flow is taken: a tool's output of another size is measured
+            current["original"] = resize(current["original"], current["video"].shape[-2:])
         shapes = {tuple(v.shape) for v in current.values()}
         if len(shapes) > 1:
             raise DfstreamError(f"frame {count} differs in size between the inputs ({sorted(shapes)})",

@@ -163,11 +163,7 @@ class Pipeline:
         original = Source(options.original, None, None, options.start, options.duration)
         original.passthrough = []
         original.rgb = True
-        if (original.width, original.height) != (self.source.width, self.source.height):
-            raise DfstreamError(
-                f"'{options.original}' is {original.width}x{original.height} but '{self.source.name}' "
-                f"is {self.source.width}x{self.source.height}",
-                "give the original that the processed video was made from")
+        original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be
         return original
 
     # --- compute ----------------------------------------------------------------------
@@ -435,6 +431,9 @@ class Pipeline:
         if self.source.resized:
             self.summary.notes.append(f"scaled {self.source.resized} frames of another size to the first's, "
                                       f"{self.source.width}x{self.source.height}")
+        if self.original and self.original.resized:
+            self.summary.notes.append(f"scaled {self.original.resized} frames of '{self.original.name}' to "
+                                      f"{self.source.width}x{self.source.height} for its flow")
 
     def frames(self) -> Iterator[OutputFrame]:
         """Processed frames as RGB arrays, for use in other programs."""

@@ -41,7 +41,7 @@ def decode_rgb(path):
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def test_original_is_read_in_step_and_mismatches_are_errors(tmp_path):
+def test_original_is_read_in_step_and_other_lengths_are_errors(tmp_path):
     original = make_clip(tmp_path / "orig.mkv", frames=12)
     processed = make_clip(tmp_path / "proc.mkv", frames=12, cut_at=0)  # another look, same motion
     out = tmp_path / "out.mkv"
@@ -51,9 +51,13 @@ def test_original_is_read_in_step_and_mismatches_are_errors(tmp_path):
     short = make_clip(tmp_path / "short.mkv", frames=8)
     r = run_cli(processed, tmp_path / "o2.mkv", "--stages", "stabilize", "--original", short)
     assert r.returncode == 1 and b"fewer frames" in r.stderr and not (tmp_path / "o2.mkv").exists()
+    # a tool that wrote another size: only the flow is taken from the original, scaled to the output
     small = make_clip(tmp_path / "small.mkv", frames=12, width=64, height=48)
     r = run_cli(processed, tmp_path / "o3.mkv", "--stages", "stabilize", "--original", small)
-    assert r.returncode == 1 and b"is 64x48 but" in r.stderr
+    assert r.returncode == 0 and b"scaled 12 frames of '" in r.stderr and b"small.mkv' to 96x64" in r.stderr
+    assert [f[2].shape for f in decode(tmp_path / "o3.mkv")] == [f[2].shape for f in decode(out)]
+    r = run_cli("eval", tmp_path / "o3.mkv", "--original", small, "--processed", processed, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["frames"] == 12, r.stderr
 
 
 def test_demo_writes_video_picture_and_numbers(tmp_path):
