@@ -63,6 +63,38 @@ def hardware_decoder(kind: str | None):
     return HWAccel(kind, allow_software_fallback=True)
 
 
+def quarter_turns(name: str, input_format: str | None, options: dict | None) -> int:
+    """Quarter turns counter-clockwise that bring a file's video upright, as its display matrix
+    says (a phone's portrait video): read from its first frame; 0 for pipes, URLs and devices."""
+    if name == "-" or is_url(name) or input_format or not os.path.isfile(name):
+        return 0
+    try:
+        with av.open(name, options=options or {}) as container:
+            frame = next(container.decode(video=0), None)
+    except (av.error.FFmpegError, StopIteration):
+        return 0
+    return round((frame.rotation or 0) / 90) % 4 if frame is not None else 0
+
+
+def turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
+    """``frame`` turned by ``turns`` quarter turns counter-clockwise, plane by plane, as ffmpeg's
+    autorotation turns it."""
+    fmt = frame.format
+    size = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    out = av.VideoFrame(*size, fmt.name)
+    depth = {}  # bytes per pixel of each plane
+    for c in fmt.components:
+        depth[c.plane] = depth.get(c.plane, 0) + (c.bits + 7) // 8
+    for i, (src, dst) in enumerate(zip(frame.planes, out.planes)):
+        rows = np.frombuffer(src, np.uint8).reshape(src.height, src.line_size)
+        pixels = rows[:, : src.width * depth[i]].reshape(src.height, src.width, depth[i])
+        target = np.frombuffer(memoryview(dst), np.uint8).reshape(dst.height, dst.line_size)
+        target[:, : dst.width * depth[i]] = np.rot90(pixels, turns).reshape(dst.height, -1)
+    out.pts, out.time_base = frame.pts, frame.time_base
+    out.colorspace, out.color_range = frame.colorspace, frame.color_range
+    return out
+
+
 def image_folder(folder: str) -> str:
     """The FFmpeg glob pattern of a folder's frames (one image type, read in name order)."""
     types = {os.path.splitext(f)[1] for f in os.listdir(folder) if os.path.splitext(f)[1].lower() in IMAGE_TYPES}
@@ -141,7 +173,8 @@ class Source:
         self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment]
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
-        self.width, self.height = ctx.width, ctx.height
+        self.turns = quarter_turns(name, input_format, options)  # autorotation, as ffmpeg's
+        self.width, self.height = (ctx.height, ctx.width) if self.turns % 2 else (ctx.width, ctx.height)
         fmt = ctx.pix_fmt or "yuv420p"
         if hwaccel and fmt == "yuv420p":
             fmt = "nv12"  # NVDEC hands 8-bit 4:2:0 back as NV12: read as it comes, no conversion
@@ -231,6 +264,8 @@ class Source:
                 return
             pts = kept
             yield from trim.released()
+        if self.turns:
+            frame = turned(frame, self.turns)
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
             self.resized += (frame.width, frame.height) != (self.width, self.height)  # as ffmpeg scales them
             frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")
