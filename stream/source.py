@@ -97,9 +97,10 @@ def turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
 
 def image_folder(folder: str) -> str:
     """The FFmpeg glob pattern of a folder's frames (one image type, read in name order)."""
-    types = {os.path.splitext(f)[1] for f in os.listdir(folder) if os.path.splitext(f)[1].lower() in IMAGE_TYPES}
+    types = {ext for ext in (os.path.splitext(f)[1] for f in os.listdir(folder)) if ext.lower() in IMAGE_TYPES}
     if not types:
-        raise DfstreamError(f"input '{folder}' is a folder with no images", "give a video, or a folder of frames")
+        raise DfstreamError(f"input '{folder}' is a folder with no images",
+                            "give a video, or a folder of frames")
     if len(types) > 1:
         raise DfstreamError(f"folder '{folder}' mixes {' and '.join(sorted(types))} frames",
                             "keep the frames of one video, of one image type, in a folder of their own")
@@ -113,9 +114,11 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
     fps unless ``options`` give a ``framerate``)."""
     url = "pipe:0" if name == "-" else name
     if name != "-" and not input_format and not is_url(name):
+        numbered = NUMBERED.search(name) and os.path.isdir(os.path.dirname(name) or ".")
         if os.path.isdir(name):
-            url, input_format, options = image_folder(name), "image2", {"pattern_type": "glob", **(options or {})}
-        elif not os.path.exists(name) and not (NUMBERED.search(name) and os.path.isdir(os.path.dirname(name) or ".")):
+            url, input_format = image_folder(name), "image2"
+            options = {"pattern_type": "glob", **(options or {})}
+        elif not (os.path.exists(name) or numbered):
             raise DfstreamError(f"input '{name}' does not exist", "check the path")
     decoder = hardware_decoder(hwaccel)
     try:
