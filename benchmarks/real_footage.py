@@ -2,8 +2,9 @@
 
 Stabilizer (``flow``, default strength, ``--original`` mode, one frame ahead as a
 file run has it; beside it, ``"causal"``, as a live run has it): per-frame processed
-real videos — the two sets of ``flicker/`` (an image colorization network, an
-image enhancement network) and DAVIS sequences and the first 80 frames of
+real videos — every set of ``flicker/`` (a folder with ``input/`` and ``processed/``
+frames: now an image colorization network and an image enhancement network; a set
+added there is run too) and every DAVIS sequence and the first 80 frames of
 walkers (a near-monochrome crowd seen from above, at 854x480) through per-frame tools of
 FFmpeg and OpenCV that know nothing of time (grey-world white balance, auto
 levels, CLAHE contrast enhancement, OpenCV's edge-aware detail enhancement, and
@@ -29,8 +30,8 @@ with hindsight). A set whose processed video has
 less than 1.2x the input's warping error has no flicker worth the name: it is
 recorded with ``"flickers": false`` and left out of the summary.
 
-Colorizer (``reference``): DAVIS sequences, walkers and bike-packing's input made grey
-(BT.601 luma), frame 0 in colour as the reference; PSNR to the true colours
+Colorizer (``reference``): every DAVIS sequence, walkers and each ``flicker/`` set whose
+input is in colour (bike-packing) made grey (BT.601 luma), frame 0 in colour as the reference; PSNR to the true colours
 (mean over frames 1.. and last) against plain flow propagation of the
 reference's chroma.
 
@@ -44,13 +45,16 @@ One picture per set under results/real_footage/: input | processed | stabilized
 (or grey | coloured | truth) at the last frame.
 
     python benchmarks/real_footage.py
+    python benchmarks/real_footage.py --sets goat bus   # named sets alone, in a file of their own
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import math
 import time
+from pathlib import Path
 
 import av
 import cv2
@@ -74,12 +78,22 @@ PICTURES = HERE / "results" / "real_footage"
 FLICKERS = 1.2  # processed over input warping error below which a set has no flicker to remove
 CONTROL = "control: one linear unsharp mask"
 FITS = 4  # steps fitting the uniform blend's share to the stabilizer's departure
+COLOURED = 0.5  # colourfulness of a set's first input frame above which its colours are a truth to colour to
 
 
 def folder(path) -> list[torch.Tensor]:
-    files = sorted(path.glob("*.jpg"))
-    return [torch.from_numpy(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float()
-            / 255 for f in files]
+    """A folder's frames (PNG, JPEG, ...) in name order, as ``dfstream eval`` reads them."""
+    return list(read_frames(str(path)))
+
+
+def network_sets() -> list[Path]:
+    """Every set under flicker/ (a folder with input/ and processed/ frames), any added there too."""
+    return sorted(p for p in FLICKER.iterdir() if (p / "input").is_dir() and (p / "processed").is_dir())
+
+
+def sequences() -> list[str]:
+    """Every DAVIS sequence under davis/."""
+    return sorted(p.name for p in DAVIS.iterdir() if p.is_dir() and any(p.glob("*.jpg")))
 
 
 def walkers(count: int = 80) -> list[torch.Tensor]:
@@ -214,20 +228,49 @@ def unsharp(frames: list[torch.Tensor], amount: float = 2.0, sigma: float = 2.0)
     return out
 
 
-def stabilizer_sets():
-    for name in ("goat", "bike-packing"):
-        yield name, "network (flicker/)", folder(FLICKER / name / "input"), folder(FLICKER / name / "processed")
-    tools = (("grayworld", "FFmpeg grayworld", lambda frames: ffmpeg_filter(frames, "grayworld")),
-             ("autolevels", "FFmpeg normalize", lambda frames: ffmpeg_filter(frames, "normalize=smoothing=0")),
-             ("clahe", "OpenCV CLAHE", clahe), ("detail", "OpenCV detailEnhance", detail_enhance),
-             ("dehaze", "dark channel dehazing", dehaze), ("posterize", "k-means palette per frame", posterize),
-             ("stylize", "OpenCV stylization", stylize), ("retinex", "multi-scale retinex", retinex),
-             ("sketch", "OpenCV pencil sketch", sketch), ("equalize", "OpenCV histogram equalization per channel",
-                                                          equalize),
-             ("jpeg", "OpenCV JPEG at quality 15", jpeg), ("unsharp", CONTROL, unsharp))
-    for sequence, frames in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")), ("walkers", walkers())):
-        for suffix, process, tool in tools:  # 8-bit frames, as each tool would write them
-            yield f"{sequence}-{suffix}", process, frames, eight_bit(tool(frames))
+TOOLS = (  # suffix of the set's name, the process, the tool
+    ("grayworld", "FFmpeg grayworld", lambda frames: ffmpeg_filter(frames, "grayworld")),
+    ("autolevels", "FFmpeg normalize", lambda frames: ffmpeg_filter(frames, "normalize=smoothing=0")),
+    ("clahe", "OpenCV CLAHE", clahe), ("detail", "OpenCV detailEnhance", detail_enhance),
+    ("dehaze", "dark channel dehazing", dehaze), ("posterize", "k-means palette per frame", posterize),
+    ("stylize", "OpenCV stylization", stylize), ("retinex", "multi-scale retinex", retinex),
+    ("sketch", "OpenCV pencil sketch", sketch), ("equalize", "OpenCV histogram equalization per channel", equalize),
+    ("jpeg", "OpenCV JPEG at quality 15", jpeg), ("unsharp", CONTROL, unsharp))
+
+
+def set_names() -> set[str]:
+    """The name of every set, for the stabilizer or the colorizer."""
+    scenes = (*sequences(), "walkers")
+    return ({p.name for p in network_sets()} | set(scenes)
+            | {f"{scene}-{suffix}" for scene in scenes for suffix, _, _ in TOOLS})
+
+
+def stabilizer_sets(wanted=lambda name: True):
+    """(name, process, input, processed) of every real set whose name is ``wanted``."""
+    for path in network_sets():
+        if wanted(path.name):
+            yield path.name, "network (flicker/)", folder(path / "input"), folder(path / "processed")
+    for sequence in (*sequences(), "walkers"):
+        names = [f"{sequence}-{suffix}" for suffix, _, _ in TOOLS]
+        if not any(map(wanted, names)):
+            continue
+        frames = walkers() if sequence == "walkers" else load(sequence)
+        for name, (_, process, tool) in zip(names, TOOLS):
+            if wanted(name):  # 8-bit frames, as each tool would write them
+                yield name, process, frames, eight_bit(tool(frames))
+
+
+def colorizer_sets(wanted=lambda name: True):
+    """(name, true colours) of every real set with colour: the DAVIS sequences, walkers and the sets
+    of flicker/ whose input is in colour."""
+    for sequence in sequences():
+        if wanted(sequence):
+            yield sequence, load(sequence)
+    if wanted("walkers"):
+        yield "walkers", walkers()
+    for path in network_sets():
+        if wanted(path.name) and colourfulness((frames := folder(path / "input"))[0]) > COLOURED:
+            yield path.name, frames
 
 
 def flow_pairs(guide) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -338,9 +381,16 @@ def percent(share: float | None) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", help="these sets alone (recorded in a file of their own)")
+    args = parser.parse_args()
+    named = set(args.sets or ())
+    if unknown := named - set_names():
+        parser.error(f"no such set: {', '.join(sorted(unknown))}")
+    wanted = (lambda name: name in named) if named else (lambda name: True)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     stabilizer = []
-    for name, process, original, processed in stabilizer_sets():
+    for name, process, original, processed in stabilizer_sets(wanted):
         stabilizer.append(row := stabilizer_row(name, process, original, processed))
         flat = ("  (control: no flicker at all)" if row["control"] else
                 "" if row["flickers"] else "  (does not flicker: left out)")
@@ -350,14 +400,14 @@ def main() -> None:
               f"{100 * row['causal']['excess_removed']:.1f}% at {row['causal']['psnr_to_processed']:.2f} dB)"
               f"{uniform}{flat}", flush=True)
     colorizer = []
-    for name, truth in (("bus", load("bus")), ("giant-slalom", load("giant-slalom")), ("walkers", walkers()),
-                        ("bike-packing", folder(FLICKER / "bike-packing" / "input"))):
+    for name, truth in colorizer_sets(wanted):
         colorizer.append(row := colorizer_row(name, truth))
         ours, plain = row["reference_colorizer"], row["plain_propagation"]
         print(f"colorize  {name:24} {ours['psnr_mean']:.2f} dB (last {ours['psnr_last']:.2f})  plain propagation "
               f"{plain['psnr_mean']:.2f} (last {plain['psnr_last']:.2f})  {row['ms_per_frame']:.0f} ms/frame",
               flush=True)
-    print(save("real_footage", {"stabilizer": stabilizer, "colorizer": colorizer}))
+    result = "real_footage" + "".join(f"_{name}" for name in sorted(named))
+    print(save(result, {"stabilizer": stabilizer, "colorizer": colorizer}))
 
 
 if __name__ == "__main__":

@@ -121,6 +121,7 @@ def _bound(d: dict) -> str:
 PREFIXES = {"flicker_bound_at_": _bound, "flicker_bound_lag_": _bound,  # one file per PSNR or lag
             "gpu_": _gpu, "default_stabilizer_": _default_stabilizer,  # one file per device
             "side_by_side_live_": _side_by_side_live,  # one file per size
+            "real_footage_": _real_footage,  # one file per choice of sets (--sets)
             "side_by_side_": _side_by_side}  # one file per named comparison
 
 HEADLINES = {
