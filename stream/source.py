@@ -78,8 +78,16 @@ def quarter_turns(name: str, input_format: str | None, options: dict | None) -> 
 
 def turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
     """``frame`` turned by ``turns`` quarter turns counter-clockwise, plane by plane, as ffmpeg's
-    autorotation turns it."""
-    fmt = frame.format
+    autorotation turns it. A packed format whose planes mix sizes (YUYV) is made planar first, and
+    chroma halved across but not down (4:2:2) is made 4:4:4 for a quarter turn."""
+    fmt, sizes = frame.format, {}
+    for c in fmt.components:
+        sizes.setdefault(c.plane, set()).add((c.width, c.height))
+    lopsided = turns % 2 and fmt.chroma_width(16) != fmt.chroma_height(16)
+    if lopsided or any(len(s) > 1 for s in sizes.values()):
+        name = nearest_layout(fmt).name
+        frame = frame.reformat(format=name.replace("422", "444") if lopsided else name)
+        fmt = frame.format
     size = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
     out = av.VideoFrame(*size, fmt.name)
     depth = {}  # bytes per pixel of each plane
