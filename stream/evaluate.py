@@ -7,6 +7,7 @@ al. do), else on the video itself.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Iterator
@@ -21,15 +22,30 @@ from .colour import luma
 from .errors import DfstreamError
 from .geometry import resize
 from .pipeline import frames
-from .source import IMAGE_TYPES
+from .source import IMAGE_TYPES, NUMBERED
+
+
+def numbered(pattern: str) -> list[str]:
+    """The files of FFmpeg's numbered pattern (frame%05d.png) as its image2 demuxer finds them: from
+    the first of the numbers 0 to 4 that exists, on while they do."""
+    start = next((n for n in range(5) if os.path.isfile(pattern % n)), None)
+    if start is None:
+        return []
+    return list(itertools.takewhile(os.path.isfile, (pattern % n for n in itertools.count(start))))
 
 
 def read_frames(path: str) -> Iterator[torch.Tensor]:
-    """R'G'B' frames [1,3,H,W] in [0,1] of a video, or of a folder of images in name order."""
+    """R'G'B' frames [1,3,H,W] in [0,1] of a video, or, read exactly, of images: a folder of them in
+    name order or FFmpeg's numbered pattern."""
+    files = None
     if os.path.isdir(path):
         files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_TYPES)
+    elif NUMBERED.search(path) and not os.path.exists(path):
+        files = numbered(path)
+    if files is not None:
         if not files:
-            raise DfstreamError(f"folder '{path}' holds no images", "give a video or a folder of PNG/JPEG frames")
+            what = f"folder '{path}' holds no images" if os.path.isdir(path) else f"no images match '{path}'"
+            raise DfstreamError(what, "give a video, a folder of frames or frame%05d.png")
         for file in files:
             yield load_image(file)
     else:

@@ -93,3 +93,18 @@ def test_eval_cli_json_and_length_mismatch(tmp_path):
     assert r.returncode == 1 and b"ends after 4 frames" in r.stderr
     table = run_cli("eval", a).stdout.decode()
     assert "warping error" in table and "colourfulness" in table
+
+
+def test_eval_reads_a_numbered_pattern_exactly_as_a_folder(tmp_path):
+    """Frames%05d.png read as the images they are (as a folder is), found as FFmpeg finds them: from the
+    first of 0-4 that exists, on to the first gap."""
+    from dfstream.evaluate import numbered
+
+    frames = np.random.default_rng(4).integers(0, 256, (4, 18, 22, 3), dtype=np.uint8)
+    folder = write_frames(tmp_path / "frames", frames)
+    pattern = str(folder / "%05d.png")
+    assert evaluate(pattern, estimator=FixedFlow()) == evaluate(str(folder), estimator=FixedFlow())
+    (folder / "00000.png").unlink()
+    (folder / "00002.png").unlink()
+    assert numbered(pattern) == [pattern % 1]
+    assert numbered(str(tmp_path / "none%03d.png")) == []
