@@ -118,7 +118,7 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     odd = (width % 2 and LAYOUTS[wanted].sub_x > 1) or (height % 2 and LAYOUTS[wanted].sub_y > 1)
     if odd:
         wanted = f"yuv444p{depth}"
-    family = wanted.removesuffix(depth) if depth else wanted  # yuv444p12le -> yuv444p
+    family = wanted.removesuffix(depth)  # yuv444p12le -> yuv444p
     shallower = [f"{family}{d}" for d, bits in (("12le", 12), ("10le", 10), ("", 8)) if bits <= source.bits]
     for name in (wanted, *shallower, *([] if odd else [f"yuv420p{depth}", "yuv420p"])):
         if name in LAYOUTS and (not supported or name in supported):

@@ -45,9 +45,11 @@ less of the excess warping error removed on the real sets, with the
 photometric mask alone: benchmarks/engine_notes.md);
 what that costs of the budget is counted in it. And each R'G'B' frame keeps at
 least ``KEEP`` (95%) of its processed frame's colourfulness (``coloured``: one
-gain on its chroma, at most 4, before the budget): casts of opposite hue that swing from
+gain on its chroma, at most 4) before the budget, which may move it back towards
+the processed frame: casts of opposite hue that swing from
 frame to frame (a per-channel equalization on white snow) would otherwise
-average towards grey one frame ahead (90.8% kept there, 95.0% with it).
+average towards grey one frame ahead (90.8% kept there, 95.0% with it on
+average, 94.0% at the least in a frame).
 Looking one frame ahead (``lookahead``, what a file run does; live runs
 are causal), frame t is finished only when frame t+1 has come. The warping
 error compares each frame with its successor pulled back onto it, and a causal
@@ -95,7 +97,7 @@ STEADY = 0.1  # weight of each frame in the running mean of the correction's mea
 PAST = 0.9  # looking one frame ahead: the weight of the past, over strength (0.63 at the default)
 NEXT = 0.4  # on chroma, the share of the next frame pulled back along the flow, over strength (0.28)
 ITERATIONS = 3  # steps of conjugate gradients finishing a frame one frame ahead (R'G'B')
-KEEP = 0.95  # share of each processed frame's colourfulness an R'G'B' output frame keeps at least
+KEEP = 0.95  # share of each processed frame's colourfulness an R'G'B' output frame is raised to, before the budget
 LIKENESS = 0.2  # power of Lai et al.'s photometric mask taken: exp(-10 e^2), a fifth of their alpha
 
 
@@ -262,7 +264,7 @@ def coloured(out: torch.Tensor, x: torch.Tensor, matrix: str) -> torch.Tensor:
     Suesstrunk's, linear in the chroma) is KEEP of ``x``'s; chroma (two channels) as it is."""
     if out.shape[1] != 3:
         return out
-    gain = KEEP * colourfulness(x) / max(colourfulness(out), 1e-6)
+    gain = KEEP * colourfulness(x, torch.float32) / max(colourfulness(out, torch.float32), 1e-6)
     if gain <= 1:
         return out
     y, chroma = ycbcr(out, matrix)
