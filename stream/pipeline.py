@@ -147,6 +147,8 @@ class Pipeline:
         self.decoders = Decoders(self.state, self.summary, options.batch * options.queue_batches)
         self.held: InFlight | None = None  # frames a stage that looks ahead holds back
         self.source.beyond = max((s.delay for s in self.stages), default=0)  # a segment's end too
+        if self.original:
+            self.original.beyond = self.source.beyond
         self.cores = SharedCores() if self.device.type == "cpu" and self.stages else None
 
     @staticmethod
@@ -160,7 +162,8 @@ class Pipeline:
 
     def _open_original(self, options: Options) -> Source:
         """The unprocessed video the input was made from, read frame for frame in step."""
-        original = Source(options.original, None, None, options.start, options.duration)
+        original = Source(options.original, None, None, options.start, options.duration,
+                          segment=options.segment and options.segment.original)
         original.passthrough = []
         original.rgb = True
         original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be

@@ -47,6 +47,7 @@ class Segment:
     warm: int  # pts of the first frame decoded: the warm-up starts here
     first: int  # pts of the first frame written
     end: int | None  # pts of the next segment's first frame; None: to the end
+    original: Segment | None = None  # the same frames in the --original's timestamps
 
 
 def frame_times(name: str, input_format: str | None = None, options: dict | None = None):
@@ -158,26 +159,39 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
 
 
 def segments_of(source: str, options, times: list[int], keys: set[int], wanted: int) -> list[Segment]:
-    """The plan of a run in ``wanted`` segments: at scene cuts near the equal splits, else keyframes."""
-    return plan(times, keys, wanted, cuts_near(source, options, times, splits(len(times), wanted)))
+    """The plan of a run in ``wanted`` segments: at scene cuts near the equal splits, else keyframes.
+    With an ``--original``, its cuts count (the run detects them there) and each segment carries the
+    same frames, by their place, in the original's timestamps."""
+    ideals = splits(len(times), wanted)
+    if not options.original:
+        return plan(times, keys, wanted, cuts_near(source, options, times, ideals))
+    ours = frame_times(options.original)[0]
+    if len(ours) != len(times):
+        raise DfstreamError(f"'{options.original}' has {len(ours)} frames and '{source}' {len(times)}",
+                            "give the original that the processed video was made from")
+    guide = replace(options, input_format=None, input_options={})
+    place = {t: i for i, t in enumerate(times)}
+    return [replace(s, original=Segment(s.index, *(None if t is None else ours[place[t]]
+                                                   for t in (s.warm, s.first, s.end))))
+            for s in plan(times, keys, wanted, cuts_near(options.original, guide, ours, ideals))]
 
 
 def check(source: str, target: str | None, options) -> None:
     """What a segmented run cannot do, refused before any work."""
     from .source import NUMBERED, is_url
 
-    if source == "-" or is_url(source) or not (os.path.exists(source) or NUMBERED.search(source)):
-        raise UsageError("--workers needs an input file or frames (segments seek in them)",
-                         "drop --workers for pipes and URLs")
+    for name in filter(None, (source, options.original)):
+        if name == "-" or is_url(name) or not (os.path.exists(name) or NUMBERED.search(name)):
+            raise UsageError(f"--workers needs {'an input' if name == source else 'an --original'} file or "
+                             "frames (segments seek in them)", "drop --workers for pipes and URLs")
     if target is None or target == "-" or is_url(target):
         raise UsageError("--workers needs an output file", "name an output .mkv file")
     if (options.format or os.path.splitext(target)[1].lstrip(".").lower()) not in ("mkv", "matroska"):
         raise UsageError("--workers writes Matroska (the segments are joined in it)", "name the output .mkv")
     if options.start is not None or options.duration is not None:
         raise UsageError("--workers cannot be combined with -ss/-t", "trim first, or drop --workers")
-    if options.realtime or options.preview or options.original:
-        raise UsageError("--workers cannot be combined with --realtime, --preview or --original",
-                         "drop --workers")
+    if options.realtime or options.preview:
+        raise UsageError("--workers cannot be combined with --realtime or --preview", "drop --workers")
 
 
 def fingerprint(source: str, segments: list[Segment], options) -> str:
@@ -186,9 +200,12 @@ def fingerprint(source: str, segments: list[Segment], options) -> str:
               if f.name not in ("progress", "overwrite", "preview", "segment", "queue_batches")}
     if isinstance(shaped["stages"], list):
         shaped["stages"] = [s if isinstance(s, str) else type(s).__qualname__ for s in shaped["stages"]]
-    stat = os.stat(source)
-    return json.dumps({"source": os.path.abspath(source), "size": stat.st_size, "mtime": stat.st_mtime_ns,
-                       "segments": [asdict(s) for s in segments], "options": shaped}, default=str, sort_keys=True)
+    files = {}
+    for name in filter(None, (source, options.original)):
+        stat = os.stat(name if os.path.exists(name) else os.path.dirname(name) or ".")  # frame%05d: its folder
+        files[os.path.abspath(name)] = stat.st_size, stat.st_mtime_ns
+    return json.dumps({"files": files, "segments": [asdict(s) for s in segments], "options": shaped},
+                      default=str, sort_keys=True)
 
 
 def folder_of(target: str) -> str:

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 import uuid
+from fractions import Fraction
 
 import av
 import cv2
@@ -17,7 +18,7 @@ from dfstream.batch import connected
 from dfstream.colour import luma
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
-from dfstream.segments import WARMUP, cuts_near, frame_times, plan, run_segments, splits
+from dfstream.segments import WARMUP, Segment, cuts_near, frame_times, plan, run_segments, segments_of, splits
 
 from tests.conftest import MEDIA, decode, make_clip, needs_media, run_cli, write_tone
 from tests.test_batch import DiesOnce
@@ -80,6 +81,17 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_segments_for_a_resume(film,
     messages = []
     assert run_segments(str(film), str(out), options, workers=2, count=3, say=messages.append) == 90
     assert f"{len(kept)} of 3 segments already done, resumed" in messages
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    """What the film was made from: goat's own (grey) input frames, as a folder at the film's size."""
+    folder = tmp_path_factory.mktemp("original") / "frames"
+    folder.mkdir()
+    for f in sorted((GOAT.parent / "input").glob("*.jpg")):
+        small = cv2.resize(cv2.imread(str(f)), (214, 120), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / f"{f.stem}.png"), small)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -219,10 +231,46 @@ class FailsOnce(dfstream.engines.BatchStage):
         return rgb
 
 
+def test_with_an_original_segments_start_at_its_scene_cuts_and_read_it_in_its_timestamps(tmp_path):
+    """The run detects cuts on the original, so a segment starts at one of its cuts, not the input's;
+    each segment carries the same frames, by their place, in the original's own timestamps."""
+    processed = make_clip(tmp_path / "processed.mkv", frames=100)  # no cut: a tool smoothed it away
+    original = make_clip(tmp_path / "original.nut", frames=100, cut_at=58, rate=25,
+                         pts=[3 * i for i in range(100)], time_base=Fraction(1, 75))
+    times, keys = frame_times(str(processed))
+    ours = frame_times(str(original))[0]
+    assert ours != times and len(ours) == 100
+    alone = segments_of(str(processed), dfstream.Options(), times, keys, 2)
+    assert [s.first for s in alone] == [times[0], times[50]] and alone[1].warm == times[50 - WARMUP]
+    segments = segments_of(str(processed), dfstream.Options(original=str(original)), times, keys, 2)
+    assert [s.first for s in segments] == [s.warm for s in segments] == [times[0], times[58]]  # no warm-up
+    assert [s.original for s in segments] == [Segment(0, ours[0], ours[0], ours[58]),
+                                              Segment(1, ours[58], ours[58], None)]
+    short = make_clip(tmp_path / "short.mkv", frames=99)
+    with pytest.raises(dfstream.DfstreamError, match="has 99 frames and .* 100"):
+        segments_of(str(processed), dfstream.Options(original=str(short)), times, keys, 2)
+
+
+@needs_media(GOAT)
+def test_de_flickering_with_the_original_in_segments_matches_a_single_run(film, original, tmp_path, ray_instance):
+    """The original (a folder at 25 fps beside a Matroska film) is read in step in each segment: the
+    same frames as the single run pairs, from the warm-up on."""
+    options = dict(stages="stabilize", encoder=LOSSLESS, original=str(original))
+    dfstream.process(str(film), str(tmp_path / "one.mkv"), **options)
+    assert run_segments(str(film), str(tmp_path / "seg.mkv"), dfstream.Options(**options), workers=2, count=3,
+                        say=lambda _: None) == 90
+    one, seg = decode(tmp_path / "one.mkv"), decode(tmp_path / "seg.mkv")
+    assert [f[0] for f in seg] == [f[0] for f in one] == [f[0] for f in decode(film)]
+    gaps = [(a - b).abs() for a, b in zip(rgb(seg), rgb(one))]
+    assert all(float(g.max()) == 0 for g in gaps[:30])  # the first segment is the single run's start
+    assert max(float(g.mean()) for g in gaps) < 5e-4 and max(float(g.max()) for g in gaps) < 4 / 255
+
+
 def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
     for args, message in ((["-", str(tmp_path / "o.mkv")], "needs an input file"),
                           ([str(film), str(tmp_path / "o.mp4")], "writes Matroska"),
-                          ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t")):
+                          ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t"),
+                          ([str(film), str(tmp_path / "o.mkv"), "--original", "-"], "needs an --original file")):
         done = run_cli("run", *args, "--workers", "2", "--stages", "gray")
         assert done.returncode == 2 and message in done.stderr.decode(), done.stderr
 
