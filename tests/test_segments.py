@@ -159,7 +159,8 @@ def test_a_segment_starting_at_a_scene_cut_needs_no_warm_up_to_match_a_single_ru
 
 
 def test_a_folder_of_frames_in_segments_matches_a_single_run(tmp_path, ray_instance):
-    """Segments seek in an image sequence as in a file: the same frames at the same times."""
+    """Segments seek in an image sequence as in a file, a folder or numbered frames: the same frames at
+    the same times."""
     from tests.conftest import pattern
 
     folder = tmp_path / "frames"
@@ -170,9 +171,14 @@ def test_a_folder_of_frames_in_segments_matches_a_single_run(tmp_path, ray_insta
     dfstream.process(str(folder), str(tmp_path / "one.mkv"), **options)
     assert run_segments(str(folder), str(tmp_path / "seg.mkv"), dfstream.Options(**options), workers=2,
                         count=2, say=lambda _: None) == 40
-    one, seg = decode(tmp_path / "one.mkv"), decode(tmp_path / "seg.mkv")
-    assert [f[0] for f in seg] == [f[0] for f in one] == [40 * i for i in range(40)]  # ms, at 25 fps
-    assert all((a[2] == b[2]).all() for a, b in zip(seg, one))  # frame for frame
+    assert run_segments(str(folder / "%04d.png"), str(tmp_path / "numbered.mkv"), dfstream.Options(**options),
+                        workers=2, count=2, say=lambda _: None) == 40  # the same frames, named by a pattern
+    one = decode(tmp_path / "one.mkv")
+    assert [f[0] for f in one] == [40 * i for i in range(40)]  # ms, at 25 fps
+    for name in ("seg.mkv", "numbered.mkv"):
+        seg = decode(tmp_path / name)
+        assert [f[0] for f in seg] == [f[0] for f in one]
+        assert all((a[2] == b[2]).all() for a, b in zip(seg, one))  # frame for frame
 
 
 @needs_media(GOAT)
