@@ -395,7 +395,8 @@ def test_the_stabilizer_after_the_colorizer_takes_the_colorizers_flow():
 def test_flow_stabilizer_keeps_the_colourfulness_of_casts_that_swing(monkeypatch):
     """Casts of opposite hue over a faintly coloured scene, swinging from frame to frame (a
     per-channel equalization): finished one frame ahead, every frame keeps KEEP of its processed
-    frame's colourfulness, which the least squares alone averages away."""
+    frame's colourfulness, which the least squares alone averages away; the last, flushed as the
+    causal filter left it, as well."""
     from dfstream.engines.stabilize import flow
 
     clip = moving_clip(n=12)
@@ -413,3 +414,5 @@ def test_flow_stabilizer_keeps_the_colourfulness_of_casts_that_swing(monkeypatch
     e_in, e_p, e_o = (mean_warping_error(v, clip) for v in (clip, flicker, out))
     assert e_o - e_in < 0.2 * (e_p - e_in)  # still de-flickered
     assert min(kept(0.0)[0]) < 0.9  # without the floor the casts average out
+    raised = kept(1.2)[0]  # a floor the causal output never reaches: the last frame, flushed, is raised too
+    assert raised[-1] >= min(raised[:-1]) > 1.1, raised
