@@ -7,8 +7,10 @@ the audio and subtitle packets that travel untouched to the sink.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Iterator
 import av
 
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 from .colour import LAYOUTS, Colour, PixelLayout, Tags, nearest_layout
 from .errors import DfstreamError
@@ -26,6 +29,7 @@ from .timestamps import Timestamps
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+UPRIGHT = (False, False, False)  # no transpose, no flips: as the frames are coded
 NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
 
 
@@ -63,41 +67,70 @@ def hardware_decoder(kind: str | None):
     return HWAccel(kind, allow_software_fallback=True)
 
 
-def quarter_turns(name: str, input_format: str | None, options: dict | None) -> int:
-    """Quarter turns counter-clockwise that bring a file's video upright, as its display matrix
-    says (a phone's portrait video): read from its first frame; 0 for pipes, URLs and devices."""
+def orientation(name: str, input_format: str | None, options: dict | None) -> tuple[bool, bool, bool]:
+    """How to bring a file's video upright, as its display matrix says (a phone's portrait video, a
+    mirrored camera): (transpose, flip rows, flip columns), applied in that order, decided as
+    ffmpeg's autorotation decides (``display_orientation``); read from its first frame. Nothing for
+    pipes, URLs and devices."""
     if name == "-" or is_url(name) or input_format or not os.path.isfile(name):
-        return 0
+        return UPRIGHT
     try:
         with av.open(name, options=options or {}) as container:
             frame = next(container.decode(video=0), None)
     except (av.error.FFmpegError, StopIteration):
-        return 0
-    return round((frame.rotation or 0) / 90) % 4 if frame is not None else 0
+        return UPRIGHT
+    matrix = next((bytes(d) for d in frame.side_data if d.type == SideDataType.DISPLAYMATRIX), None) if frame else None
+    return display_orientation(struct.unpack("<9i", matrix)) if matrix and len(matrix) == 36 else UPRIGHT
 
 
-def turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
-    """``frame`` turned by ``turns`` quarter turns counter-clockwise, plane by plane, as ffmpeg's
-    autorotation turns it. A packed format whose planes mix sizes (YUYV) is made planar first, and
-    chroma halved across but not down (4:2:2) is made 4:4:4 for a quarter turn."""
+def display_orientation(matrix: tuple[int, ...]) -> tuple[bool, bool, bool]:
+    """(transpose, flip rows, flip columns) for a display matrix, as ffmpeg's autorotation: a turn
+    clockwise of 90 or 270 degrees is a transpose (``transpose=clock``, ``cclock`` or their
+    flipped forms), 180 a flip of either or both axes, none a flip of rows where the matrix says
+    so. Turns by other angles are not applied (ffmpeg rotates the picture inside black corners)."""
+    a, b, _, c, d = matrix[:5]
+    if not (math.hypot(a, c) and math.hypot(b, d)):
+        return UPRIGHT  # no rotation can be read from it
+    theta = round(math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c))))  # clockwise
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if theta == 90:
+        return (True, False, False) if c > 0 else (True, False, True)
+    if theta == 180:
+        return False, d < 0, a < 0
+    if theta == 270:
+        return (True, True, True) if c < 0 else (True, True, False)
+    return False, theta == 0 and d < 0, False
+
+
+def turned(frame: av.VideoFrame, how: tuple[bool, bool, bool]) -> av.VideoFrame:
+    """``frame`` brought upright (``orientation``: transpose, flip rows, flip columns), plane by
+    plane, as ffmpeg's autorotation does. A packed format whose planes mix sizes (YUYV) is made
+    planar first, and chroma halved across but not down (4:2:2) is made 4:4:4 to be transposed; a
+    palette stays as it is."""
+    transpose, rows, columns = how
     fmt, sizes = frame.format, {}
     for c in fmt.components:
         sizes.setdefault(c.plane, set()).add((c.width, c.height))
-    lopsided = turns % 2 and fmt.chroma_width(16) != fmt.chroma_height(16)
+    lopsided = transpose and fmt.chroma_width(16) != fmt.chroma_height(16)
     if lopsided or any(len(s) > 1 for s in sizes.values()):
         name = nearest_layout(fmt).name
         frame = frame.reformat(format=name.replace("422", "444") if lopsided else name)
         fmt = frame.format
-    size = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+    size = (frame.height, frame.width) if transpose else (frame.width, frame.height)
     out = av.VideoFrame(*size, fmt.name)
     depth = {}  # bytes per pixel of each plane
     for c in fmt.components:
         depth[c.plane] = depth.get(c.plane, 0) + (c.bits + 7) // 8
     for i, (src, dst) in enumerate(zip(frame.planes, out.planes)):
-        rows = np.frombuffer(src, np.uint8).reshape(src.height, src.line_size)
-        pixels = rows[:, : src.width * depth[i]].reshape(src.height, src.width, depth[i])
+        if i not in depth:  # a palette, not a picture
+            memoryview(dst)[:] = memoryview(src)
+            continue
+        pixels = np.frombuffer(src, np.uint8).reshape(src.height, src.line_size)
+        pixels = pixels[:, : src.width * depth[i]].reshape(src.height, src.width, depth[i])
+        pixels = pixels.transpose(1, 0, 2) if transpose else pixels
+        pixels = pixels[::-1 if rows else 1, ::-1 if columns else 1]
         target = np.frombuffer(memoryview(dst), np.uint8).reshape(dst.height, dst.line_size)
-        target[:, : dst.width * depth[i]] = np.rot90(pixels, turns).reshape(dst.height, -1)
+        target[:, : dst.width * depth[i]] = pixels.reshape(dst.height, -1)
     out.pts, out.time_base = frame.pts, frame.time_base
     out.colorspace, out.color_range = frame.colorspace, frame.color_range
     return out
@@ -184,8 +217,8 @@ class Source:
         self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment]
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
-        self.turns = quarter_turns(name, input_format, options)  # autorotation, as ffmpeg's
-        self.width, self.height = (ctx.height, ctx.width) if self.turns % 2 else (ctx.width, ctx.height)
+        self.upright = orientation(name, input_format, options)  # autorotation, as ffmpeg's
+        self.width, self.height = (ctx.height, ctx.width) if self.upright[0] else (ctx.width, ctx.height)
         fmt = ctx.pix_fmt or "yuv420p"
         if hwaccel and fmt == "yuv420p":
             fmt = "nv12"  # NVDEC hands 8-bit 4:2:0 back as NV12: read as it comes, no conversion
@@ -275,8 +308,8 @@ class Source:
                 return
             pts = kept
             yield from trim.released()
-        if self.turns:
-            frame = turned(frame, self.turns)
+        if self.upright != UPRIGHT:
+            frame = turned(frame, self.upright)
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
             self.resized += (frame.width, frame.height) != (self.width, self.height)  # as ffmpeg scales them
             frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")

@@ -1,6 +1,7 @@
 """End to end on generated clips: frames, timestamps, formats, audio, trimming, stages."""
 
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -57,25 +58,55 @@ def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_ord
             assert np.abs(frame.astype(int) - image).mean() < 1  # this frame (the next differs by ~6)
 
 
-@pytest.mark.parametrize("degrees, pix_fmt, codec, name", [
-    (90, "yuv444p", "libx264", "phone.mp4"), (-90, "yuv444p", "libx264", "phone.mp4"),
-    (180, "yuv444p", "libx264", "phone.mp4"), (90, "yuv420p", "libx264", "phone.mp4"),
-    (90, "yuv422p", "libx264", "phone.mp4"), (90, "yuyv422", "rawvideo", "packed.mkv")])
-def test_a_phone_video_is_turned_upright_as_its_display_matrix_says(tmp_path, degrees, pix_fmt, codec, name):
-    """As ffmpeg's autorotation: the frames turned, nothing left in the output for players to turn again
-    (subsampled chroma, 4:2:2 whose chroma is halved across only, and packed YUYV as well)."""
-    src = make_clip(tmp_path / name, frames=4, pix_fmt=pix_fmt, codec=codec, rotation=degrees)
-    out = tmp_path / "upright.mkv"
-    r = run_cli(src, out, "--stages", "stabilize", "--crf", "0")
+def upright_in(path: Path, frames: int) -> list[np.ndarray]:
+    """The frames of a run of ``path`` through a stage, as written, checked to carry no turn left."""
+    out = path.parent / "upright.mkv"
+    r = run_cli(path, out, "--stages", "stabilize", "--crf", "0")
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as c:
         got = [f for f in c.decode(video=0)]
-    assert [f.rotation for f in got] == [0] * 4
-    for i, frame in enumerate(got):  # codes off: 0.5-0.8 at 4:4:4, 3.5-4.2 subsampled; 47 planes garbled
+    assert len(got) == frames
+    assert not [d for f in got for d in f.side_data if d.type.name == "DISPLAYMATRIX"]  # none left for players
+    return [f.to_ndarray(format="rgb24") for f in got]
+
+
+@pytest.mark.parametrize("degrees, flip, pix_fmt, codec, name", [
+    (90, "", "yuv444p", "libx264", "phone.mp4"), (-90, "", "yuv444p", "libx264", "phone.mp4"),
+    (180, "", "yuv444p", "libx264", "phone.mp4"), (90, "", "yuv420p", "libx264", "phone.mp4"),
+    (90, "", "yuv422p", "libx264", "phone.mp4"), (90, "", "yuyv422", "rawvideo", "packed.mkv"),
+    (0, "h", "yuv444p", "libx264", "mirror.mp4"), (0, "v", "yuv420p", "libx264", "mirror.mp4"),
+    (90, "h", "yuv444p", "libx264", "mirror.mp4"), (-90, "v", "rgb24", "png", "mirror.mov")])
+def test_a_phone_video_is_turned_upright_as_its_display_matrix_says(tmp_path, degrees, flip, pix_fmt, codec, name):
+    """As ffmpeg's autorotation: turned, then mirrored where the matrix says so (a selfie camera's
+    mirror alone read as a half turn before), with subsampled chroma, 4:2:2 whose chroma is halved
+    across only, packed YUYV and packed RGB as well."""
+    src = make_clip(tmp_path / name, frames=4, pix_fmt=pix_fmt, codec=codec, rotation=degrees, flip=flip)
+    for i, frame in enumerate(upright_in(src, 4)):  # codes off: 0.5-0.8 at 4:4:4, 3.5-4.2 subsampled
         upright = np.rot90(pattern(i, 64, 96, 0), degrees // 90)
-        assert frame.to_ndarray(format="rgb24").shape == upright.shape
-        off = np.abs(frame.to_ndarray(format="rgb24").astype(int) - upright).mean()
-        assert off < (1 if pix_fmt == "yuv444p" else 5), off
+        upright = upright[::-1 if "v" in flip else 1, ::-1 if "h" in flip else 1]
+        assert frame.shape == upright.shape
+        off = np.abs(frame.astype(int) - upright).mean()
+        assert off < (1 if pix_fmt in ("yuv444p", "rgb24") else 5), off  # 47 with planes garbled
+
+
+def test_a_palette_video_is_turned_upright_with_its_palette_kept(tmp_path):
+    """A palette (pal8) is not a picture plane: the indices turn, the palette stays."""
+    src, palette = tmp_path / "palette.mov", np.random.default_rng(0).integers(0, 256, (256, 3), np.uint8)
+    indices = np.random.default_rng(1).integers(0, 256, (2, 64, 96), np.uint8)
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("png", rate=25)
+        v.width, v.height, v.pix_fmt = 96, 64, "pal8"
+        v.set_display_rotation(90)
+        for i, picture in enumerate(indices):
+            frame = av.VideoFrame(96, 64, "pal8")
+            np.frombuffer(memoryview(frame.planes[0]), np.uint8).reshape(64, -1)[:, :96] = picture
+            colours = np.frombuffer(memoryview(frame.planes[1]), np.uint8).reshape(256, 4)
+            colours[:, :3], colours[:, 3] = palette[:, ::-1], 255  # stored B, G, R, A
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    for frame, picture in zip(upright_in(src, 2), indices, strict=True):
+        assert np.abs(frame.astype(int) - np.rot90(palette[picture], 1)).mean() < 1
 
 
 def test_frames_of_another_size_midway_are_scaled_to_the_first(tmp_path):
