@@ -8,6 +8,7 @@ run leaves nothing under the target name. ``-`` writes to standard output.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -153,9 +154,12 @@ def check_target(target: str, source_name: str, overwrite: bool) -> None:
     if not os.path.isdir(folder):
         raise DfstreamError(f"cannot write '{target}': folder '{folder}' does not exist",
                             "create it or choose another output")
-    if not os.access(folder, os.W_OK):
-        raise DfstreamError(f"cannot write '{target}': no permission in '{folder}'",
-                            "choose a writable folder")
+    try:  # as ffmpeg opens its output before any work: a folder may look writable and not be
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise DfstreamError(f"cannot write '{target}': {err.strerror} in '{folder}'",
+                            "choose a writable folder") from None
 
 
 def is_device(target: str) -> bool:
@@ -263,7 +267,7 @@ class Sink:
         first video packet: if one among them has a negative time (an AAC stream's priming samples),
         FFmpeg shifts every stream (by the B-frame delay too), else none is shifted."""
         if self._held is None:
-            self.container.mux(packet)
+            self._write(packet)
             return
         self._held.append(packet)
         if packet.stream.type == "video":
@@ -275,7 +279,21 @@ class Sink:
         if times and min(times) < 0:
             self.container.container_options["avoid_negative_ts"] = "auto"
         for packet in held:
-            self.container.mux(packet)
+            self._write(packet)
+
+    def _write(self, packet: av.Packet | None = None) -> None:
+        """Mux ``packet`` (None: write the trailer); a failed write of a file (a full disk, a
+        folder gone) is one line. A closed pipe is left to the caller."""
+        try:
+            if packet is None:
+                self.container.close()
+            else:
+                self.container.mux(packet)
+        except (BrokenPipeError, av.error.BrokenPipeError):
+            raise
+        except OSError as err:  # FFmpeg's errors included
+            raise DfstreamError(f"writing '{self.target}' failed: {describe_av_error(err)}",
+                                "free space on the disk, or write the output elsewhere") from None
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         frame.pict_type = av.video.frame.PictureType.NONE
@@ -305,7 +323,7 @@ class Sink:
             if isinstance(out, AudioTranscode):
                 out.flush()
         self._release()
-        self.container.close()
+        self._write(None)
 
     def finish(self) -> None:
         """Complete the output and move it to its name."""

@@ -1,6 +1,9 @@
 """Bad input of every kind: one line on stderr, non-zero exit, nothing under the target name."""
 
 import os
+import resource
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -91,10 +94,28 @@ def test_output_problems(tmp_path, clip):
         ((clip, tmp_path / "still.jpg"), "names images"),
         ((clip, tmp_path / "out.unknownext"), "-f FORMAT"),
         ((clip, "-"), "-f"),
+        ((clip, "/proc/out.mp4"), "cannot write '/proc/out.mp4'", "choose a writable folder"),  # looks writable
     ]
-    for args, words in cases:
-        assert_one_line_error(run_cli(*args), words)
+    for args, *words in cases:
+        assert_one_line_error(run_cli(*args), *words)
     assert leftovers(tmp_path, ["clip.mkv"]) == []
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(tmp_path):
+    """A full disk, as the kernel refuses a write past a file-size limit (EFBIG, as ENOSPC): the
+    run stops with the reason, and neither the output nor its temporary file is left."""
+    clip = make_clip(tmp_path / "clip.mkv", width=160, height=96, frames=50)
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "out.mkv"
+    done = subprocess.run([sys.executable, "-m", "dfstream", clip, out, "--stages", "none", "--crf", "0",
+                           "--progress", "none"], preexec_fn=limited, capture_output=True, timeout=300,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert_one_line_error(done, "writing '", "out.mkv' failed: File too large", "free space on the disk")
+    assert leftovers(tmp_path, ["clip.mkv"]) == []
+    assert run_cli(clip, out, "--crf", "0", "-q").returncode == 0 and out.stat().st_size > 20_000  # needs more
 
 
 def test_existing_output_needs_y(tmp_path, clip):
