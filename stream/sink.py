@@ -335,7 +335,7 @@ class Sink:
         """After an interrupt: finalise a playable file under NAME.partial.EXT, return its name."""
         try:
             self._close()
-        except (OSError, av.error.FFmpegError):
+        except (OSError, av.error.FFmpegError, DfstreamError):  # a closed pipe, a full disk
             self.abort()
             return None
         if not self.path:
