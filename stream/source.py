@@ -79,8 +79,9 @@ def orientation(name: str, input_format: str | None, options: dict | None) -> tu
             frame = next(container.decode(video=0), None)
     except (av.error.FFmpegError, StopIteration):
         return UPRIGHT
-    matrix = next((bytes(d) for d in frame.side_data if d.type == SideDataType.DISPLAYMATRIX), None) if frame else None
-    return display_orientation(struct.unpack("<9i", matrix)) if matrix and len(matrix) == 36 else UPRIGHT
+    sides = frame.side_data if frame is not None else ()
+    matrix = next((bytes(d) for d in sides if d.type == SideDataType.DISPLAYMATRIX), b"")
+    return display_orientation(struct.unpack("<9i", matrix)) if len(matrix) == 36 else UPRIGHT
 
 
 def display_orientation(matrix: tuple[int, ...]) -> tuple[bool, bool, bool]:
