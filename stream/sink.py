@@ -129,8 +129,22 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
                 if LAYOUTS[name].bits < source.bits:
                     notes.append(f"writing {name}: {settings.codec} takes no {source.bits}-bit {family}")
             return LAYOUTS[name]
-    raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
-                     "pass --codec libx264")
+    like = LAYOUTS[wanted]
+    fits = [LAYOUTS[n] for n in supported if n in LAYOUTS and not LAYOUTS[n].interleaved
+            and (LAYOUTS[n].gray, LAYOUTS[n].full_range) == (like.gray, like.full_range)
+            and not (odd and LAYOUTS[n].sub_x * LAYOUTS[n].sub_y > 1)]
+    if not fits:
+        raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
+                         "pass --codec libx264")
+
+    def loss(layout: PixelLayout) -> tuple:  # as ffmpeg picks: depth lost, chroma lost, then the smallest
+        chroma = max(0, layout.sub_x - like.sub_x) + max(0, layout.sub_y - like.sub_y)
+        return max(0, source.bits - layout.bits), chroma, layout.bits * (1 + 2 / (layout.sub_x * layout.sub_y))
+
+    best = min(fits, key=loss)
+    if notes is not None:
+        notes.append(f"writing {best.name}: {settings.codec} takes no {wanted}")
+    return best
 
 
 def check_target(target: str, source_name: str, overwrite: bool) -> None:
@@ -370,7 +384,10 @@ class AudioTranscode:
     def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str, mux):
         self.mux = mux
         self.decoder = stream.codec_context
-        self.stream = container.add_stream(codec, rate=stream.codec_context.sample_rate)
+        rate, rates = stream.codec_context.sample_rate, av.codec.Codec(codec, "w").audio_rates
+        if rates and rate not in rates:  # as ffmpeg resamples: to the nearest rate the encoder takes
+            rate = min(rates, key=lambda r: abs(r - rate))
+        self.stream = container.add_stream(codec, rate=rate)
         self.stream.layout = stream.codec_context.layout
         self.resampler = None
 

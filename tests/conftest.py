@@ -48,8 +48,10 @@ def make_clip(path: Path, *, width: int = 96, height: int = 64, frames: int = 12
               pix_fmt: str = "yuv420p", codec: str = "libx264", rate: int = 25,
               pts: list[int] | None = None, time_base: Fraction | None = None,
               audio: str | None = None, cut_at: int | None = None, options: dict | None = None,
-              picture: np.ndarray | None = None, rotation: int = 0, flip: str = "") -> Path:
-    """Write a test clip. ``pts`` (in ``time_base``) makes it VFR; ``audio`` names an audio codec;
+              picture: np.ndarray | None = None, rotation: int = 0, flip: str = "",
+              audio_rate: int = 48000) -> Path:
+    """Write a test clip. ``pts`` (in ``time_base``) makes it VFR; ``audio`` names an audio codec
+    (at ``audio_rate``);
     ``cut_at`` switches to a different scene from that frame on; ``picture`` (RGB uint8 [H,W,3]),
     a still shot of it instead of the moving pattern; ``rotation``: the display matrix's turn in
     degrees counter-clockwise (as a phone writes one), ``flip`` ("h", "v" or both) its mirroring
@@ -64,7 +66,7 @@ def make_clip(path: Path, *, width: int = 96, height: int = 64, frames: int = 12
         v.codec_context.time_base = tb
         a = None
         if audio:
-            a = out.add_stream(audio, rate=48000)
+            a = out.add_stream(audio, rate=audio_rate)
             a.layout = "stereo"
         for i in range(frames):
             scene = int(cut_at is not None and i >= cut_at)
@@ -88,7 +90,7 @@ def write_tone(out, stream, seconds: float) -> None:
     size = stream.codec_context.frame_size or 1024
     t = 0
     total = int(seconds * 48000)
-    resampler = av.AudioResampler(format=fmt, layout="stereo", rate=48000)
+    resampler = av.AudioResampler(format=fmt, layout="stereo", rate=stream.codec_context.sample_rate)
     while t < total:
         n = min(size, total - t)
         samples = (0.3 * np.sin(2 * np.pi * 440 * (t + np.arange(n)) / 48000)).astype(np.float32)

@@ -179,6 +179,36 @@ def test_audio_the_container_cannot_hold_is_re_encoded_and_said(tmp_path):
     assert samples >= 48000  # a second of audio survives
 
 
+def test_audio_is_resampled_to_a_rate_the_encoder_takes(tmp_path):
+    """As ffmpeg does: AAC at 44.1 kHz into WebM becomes Opus, which takes 48 kHz and not 44.1."""
+    src = make_clip(tmp_path / "a.mkv", frames=25, audio="aac", audio_rate=44100)
+    out = tmp_path / "out.webm"
+    r = run_cli(src, out, "--codec", "libvpx-vp9", "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    assert b"re-encoding audio stream #1 (aac) to opus: webm cannot hold aac" in r.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.sample_rate == 48000
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert samples >= 48000  # a second of audio survives
+
+
+@pytest.mark.parametrize("size, layout", [((96, 64), "yuv422p10le"), ((97, 61), "yuv444p10le")])
+def test_an_encoder_that_takes_none_of_the_sources_formats_gets_the_one_that_loses_least(tmp_path, size, layout):
+    """As ffmpeg picks one (ProRes for an edit from 8-bit 4:2:0): no depth or chroma lost, else the
+    smallest; 4:4:4 where the size is odd."""
+    width, height = size
+    src = make_clip(tmp_path / "in.mkv", width=width, height=height, frames=3, pix_fmt="yuv420p" if width % 2 == 0
+                    else "yuv444p")
+    out = tmp_path / "out.mov"
+    r = run_cli(src, out, "--codec", "prores_ks", "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    assert f"writing {layout}: prores_ks takes no".encode() in r.stderr
+    with av.open(str(out)) as c:
+        frames = [f for f in c.decode(video=0)]
+    assert len(frames) == 3 and (frames[0].width, frames[0].height) == size
+    assert frames[0].format.name.startswith(layout[:7])  # FFmpeg decodes ProRes 4444 as 12-bit
+
+
 def test_subtitles_are_copied(tmp_path):
     srt = tmp_path / "s.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n\n2\n00:00:00,300 --> 00:00:00,450\nworld\n")
