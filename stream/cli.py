@@ -125,7 +125,8 @@ def _run_arguments(parser) -> None:
     eng.add_argument("--original", metavar="VIDEO",
                      help="the unprocessed video IN was made from: flow and scene cuts come from it")
     enc = parser.add_argument_group("encoder")
-    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    enc.add_argument("--codec", help="video encoder (default libx264, or the container's own where it holds "
+                                      "no H.264: WebM libvpx-vp9)")
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument("--crf", type=int, help="constant quality (x264/x265; default 18)")
     rate.add_argument("--bitrate", help="target bitrate, e.g. 2500k or 8M")
@@ -308,8 +309,9 @@ def cmd_models(args) -> int:
 def run_options(args):
     """The Options of a run from its command line."""
     from .pipeline import Options
-    from .sink import EncoderSettings
+    from .sink import EncoderSettings, default_codec
 
+    target = args.output if hasattr(args, "output") else f"x.{args.ext}"  # batch: its outputs' type
     return Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
@@ -317,7 +319,8 @@ def run_options(args):
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
-        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
+        encoder=EncoderSettings(args.codec or default_codec(target, args.format), args.crf, args.bitrate,
+                                args.preset, args.pix_fmt,
                                 dict(args.encoder_option)),
     )
 

@@ -30,6 +30,7 @@ NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rt
 # containers that store an encoder's negative decode times as they are, where FFmpeg would shift every
 # timestamp by the B-frame delay instead; nut refuses negative presentation times (an AAC stream's
 # priming samples): where there are some, FFmpeg's shift stays (``Sink.mux``)
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}  # FFmpeg's
 KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts", "nut"}
 NO_NEGATIVE_PRESENTATION = {"nut"}
 
@@ -72,6 +73,25 @@ class EncoderSettings:
         elif self.bitrate is None and "qp" not in opts and self.codec in ("libx264", "libx265"):
             opts.setdefault("crf", "18")
         return opts
+
+
+def default_codec(target: str | None, fmt: str | None = None) -> str:
+    """The video encoder when none is asked for, as ffmpeg picks one: libx264 where the output
+    container holds H.264, else the container's own (WebM: libvpx-vp9)."""
+    if not fmt and (not target or target == "-" or is_url(target)):
+        return "libx264"
+    try:  # nothing is written until a header is: this only asks the format what it holds
+        container = av.open(target if not fmt else os.devnull, "w", format=fmt)
+    except (ValueError, av.error.FFmpegError):
+        return "libx264"  # an unknown format: the sink says so
+    try:
+        container.add_stream("libx264")
+        return "libx264"
+    except (ValueError, av.error.FFmpegError):  # WebM, Ogg, GIF: their own encoder, if FFmpeg has it
+        own = container.default_video_codec
+        return av.codec.Codec(own, "w").name if own in av.codecs_available else "libx264"
+    finally:
+        container.close()
 
 
 def parse_bitrate(text: str) -> int:
@@ -388,7 +408,10 @@ class AudioTranscode:
         if rates and rate not in rates:  # as ffmpeg resamples: to the nearest rate the encoder takes
             rate = min(rates, key=lambda r: abs(r - rate))
         self.stream = container.add_stream(codec, rate=rate)
-        self.stream.layout = stream.codec_context.layout
+        layout = stream.codec_context.layout
+        if any(c.name == "NONE" for c in layout.channels):  # channels in no named order (AVI, WAV): as
+            layout = DEFAULT_LAYOUTS.get(layout.nb_channels, layout)  # ffmpeg, the usual layout of their count
+        self.stream.layout = layout
         self.resampler = None
 
     def write(self, packet: av.Packet) -> None:

@@ -192,6 +192,32 @@ def test_audio_is_resampled_to_a_rate_the_encoder_takes(tmp_path):
     assert samples >= 48000  # a second of audio survives
 
 
+def test_audio_whose_channels_have_no_named_order_is_re_encoded_as_their_usual_layout(tmp_path):
+    """PCM in AVI reads as '2 channels' in no named order, which the AAC encoder refused to open:
+    as ffmpeg, it is taken as stereo."""
+    src = make_clip(tmp_path / "camera.avi", frames=25, codec="mjpeg", pix_fmt="yuvj420p", audio="pcm_u8",
+                    audio_rate=8000)
+    with av.open(str(src)) as c:
+        assert [ch.name for ch in c.streams.audio[0].codec_context.layout.channels] == ["NONE", "NONE"]
+    out = tmp_path / "out.mp4"
+    r = run_cli(src, out, "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    assert b"re-encoding audio stream #1 (pcm_u8) to aac: mp4 cannot hold pcm_u8" in r.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "stereo"
+        assert sum(f.samples for f in c.decode(audio=0)) >= 8000  # a second of audio survives
+
+
+def test_a_container_that_holds_no_h264_gets_its_own_encoder(tmp_path):
+    """As ffmpeg with no -c:v: WebM gets VP9 (libx264 was refused there), MP4 and MPEG-TS H.264."""
+    src = make_clip(tmp_path / "in.mkv", frames=5)
+    for name, codec in (("out.webm", "vp9"), ("out.mp4", "h264"), ("out.ts", "h264")):
+        r = run_cli(src, tmp_path / name, "--stages", "none")
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].codec_context.name == codec and sum(1 for _ in c.decode(video=0)) == 5
+
+
 @pytest.mark.parametrize("size, layout", [((96, 64), "yuv422p10le"), ((97, 61), "yuv444p10le")])
 def test_an_encoder_that_takes_none_of_the_sources_formats_gets_the_one_that_loses_least(tmp_path, size, layout):
     """As ffmpeg picks one (ProRes for an edit from 8-bit 4:2:0): no depth or chroma lost, else the
