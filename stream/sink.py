@@ -251,6 +251,7 @@ class Sink:
             self.abort()
             raise
         self.frames = 0
+        self._started = False  # the header written
 
     @staticmethod
     def _temporary_name(target: str) -> str:
@@ -323,11 +324,18 @@ class Sink:
                 self.container.close()
             else:
                 self.container.mux(packet)
+                self._started = True
         except (BrokenPipeError, av.error.BrokenPipeError):
             raise
         except OSError as err:  # FFmpeg's errors included
             raise DfstreamError(f"writing '{self.target}' failed: {describe_av_error(err)}",
                                 "free space on the disk, or write the output elsewhere") from None
+        except av.error.FFmpegError as err:
+            if self._started:
+                raise
+            fmt, codecs = self.container.format.name, ", ".join(s.codec_context.name for s in self.container.streams)
+            raise DfstreamError(f"{fmt} cannot start a file of {codecs}: {describe_av_error(err)}",
+                                f"pass a --codec that {fmt} holds, or write .mkv") from None
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         frame.pict_type = av.video.frame.PictureType.NONE
