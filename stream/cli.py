@@ -53,6 +53,14 @@ def parse_time(text: str) -> float:
     return seconds
 
 
+def parse_duration(text: str) -> float:
+    """``parse_time``, more than 0: a window with no time holds no frame."""
+    seconds = parse_time(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration '{text}' holds no time: give more than 0")
+    return seconds
+
+
 def _number(cast, what: str, valid, rule: str):
     """An argparse type: ``cast`` the text, then check ``valid``; errors name the rule."""
 
@@ -117,7 +125,7 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
     parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
-    parser.add_argument("-t", "--duration", type=parse_time, help="stop after this much input time")
+    parser.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
     parser.add_argument("--stages", default="colorize,stabilize",
                         help="comma-separated chain of colorize, stabilize, cartoonize, gray "
                              "(default colorize,stabilize); none = passthrough")

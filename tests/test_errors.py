@@ -149,6 +149,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["-f", "nosuchformat"], "cannot write format"),
     (["--bitrate", "fast"], "not a number"),
     (["-ss", "abc"], "not a time"),
+    (["-t", "0"], "holds no time"),
     (["--device", "tpu"], "device"),
     (["--device", "cuda"], "no CUDA GPU"),
     (["--progress", "loud"], "invalid choice"),
