@@ -30,6 +30,8 @@ NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rt
 # containers that store an encoder's negative decode times as they are, where FFmpeg would shift every
 # timestamp by the B-frame delay instead; nut refuses negative presentation times (an AAC stream's
 # priming samples): where there are some, FFmpeg's shift stays (``Sink.mux``)
+CARRIED = {"mpegts": {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "dts", "truehd", "opus", "dvb_subtitle",
+                      "dvb_teletext"}}  # what MPEG-TS carries: PyAV's list holds only its defaults (MP2)
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}  # FFmpeg's
 KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts", "nut"}
 NO_NEGATIVE_PRESENTATION = {"nut"}
@@ -284,7 +286,7 @@ class Sink:
     def _add_copy(self, stream: av.stream.Stream):
         """Copy a stream packet for packet; re-encode audio the container cannot hold."""
         codec = stream.codec_context.name if stream.codec_context else None
-        supported = self.container.supported_codecs
+        supported = self.container.supported_codecs | CARRIED.get(self.container.format.name, set())
         if codec and (not supported or codec in supported):  # empty: the muxer takes anything
             return self.container.add_stream_from_template(stream)
         what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"

@@ -167,6 +167,18 @@ def test_audio_packets_are_copied_byte_for_byte(tmp_path):
     assert len(decode(out)) == 25
 
 
+def test_aac_is_copied_into_mpeg_ts(tmp_path):
+    """MPEG-TS carries AAC, though PyAV lists only its default (MP2) for it: copied, not re-encoded;
+    its muxer frames each packet with an ADTS header (7 bytes), as ffmpeg's does."""
+    src = make_clip(tmp_path / "a.mkv", frames=25, audio="aac")
+    out = tmp_path / "out.ts"
+    r = run_cli(src, out, "--stages", "none")
+    assert r.returncode == 0 and b"re-encoding" not in r.stderr, r.stderr
+    copied = [p for _, p in decode(out, "audio")]
+    assert all(p[:2] == b"\xff\xf1" for p in copied)
+    assert [p[7:] for p in copied] == [p for _, p in decode(src, "audio")]
+
+
 def test_audio_the_container_cannot_hold_is_re_encoded_and_said(tmp_path):
     src = make_clip(tmp_path / "a.mkv", frames=25, audio="alac")
     out = tmp_path / "out.avi"
