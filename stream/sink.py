@@ -27,12 +27,12 @@ LIVE_FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
 NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
                    "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+CARRIED = {"mpegts": {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "dts", "truehd", "opus", "dvb_subtitle",
+                      "dvb_teletext"}}  # what MPEG-TS carries: PyAV's list holds only its defaults (MP2)
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}  # by count
 # containers that store an encoder's negative decode times as they are, where FFmpeg would shift every
 # timestamp by the B-frame delay instead; nut refuses negative presentation times (an AAC stream's
 # priming samples): where there are some, FFmpeg's shift stays (``Sink.mux``)
-CARRIED = {"mpegts": {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "dts", "truehd", "opus", "dvb_subtitle",
-                      "dvb_teletext"}}  # what MPEG-TS carries: PyAV's list holds only its defaults (MP2)
-DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}  # FFmpeg's
 KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts", "nut"}
 NO_NEGATIVE_PRESENTATION = {"nut"}
 
@@ -89,7 +89,7 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
     try:
         container.add_stream("libx264")
         return "libx264"
-    except (ValueError, av.error.FFmpegError):  # WebM, Ogg, GIF: their own encoder, if FFmpeg has it
+    except (ValueError, av.error.FFmpegError):  # WebM, GIF: their own encoder, if FFmpeg has it
         own = container.default_video_codec
         return av.codec.Codec(own, "w").name if own in av.codecs_available else "libx264"
     finally:
@@ -335,7 +335,8 @@ class Sink:
         except av.error.FFmpegError as err:
             if self._started:
                 raise
-            fmt, codecs = self.container.format.name, ", ".join(s.codec_context.name for s in self.container.streams)
+            fmt = self.container.format.name
+            codecs = ", ".join(s.codec_context.name for s in self.container.streams)
             raise DfstreamError(f"{fmt} cannot start a file of {codecs}: {describe_av_error(err)}",
                                 f"pass a --codec that {fmt} holds, or write .mkv") from None
 
