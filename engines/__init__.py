@@ -6,7 +6,8 @@ parsing and help do not.
 
 import importlib
 
-_HOMES = {"EngineOptions": "registry", "build": "registry", "build_chain": "registry", "engines": "registry",
+_HOMES = {"EngineOptions": "registry", "build": "registry", "build_chain": "registry", "check_chain": "registry",
+          "engines": "registry",
           "parse_stages": "registry", "BatchStage": "stage", "RecurrentStage": "stage", "Stage": "stage",
           "StageContext": "stage"}
 

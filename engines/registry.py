@@ -82,15 +82,21 @@ def parse_stages(spec: str | list[str]) -> list[str]:
 
 def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     """The engine for a stage and a few words on why it was chosen."""
+    name, cls, variant, because = choose(stage, spec, options)
+    built = cls.create(variant, options)
+    return built, f"{stage}={name}{_backend(built)}{because}"
+
+
+def choose(stage: str, spec: str, options: EngineOptions) -> tuple[str, type, str | None, str]:
+    """The engine that ``build`` builds for a stage, without building it (its name, class, variant
+    and why the ones before it cannot run); the error with the fix where none can."""
     available = load_engines()[stage]
     if spec == "auto":
         reasons: dict[str, list[str]] = {}  # reason -> engines it rules out
         for name, cls in available.items():
             why = cls.missing(None, options)
             if why is None:
-                because = f" ({_grouped(reasons)})" if reasons else ""
-                built = cls.create(None, options)
-                return built, f"{stage}={name}{_backend(built)}{because}"
+                return name, cls, None, f" ({_grouped(reasons)})" if reasons else ""
             reasons.setdefault(why, []).append(name)
         if stage == "colorize":
             raise DfstreamError("no colorizer can run: " + _grouped(reasons),
@@ -105,8 +111,7 @@ def build(stage: str, spec: str, options: EngineOptions) -> tuple[Stage, str]:
     if why is not None:
         raise DfstreamError(f"the {name} {stage} engine cannot run ({why})",
                             available[name].remedy(variant or None))
-    built = available[name].create(variant or None, options)
-    return built, f"{stage}={name}{_backend(built)}"
+    return name, available[name], variant or None, ""
 
 
 def backend_of(stage: Stage) -> str | None:
@@ -120,6 +125,12 @@ def _backend(stage: Stage) -> str:
 
 def _grouped(reasons: dict[str, list[str]]) -> str:
     return "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items())
+
+
+def check_chain(names: list[str], choices: dict[str, str], options: EngineOptions) -> None:
+    """What ``build_chain`` would refuse, without building anything (no weights loaded)."""
+    for stage in names:
+        choose(stage, choices.get(stage, "auto"), options)
 
 
 def build_chain(names: list[str], choices: dict[str, str], options: EngineOptions

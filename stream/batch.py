@@ -99,10 +99,20 @@ def connected(address: str | None, workers: int | None):
         ray.shutdown()
 
 
+def refuse_early(address: str | None, options) -> None:
+    """On a local Ray instance the workers are this machine: what each would refuse (a chain that
+    cannot run), refused now, as a single run refuses it."""
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        from .pipeline import Pipeline
+
+        Pipeline.check_stages(options)
+
+
 def batch(inputs: list[str], folder: str, options, extension: str = "mkv", address: str | None = None,
           workers: int | None = None, say=print) -> list[tuple[Job, str]]:
     """Process a library; returns the failed jobs with their errors."""
     jobs = plan(expand(inputs), folder, extension)
+    refuse_early(address, options)
     os.makedirs(folder, exist_ok=True)
     todo = [j for j in jobs if not os.path.exists(j.target)]
     if len(todo) < len(jobs):

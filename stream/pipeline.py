@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import av
 import torch
 
-from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, parse_stages
+from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, check_chain, parse_stages
 from dfstream.engines.registry import STRENGTH
 
 from .colour import from_rgb, merge_chroma, ycbcr
@@ -155,10 +155,22 @@ class Pipeline:
     def build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
         if isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages):
             return list(options.stages), [s.name for s in options.stages]
-        engine_options = EngineOptions(options.references, options.strength, precision=options.precision,
-                                       render_factor=options.render_factor, backend=options.backend,
-                                       device=str(device), lookahead=not (options.realtime or options.latency == "low"))
+        engine_options = Pipeline._engine_options(options, device)
         return build_chain(parse_stages(options.stages), options.engines, engine_options)
+
+    @staticmethod
+    def check_stages(options: Options) -> None:
+        """What ``build_stages`` would refuse here (no --reference for the only colorizer that could
+        run, an engine that cannot), without building anything: for runs that build them elsewhere."""
+        if not (isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages)):
+            check_chain(parse_stages(options.stages), options.engines,
+                        Pipeline._engine_options(options, resolve_device(options.device)))
+
+    @staticmethod
+    def _engine_options(options: Options, device: torch.device) -> EngineOptions:
+        return EngineOptions(options.references, options.strength, precision=options.precision,
+                             render_factor=options.render_factor, backend=options.backend, device=str(device),
+                             lookahead=not (options.realtime or options.latency == "low"))
 
     def _open_original(self, options: Options) -> Source:
         """The unprocessed video the input was made from, read frame for frame in step."""

@@ -218,11 +218,12 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
                  say=print, count: int | None = None) -> int:
     """Process ``source`` in segments (default: one per worker) on Ray and join them into ``target``;
     returns the frames written. A failed segment fails the run once the others are done (kept)."""
-    from .batch import connected
+    from .batch import connected, refuse_early
     from .sink import check_target, temporary_name
 
     check(source, target, options)
     check_target(target, source, options.overwrite)
+    refuse_early(address, options)
     times, keys = frame_times(source, options.input_format, dict(options.input_options))
     if not times:
         raise DfstreamError(f"no video frame could be decoded from '{source}'",

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import dfstream
+import pytest
 from tests.conftest import decode, make_clip, run_cli
 
 
@@ -35,12 +36,31 @@ def test_a_library_runs_on_two_workers_lists_failures_and_resumes(tmp_path):
 
 def test_without_ray_batch_and_workers_say_how_to_install_it(tmp_path):
     clip = make_clip(tmp_path / "in.mkv")
-    for args in (["batch", str(clip), "-o", str(tmp_path / "out")],
+    for args in (["batch", str(clip), "-o", str(tmp_path / "out"), "--stages", "gray"],
                  ["run", str(clip), str(tmp_path / "out.mkv"), "--stages", "gray", "--workers", "2"]):
         code = f"import sys; sys.modules['ray'] = None\nfrom dfstream.cli import main\nsys.exit(main({args!r}))"
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
         assert done.returncode == 1 and b"Ray is not installed: pip install 'dfstream[ray]'" in done.stderr
     assert not (tmp_path / "out.mkv").exists() and not (tmp_path / ".out.dfstream-segments").exists()
+
+
+def test_a_chain_that_cannot_run_is_refused_before_any_worker_starts(tmp_path, monkeypatch):
+    """What every worker would refuse (no --reference for the only colorizer that can run) is one
+    error at once, as a single run gives it: Ray is not started, nothing is written."""
+    from dfstream.batch import batch
+    from dfstream.segments import run_segments
+
+    def started(*args):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr("dfstream.batch.connected", started)
+    clip = make_clip(tmp_path / "in.mkv")
+    options = dfstream.Options(stages="colorize")
+    with pytest.raises(dfstream.DfstreamError, match="no colorizer can run"):
+        batch([str(clip)], str(tmp_path / "out"), options)
+    with pytest.raises(dfstream.DfstreamError, match="no colorizer can run"):
+        run_segments(str(clip), str(tmp_path / "out.mkv"), options, workers=2)
+    assert sorted(os.listdir(tmp_path)) == ["in.mkv"]
 
 
 class DiesOnce(dfstream.engines.BatchStage):
