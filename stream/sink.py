@@ -115,7 +115,8 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
 
     Processed video is colour, so a grey source then goes out as 4:2:0 of its depth;
     4:2:0 cannot hold odd sizes, so those go out as 4:4:4 (with a note). An encoder that takes
-    no such depth gets the same layout at the deepest it takes (with a note), before 4:2:0.
+    none of that gets the format it takes that loses least, as ffmpeg picks one: depth first (a
+    note), then chroma, then range, then the smallest (ProRes from 8-bit 4:2:0: yuv422p10le).
     """
     try:
         codec = av.codec.Codec(settings.codec, "w")
@@ -141,31 +142,28 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     odd = (width % 2 and LAYOUTS[wanted].sub_x > 1) or (height % 2 and LAYOUTS[wanted].sub_y > 1)
     if odd:
         wanted = f"yuv444p{depth}"
-    family = wanted.removesuffix(depth)  # yuv444p12le -> yuv444p
-    shallower = [f"{family}{d}" for d, bits in (("12le", 12), ("10le", 10), ("", 8)) if bits <= source.bits]
-    for name in (wanted, *shallower, *([] if odd else [f"yuv420p{depth}", "yuv420p"])):
-        if name in LAYOUTS and (not supported or name in supported):
-            if notes is not None:
-                if odd:
-                    notes.append(f"writing {name}: {width}x{height} is odd and 4:2:0 needs even sides")
-                if LAYOUTS[name].bits < source.bits:
-                    notes.append(f"writing {name}: {settings.codec} takes no {source.bits}-bit {family}")
-            return LAYOUTS[name]
     like = LAYOUTS[wanted]
+
+    def loss(layout: PixelLayout) -> tuple:  # as ffmpeg picks: depth lost, chroma lost, range, the smallest
+        chroma = (0 if like.gray else 99 if layout.gray
+                  else max(0, layout.sub_x - like.sub_x) + max(0, layout.sub_y - like.sub_y))
+        size = layout.bits * (1 if layout.gray else 1 + 2 / (layout.sub_x * layout.sub_y))
+        return max(0, source.bits - layout.bits), chroma, layout.full_range != like.full_range, size
+
     fits = [LAYOUTS[n] for n in supported if n in LAYOUTS and not LAYOUTS[n].interleaved
-            and (LAYOUTS[n].gray, LAYOUTS[n].full_range) == (like.gray, like.full_range)
             and not (odd and LAYOUTS[n].sub_x * LAYOUTS[n].sub_y > 1)]
-    if not fits:
+    if supported and wanted not in supported and not fits:
         raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
                          "pass --codec libx264")
-
-    def loss(layout: PixelLayout) -> tuple:  # as ffmpeg picks: depth lost, chroma lost, then the smallest
-        chroma = max(0, layout.sub_x - like.sub_x) + max(0, layout.sub_y - like.sub_y)
-        return max(0, source.bits - layout.bits), chroma, layout.bits * (1 + 2 / (layout.sub_x * layout.sub_y))
-
-    best = min(fits, key=loss)
+    best = like if not supported or wanted in supported else min(fits, key=loss)
     if notes is not None:
-        notes.append(f"writing {best.name}: {settings.codec} takes no {wanted}")
+        if odd:
+            notes.append(f"writing {best.name}: {width}x{height} is odd and 4:2:0 needs even sides")
+        if loss(best)[0]:
+            notes.append(f"writing {best.name}: {settings.codec} takes no {source.bits}-bit "
+                         f"{wanted.removesuffix(depth)}")
+        elif best.bits > like.bits or best.sub_x * best.sub_y < like.sub_x * like.sub_y:  # more than asked
+            notes.append(f"writing {best.name}: {settings.codec} takes no {wanted}")
     return best
 
 

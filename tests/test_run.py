@@ -1,5 +1,6 @@
 """End to end on generated clips: frames, timestamps, formats, audio, trimming, stages."""
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -87,6 +88,17 @@ def test_a_phone_video_is_turned_upright_as_its_display_matrix_says(tmp_path, de
         assert frame.shape == upright.shape
         off = np.abs(frame.astype(int) - upright).mean()
         assert off < (1 if pix_fmt in ("yuv444p", "rgb24") else 5), off  # 47 with planes garbled
+
+
+def test_a_turn_other_than_a_quarter_is_left_as_coded():
+    """ffmpeg rotates those inside black corners; dfstream leaves them, and reads no turn from a
+    matrix that holds none."""
+    from dfstream.source import UPRIGHT, display_orientation
+
+    c, s = round(65536 * math.cos(math.radians(45))), round(65536 * math.sin(math.radians(45)))
+    assert display_orientation((c, -s, 0, s, c, 0, 0, 0, 1 << 30)) == UPRIGHT
+    assert display_orientation((0,) * 8 + (1 << 30,)) == UPRIGHT
+    assert display_orientation((0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30)) != UPRIGHT  # a quarter turn
 
 
 def test_a_palette_video_is_turned_upright_with_its_palette_kept(tmp_path):
