@@ -27,6 +27,7 @@ LIVE_FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
 NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
                    "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+TEXT_SUBTITLES = ("mov_text", "subrip", "webvtt", "ass")  # text encoders, in the order one is chosen
 CARRIED = {"mpegts": {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "dts", "truehd", "opus", "dvb_subtitle",
                       "dvb_teletext"}}  # what MPEG-TS carries: PyAV's list holds only its defaults (MP2)
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}  # by count
@@ -294,6 +295,11 @@ class Sink:
             if target and target != "none":
                 self.notes.append(f"re-encoding {what} to {target}: {fmt} cannot hold {codec}")
                 return AudioTranscode(self.container, stream, target, self.mux)
+        if stream.type == "subtitle" and codec and av.codec.Codec(codec, "r").text_sub:
+            target = text_subtitle_codec(self.container)
+            if target:
+                self.notes.append(f"converting {what} to {target}: {fmt} cannot hold {codec}")
+                return SubtitleTranscode(self.container, stream, target, self.mux)
         self.notes.append(f"dropping {what}: {fmt} cannot hold it; write .mkv to keep it")
         return None
 
@@ -352,11 +358,11 @@ class Sink:
         out = self.streams.get(packet.stream.index)
         if out is None:
             return
-        if isinstance(out, AudioTranscode):
-            out.write(packet)
-        else:
+        if isinstance(out, av.stream.Stream):
             packet.stream = out
             self.mux(packet)
+        else:
+            out.write(packet)
 
     def _close(self) -> None:
         """Flush the encoders and write the trailer."""
@@ -405,6 +411,37 @@ def temporary_name(target: str, pid: str) -> str:
     folder, name = os.path.split(os.path.abspath(target))
     stem, ext = os.path.splitext(name)
     return os.path.join(folder, f".{stem}.dfstream-{pid}{ext}")
+
+
+def text_subtitle_codec(container: av.container.OutputContainer) -> str | None:
+    """The text subtitle encoder for ``container``: its default as ffmpeg's (Matroska: ASS, WebM:
+    WebVTT), else the first of TEXT_SUBTITLES it holds (MP4 and MOV: mov_text), else None."""
+    default = container.default_subtitle_codec
+    if default in TEXT_SUBTITLES:
+        return default
+    return next((c for c in TEXT_SUBTITLES if c in container.supported_codecs), None)
+
+
+class SubtitleTranscode:
+    """Decode a text subtitle stream and encode it with a text codec the container holds, each
+    subtitle at its packet's time (SubRip in Matroska to mov_text in MP4, and back)."""
+
+    def __init__(self, container: av.container.OutputContainer, stream: av.SubtitleStream, codec: str, mux):
+        self.mux = mux
+        self.decoder = stream.codec_context
+        self.decoder.open(strict=False)  # it makes the ASS header that text encoders start from
+        self.stream = container.add_stream(codec)
+        self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
+        self.stream.time_base = stream.time_base
+
+    def write(self, packet: av.Packet) -> None:
+        subtitle = self.decoder.decode2(packet)
+        if subtitle is None:  # an empty sample (mov_text's gaps)
+            return
+        out = self.stream.codec_context.encode_subtitle(subtitle)
+        out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+        out.stream = self.stream
+        self.mux(out)
 
 
 class AudioTranscode:

@@ -1,6 +1,7 @@
 """End to end on generated clips: frames, timestamps, formats, audio, trimming, stages."""
 
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -259,22 +260,69 @@ def test_an_encoder_that_takes_none_of_the_sources_formats_gets_the_one_that_los
     assert frames[0].format.name.startswith(layout[:7])  # FFmpeg decodes ProRes 4444 as 12-bit
 
 
-def test_subtitles_are_copied(tmp_path):
+SUBRIP = "1\n00:00:00,000 --> 00:00:00,300\n<i>hello</i>\n\n2\n00:00:01,000 --> 00:00:01,450\nworld\n"
+
+
+def with_subtitles(tmp_path, name: str, codec: str | None = None):
+    """A clip with the SUBRIP subtitles (as ``codec``, else copied as SubRip) in container ``name``."""
     srt = tmp_path / "s.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n\n2\n00:00:00,300 --> 00:00:00,450\nworld\n")
-    video = make_clip(tmp_path / "v.mkv")
-    src = tmp_path / "vs.mkv"
+    srt.write_text(SUBRIP)
+    video = make_clip(tmp_path / "v.mkv", frames=40)
+    src = tmp_path / name
     with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(src), "w") as out:
         vo = out.add_stream_from_template(v.streams.video[0])
-        so = out.add_stream_from_template(s.streams[0])
-        for container, stream in ((v, vo), (s, so)):
-            for p in container.demux():
-                if p.size:
-                    p.stream = stream
-                    out.mux(p)
+        decoder = s.streams[0].codec_context
+        decoder.open(strict=False)
+        so = out.add_stream(codec) if codec else out.add_stream_from_template(s.streams[0])
+        if codec:
+            so.codec_context.subtitle_header = decoder.subtitle_header
+        for p in v.demux():
+            if p.size:
+                p.stream = vo
+                out.mux(p)
+        for p in s.demux():
+            if p.size:
+                q = so.codec_context.encode_subtitle(decoder.decode2(p)) if codec else p
+                q.pts, q.dts, q.duration, q.time_base, q.stream = p.pts, p.dts, p.duration, p.time_base, so
+                out.mux(q)
+    return src
+
+
+def subtitles(path) -> list:
+    """(start, duration in s, text without styling, italic) of each subtitle, and the codec."""
+    with av.open(str(path)) as c:
+        s = c.streams.subtitles[0]
+        found = []
+        for p in c.demux(s):
+            subtitle = s.codec_context.decode2(p) if p.size else None
+            for rect in subtitle or []:
+                text = rect.ass.decode().split(",", 8)[-1]
+                found.append((round(float(p.pts * p.time_base), 3), round(float(p.duration * p.time_base), 3),
+                              re.sub(r"{[^}]*}", "", text), "\\i1" in text))
+        return s.codec_context.name, found
+
+
+def test_subtitles_are_copied(tmp_path):
+    src = with_subtitles(tmp_path, "vs.mkv")
     out = tmp_path / "out.mkv"
     assert run_cli(src, out, "-q", "--stages", "none").returncode == 0
     assert decode(out, "subtitle") == decode(src, "subtitle")
+
+
+@pytest.mark.parametrize("source, codec, target, written", [("vs.mkv", None, "out.mp4", "mov_text"),
+                                                            ("vs.mp4", "mov_text", "out.mkv", "ssa"),
+                                                            ("vs.mkv", None, "out.webm", "webvtt")])
+def test_text_subtitles_a_container_cannot_hold_are_converted(tmp_path, source, codec, target, written):
+    """SubRip into MP4 becomes mov_text, an MP4's mov_text into Matroska ASS, as ffmpeg's
+    ``-c:s mov_text`` and its defaults do: the same texts, times and italics, not dropped."""
+    src = with_subtitles(tmp_path, source, codec)
+    out = tmp_path / target
+    r = run_cli(src, out, "--stages", "none", "--codec", "libvpx-vp9" if target.endswith("webm") else "libx264")
+    assert r.returncode == 0, r.stderr
+    assert b"converting subtitle stream #1" in r.stderr
+    expected = [(0.0, 0.3, "hello", True), (1.0, 0.45, "world", False)]
+    assert subtitles(src)[1] == expected
+    assert subtitles(out) == (written, expected)
 
 
 def test_trim_with_start_and_duration(tmp_path):
