@@ -80,21 +80,30 @@ class EncoderSettings:
 
 def default_codec(target: str | None, fmt: str | None = None) -> str:
     """The video encoder when none is asked for, as ffmpeg picks one: libx264 where the output
-    container holds H.264, else the container's own (WebM: libvpx-vp9)."""
+    container can start a file of H.264, else the container's own (WebM: libvpx-vp9, Ogg: VP8)."""
     if not fmt and (not target or target == "-" or is_url(target)):
         return "libx264"
-    try:  # nothing is written until a header is: this only asks the format what it holds
-        container = av.open(target if not fmt else os.devnull, "w", format=fmt)
+    try:  # nothing is written until a header is: this only asks which format the name means
+        with av.open(target if not fmt else os.devnull, "w", format=fmt) as named:
+            fmt = named.format.name
+        container = av.open(os.devnull, "w", format=fmt)
     except (ValueError, av.error.FFmpegError):
         return "libx264"  # an unknown format: the sink says so
-    try:
-        container.add_stream("libx264")
+    try:  # a header to nowhere: Ogg takes an H.264 stream and refuses it only there
+        stream = container.add_stream("libx264")
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
         return "libx264"
-    except (ValueError, av.error.FFmpegError):  # WebM, GIF: their own encoder, if FFmpeg has it
-        own = container.default_video_codec
-        return av.codec.Codec(own, "w").name if own in av.codecs_available else "libx264"
+    except (ValueError, av.error.FFmpegError):  # WebM, GIF, .ogv: their own encoder, if FFmpeg has one
+        try:
+            return av.codec.Codec(container.default_video_codec, "w").name
+        except ValueError:  # none (Ogg's Theora here): the sink's error asks for a --codec
+            return "libx264"
     finally:
-        container.close()
+        try:
+            container.close()
+        except av.error.FFmpegError:  # a trailer some formats cannot write with no packets (MXF)
+            pass
 
 
 def parse_bitrate(text: str) -> int:

@@ -95,7 +95,7 @@ def test_output_problems(tmp_path, clip):
         ((clip, tmp_path / "out.unknownext"), "-f FORMAT"),
         ((clip, "-"), "-f"),
         ((clip, "/proc/out.mp4"), "cannot write '/proc/out.mp4'", "choose a writable folder"),  # looks writable
-        ((clip, tmp_path / "out.ogv", "--progress", "none"), "ogv cannot start a file of libx264",
+        ((clip, tmp_path / "out.ogv", "--codec", "libx264", "--progress", "none"), "ogv cannot start a file of libx264",
          "pass a --codec that ogv holds"),  # its muxer takes an H.264 stream, then cannot write its header
     ]
     for args, *words in cases:

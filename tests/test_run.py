@@ -234,9 +234,10 @@ def test_audio_whose_channels_have_no_named_order_is_re_encoded_as_their_usual_l
 
 
 def test_a_container_that_holds_no_h264_gets_its_own_encoder(tmp_path):
-    """As ffmpeg with no -c:v: WebM gets VP9 (libx264 was refused there), MP4 and MPEG-TS H.264."""
+    """As ffmpeg with no -c:v: WebM gets VP9 (libx264 was refused there), Ogg video VP8 (its muxer
+    takes an H.264 stream, then cannot write its header), MP4 and MPEG-TS H.264."""
     src = make_clip(tmp_path / "in.mkv", frames=5)
-    for name, codec in (("out.webm", "vp9"), ("out.mp4", "h264"), ("out.ts", "h264")):
+    for name, codec in (("out.webm", "vp9"), ("out.ogv", "vp8"), ("out.mp4", "h264"), ("out.ts", "h264")):
         r = run_cli(src, tmp_path / name, "--stages", "none")
         assert r.returncode == 0, r.stderr
         with av.open(str(tmp_path / name)) as c:
