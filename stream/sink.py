@@ -27,6 +27,9 @@ LIVE_FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
 NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
                    "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+ENCODING_TAGS = {"DURATION", "BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS_WRITING_APP",
+                 "_STATISTICS_WRITING_DATE_UTC", "_STATISTICS_TAGS", "ENCODER", "MAJOR_BRAND", "MINOR_VERSION",
+                 "COMPATIBLE_BRANDS"}
 TEXT_SUBTITLES = ("mov_text", "subrip", "webvtt", "ass")  # text encoders, in the order one is chosen
 CARRIED = {"mpegts": {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "dts", "truehd", "opus", "dvb_subtitle",
                       "dvb_teletext"}}  # what MPEG-TS carries: PyAV's list holds only its defaults (MP2)
@@ -257,11 +260,26 @@ class Sink:
             self.video = (self.container.add_stream_from_template(copy_video) if self.copying
                           else self._add_video(source, settings, low_latency))
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
+            self._copy_tags(source)
         except Exception:
             self.abort()
             raise
         self.frames = 0
         self._started = False  # the header written
+
+    def _copy_tags(self, source: Source) -> None:
+        """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,
+        title) and disposition (default, forced), and the chapters within the trimmed window."""
+        self.container.metadata.update(content_tags(source.container.metadata))
+        outputs = {source.video.index: self.video}
+        outputs |= {i: out if isinstance(out, av.stream.Stream) else out.stream for i, out in self.streams.items()}
+        for stream in [source.video, *source.passthrough]:
+            if stream.index in outputs:
+                outputs[stream.index].metadata.update(content_tags(stream.metadata))
+                outputs[stream.index].disposition = stream.disposition
+        chapters = trimmed_chapters(source.container.chapters(), source.start, source.duration)
+        if chapters:
+            self.container.set_chapters(chapters)
 
     @staticmethod
     def _temporary_name(target: str) -> str:
@@ -420,6 +438,28 @@ def temporary_name(target: str, pid: str) -> str:
     folder, name = os.path.split(os.path.abspath(target))
     stem, ext = os.path.splitext(name)
     return os.path.join(folder, f".{stem}.dfstream-{pid}{ext}")
+
+
+def content_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags less those that describe the input's encoding or container, which would be wrong in
+    the output (Matroska's statistics, durations and encoder, MP4's brands)."""
+    return {k: v for k, v in tags.items() if k.split("-")[0].upper() not in ENCODING_TAGS}
+
+
+def trimmed_chapters(chapters: list[dict], start: float, duration: float | None) -> list[dict]:
+    """Chapters as ffmpeg keeps them after ``-ss start -t duration``: those that overlap the
+    window, moved by ``start`` and cut to the window."""
+    kept = []
+    for chapter in chapters:
+        tb = chapter["time_base"]
+        offset = round(start / tb)
+        end = chapter["end"] - offset
+        limit = None if duration is None else round(duration / tb)
+        if end <= 0 or (limit is not None and chapter["start"] - offset >= limit):
+            continue
+        kept.append(chapter | {"start": max(0, chapter["start"] - offset),
+                               "end": end if limit is None else min(end, limit)})
+    return kept
 
 
 def text_subtitle_codec(container: av.container.OutputContainer) -> str | None:

@@ -326,6 +326,45 @@ def test_text_subtitles_a_container_cannot_hold_are_converted(tmp_path, source, 
     assert subtitles(out) == (written, expected)
 
 
+def tagged(tmp_path):
+    """A clip with a title, an audio stream in French with mkvmerge's statistics (stale once
+    re-encoded or cut), marked default, and two chapters of a second each."""
+    clip = make_clip(tmp_path / "plain.mkv", frames=50, audio="aac")
+    src = tmp_path / "tagged.mkv"
+    with av.open(str(clip)) as i, av.open(str(src), "w") as o:
+        o.metadata["title"] = "My film"
+        video = o.add_stream_from_template(i.streams.video[0])
+        audio = o.add_stream_from_template(i.streams.audio[0])
+        audio.metadata.update({"language": "fra", "title": "French", "BPS-eng": "96000", "NUMBER_OF_FRAMES-eng": "99"})
+        audio.disposition = av.stream.Disposition.default
+        o.set_chapters([{"id": n, "start": 1000 * (n - 1), "end": 1000 * n, "time_base": Fraction(1, 1000),
+                         "metadata": {"title": title}} for n, title in ((1, "One"), (2, "Two"))])
+        for p in i.demux():
+            if p.size:
+                p.stream = video if p.stream.type == "video" else audio
+                o.mux(p)
+    return src
+
+
+@pytest.mark.parametrize("name, trim, chapters", [("out.mkv", (), [(0.0, 1.0, "One"), (1.0, 2.0, "Two")]),
+                                                  ("out.mp4", ("-ss", "0.5", "-t", "1"),
+                                                   [(0.0, 0.5, "One"), (0.5, 1.0, "Two")])])
+def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters):
+    """As ffmpeg copies them: the title, the audio's language, title and default flag, and the
+    chapters, moved and cut with -ss/-t; not the statistics of the input's encoding."""
+    out = tmp_path / name
+    r = run_cli(tagged(tmp_path), out, "--stages", "none", *trim)
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        audio = c.streams.audio[0]
+        assert c.metadata["title"] == "My film"
+        assert audio.language == "fra" and audio.metadata.get("title", audio.metadata.get("name")) == "French"
+        assert not any(k.startswith(("BPS", "NUMBER_OF_FRAMES")) for k in audio.metadata)
+        assert audio.disposition & av.stream.Disposition.default
+        assert [(float(ch["start"] * ch["time_base"]), float(ch["end"] * ch["time_base"]), ch["metadata"]["title"])
+                for ch in c.chapters()] == chapters
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
