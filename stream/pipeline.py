@@ -133,6 +133,8 @@ class Pipeline:
             raise
         self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
         source = self.source
+        if not options.segment:  # a film in segments: the join says it
+            self.summary.notes += source.ignored_notes()
         self.out_layout = output_layout(options.encoder, source.layout, bool(self.stages),
                                         (source.height, source.width), self.summary.notes)
         self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages))

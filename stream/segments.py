@@ -52,14 +52,14 @@ class Segment:
 
 def frame_times(name: str, input_format: str | None = None, options: dict | None = None):
     """Presentation times of the video's frames (sorted) and of its keyframes, from packets alone."""
-    from .source import open_input
+    from .source import main_video, open_input
 
     container = open_input(name, input_format, options, None)
     try:
         if not container.streams.video:
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
         times, keys = [], set()
-        for packet in container.demux(container.streams.video[0]):
+        for packet in container.demux(main_video(container)):
             t = packet.pts if packet.pts is not None else packet.dts
             if t is not None and packet.size:
                 times.append(t)
@@ -125,13 +125,13 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
     import torch
 
     from .scenes import SceneCuts, subsample
-    from .source import open_input
+    from .source import main_video, open_input
 
     found: dict[int, int] = {}
     index = {t: i for i, t in enumerate(times)}
     container = open_input(name, options.input_format, dict(options.input_options), None)
     try:
-        video = container.streams.video[0]
+        video = main_video(container)
         video.thread_type = "AUTO"
         seconds = float((times[-1] - times[0]) * video.time_base) / max(1, len(times) - 1)
         reach = max(1, min(round(len(times) / (len(ideals) + 1) / 4), round(WINDOW / max(seconds, 1e-6))))
@@ -280,12 +280,13 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     return written
 
 
-def join(source_name: str, parts: list[str], target: str, options, notes: list[str] | None = None) -> int:
+def join(source_name: str, parts: list[str], target: str, options, notes: list[str]) -> int:
     """The segments' video packets and the input's audio and subtitles, copied into ``target``."""
     from .sink import Sink
     from .source import Source
 
     source = Source(source_name, options.input_format, dict(options.input_options))
+    notes += source.ignored_notes()
     inputs = [av.open(p) for p in parts]
     try:
         sink = Sink(target, source, options.encoder, None, None, options.format, options.overwrite, notes,

@@ -76,7 +76,7 @@ def orientation(name: str, input_format: str | None, options: dict | None) -> tu
         return UPRIGHT
     try:
         with av.open(name, options=options or {}) as container:
-            frame = next(container.decode(video=0), None)
+            frame = next(container.decode(main_video(container)), None)
     except (av.error.FFmpegError, StopIteration):
         return UPRIGHT
     sides = frame.side_data if frame is not None else ()
@@ -149,6 +149,17 @@ def image_folder(folder: str) -> str:
     return os.path.join(glob.escape(folder), "*" + types.pop())
 
 
+def main_video(container: av.container.InputContainer) -> av.VideoStream:
+    """The video stream ffmpeg maps by default: the largest picture, one marked default ahead by
+    5,000,000 pixels; cover art (an attached picture) only if nothing else."""
+    def score(stream: av.VideoStream) -> int:
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            return 1
+        ctx = stream.codec_context
+        return (ctx.width * ctx.height if ctx else 0) + 5_000_000 * bool(stream.disposition & av.stream.Disposition.default)
+    return max(container.streams.video, key=score)
+
+
 def open_input(name: str, input_format: str | None = None, options: dict | None = None,
                hwaccel: str | None = None):
     """Open an input container; every failure becomes a one-line DfstreamError. A folder is read as
@@ -207,7 +218,8 @@ class Source:
         if not self.container.streams.video:
             self.container.close()
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
-        self.video = self.container.streams.video[0]
+        self.video = main_video(self.container)
+        self.ignored = [s for s in self.container.streams.video if s is not self.video]  # ffmpeg maps one too
         ctx = self.video.codec_context
         if ctx is None or not ctx.width or not ctx.height:
             self.container.close()
@@ -244,6 +256,17 @@ class Source:
             except av.error.FFmpegError as err:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
+
+    def ignored_notes(self) -> list[str]:
+        """A note for each video stream other than the one processed ('mjpeg 32x32, cover art')."""
+        notes = []
+        for stream in self.ignored:
+            ctx = stream.codec_context
+            what = f"{ctx.name} {ctx.width}x{ctx.height}" if ctx else "unknown codec"
+            what += ", cover art" if stream.disposition & av.stream.Disposition.attached_pic else ""
+            notes.append(f"ignoring video stream #{stream.index} ({what}): dfstream processes one, "
+                         f"#{self.video.index}, as ffmpeg maps one")
+        return notes
 
     @property
     def frame_step(self) -> int:

@@ -365,6 +365,30 @@ def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters)
                 for ch in c.chapters()] == chapters
 
 
+def test_the_video_stream_is_the_one_ffmpeg_maps(tmp_path):
+    """A small picture stream ahead of the film (a thumbnail track) is not the film: the largest
+    is processed, as ffmpeg maps it, and the other is named in a note (before: 1 frame out of 30)."""
+    clip = make_clip(tmp_path / "film.mkv", frames=30)
+    src = tmp_path / "thumb.mkv"
+    with av.open(str(clip)) as i, av.open(str(src), "w") as o:
+        thumb = o.add_stream("mjpeg", rate=25)
+        thumb.width, thumb.height, thumb.pix_fmt = 32, 32, "yuvj420p"
+        film = o.add_stream_from_template(i.streams.video[0])
+        picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+        for p in [*thumb.encode(picture.reformat(format="yuvj420p")), *thumb.encode(None)]:
+            o.mux(p)
+        for p in i.demux():
+            if p.size:
+                p.stream = film
+                o.mux(p)
+    out = tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    assert b"ignoring video stream #0 (mjpeg 32x32): dfstream processes one, #1" in r.stderr
+    frames = decode(out)
+    assert len(frames) == 30 and frames[0][2].shape == (64 * 3 // 2, 96)
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
