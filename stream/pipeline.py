@@ -445,6 +445,8 @@ class Pipeline:
             self.summary.notes.append(self.realtime.report())
         if self.source.corrupt_packets:
             self.summary.notes.append(f"skipped {self.source.corrupt_packets} damaged video packets")
+        if cut := self.source.cut_short():
+            self.summary.notes.append(cut)
         if self.source.resized:
             self.summary.notes.append(f"scaled {self.source.resized} frames of another size to the first's, "
                                       f"{self.source.width}x{self.source.height}")

@@ -249,6 +249,15 @@ class Source:
         self.resized = 0  # frames of another size than the first, scaled to it
         self.segment = segment
         self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
+        if self.video.duration:  # what the header says the video spans, in seconds: (from, for)
+            self.declared = (float((self.video.start_time or 0) * self.time_base),
+                             float(self.video.duration * self.time_base))
+        elif self.container.duration:
+            self.declared = ((self.container.start_time or 0) / av.time_base, self.container.duration / av.time_base)
+        else:
+            self.declared = None
+        self.last_pts: int | None = None  # of the last video frame decoded
+        self.read_to_end = False  # the demuxer ran out of packets (not stopped, not trimmed)
         if start or (segment and segment.warm):
             try:
                 at = segment.warm if segment else int(start / self.time_base)
@@ -275,17 +284,26 @@ class Source:
 
     def expected_frames(self) -> int | None:
         """Best guess of how many frames will come out, for progress and ETA."""
-        seconds = None
-        if self.video.duration:
-            seconds = float(self.video.duration * self.time_base)
-        elif self.container.duration:
-            seconds = self.container.duration / av.time_base
-        if seconds is None:
+        if self.declared is None:
             return self.video.frames or None
-        seconds -= self.start
+        seconds = self.declared[1] - self.start
         if self.duration is not None:
             seconds = min(seconds, self.duration)
         return max(0, round(seconds * self.rate))
+
+    def cut_short(self) -> str | None:
+        """A note where the file ends well before the duration its header gives (over half a second
+        and 5% early; audio may outlast the video by less): a download or a copy cut short."""
+        if not self.read_to_end or self.last_pts is None or self.segment or self.duration is not None:
+            return None
+        if self.declared is None:
+            return None
+        declared = sum(self.declared)
+        reached = float((self.last_pts + self.frame_step) * self.time_base)
+        if declared - reached <= max(0.5, 0.05 * declared):
+            return None
+        return (f"'{self.name}' ends at {reached:.2f} s, its header says {declared:.2f} s: the file may be "
+                f"incomplete (a download or copy cut short)")
 
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
@@ -298,12 +316,15 @@ class Source:
                     return
                 if packet.stream is self.video:
                     for frame in self._decode(packet):
+                        if frame.pts is not None:
+                            self.last_pts = max(frame.pts, self.last_pts if self.last_pts is not None else frame.pts)
                         for item in stamps.push(frame, frame.pts, frame.dts):
                             yield from self._video_item(*item, trim, reader)
                 elif packet.size:
                     yield from trim.packets(packet) if trim else (packet,)
             for item in stamps.flush():
                 yield from self._video_item(*item, trim, reader)
+            self.read_to_end = not self.stop.is_set() and not (trim and trim.ended)
         except av.error.FFmpegError as err:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
                                 "check the input is complete and readable") from None

@@ -9,7 +9,7 @@ import pytest
 
 import dfstream
 from dfstream.errors import DfstreamError
-from tests.conftest import MEDIA, needs_media
+from tests.conftest import MEDIA, make_clip, needs_media, run_cli
 
 WALKERS = MEDIA / "walkers_720p_aac.avi"
 
@@ -74,3 +74,19 @@ def test_damaged_inputs_fail_cleanly_or_give_a_decodable_output(tmp_path, clip):
     truncated = tmp_path / "in0.mkv"
     with pytest.raises(DfstreamError, match="no video frame could be decoded"):
         dfstream.process(str(truncated), str(tmp_path / "again.mkv"))
+
+
+def test_a_file_cut_short_is_named_in_a_note(tmp_path):
+    """Matroska's header gives the whole duration: a copy cut at 40% decodes to its cut, and the
+    note says where it ends against its header; the whole file gets no note."""
+    whole = make_clip(tmp_path / "whole.mkv", frames=75, audio="aac")
+    cut = tmp_path / "cut.mkv"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 4 // 10])
+    notes = {}
+    for src in (whole, cut):
+        r = run_cli(src, tmp_path / f"out-{src.name}", "--stages", "gray")
+        assert r.returncode == 0, r.stderr
+        notes[src.name] = [line for line in r.stderr.decode().splitlines() if "may be incomplete" in line]
+    assert notes["whole.mkv"] == []
+    assert len(notes["cut.mkv"]) == 1 and "its header says 3." in notes["cut.mkv"][0]
