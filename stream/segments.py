@@ -52,14 +52,14 @@ class Segment:
 
 def frame_times(name: str, input_format: str | None = None, options: dict | None = None):
     """Presentation times of the video's frames (sorted) and of its keyframes, from packets alone."""
-    from .source import main_video, open_input
+    from .source import demuxed, main_video, open_input
 
     container = open_input(name, input_format, options, None)
     try:
         if not container.streams.video:
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
         times, keys = [], set()
-        for packet in container.demux(main_video(container)):
+        for packet in demuxed(container, main_video(container)):
             t = packet.pts if packet.pts is not None else packet.dts
             if t is not None and packet.size:
                 times.append(t)
@@ -283,7 +283,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
 def join(source_name: str, parts: list[str], target: str, options, notes: list[str]) -> int:
     """The segments' video packets and the input's audio and subtitles, copied into ``target``."""
     from .sink import Sink
-    from .source import Source
+    from .source import Source, demuxed
 
     source = Source(source_name, options.input_format, dict(options.input_options))
     notes += source.ignored_notes()
@@ -293,7 +293,7 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
                     copy_video=inputs[0].streams.video[0])
         try:
             video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
-            other = (p for p in source.container.demux(*source.passthrough) if p.size) if source.passthrough else ()
+            other = (p for p in demuxed(source.container, *source.passthrough) if p.size) if source.passthrough else ()
             frames = 0
             for packet in heapq.merge(video, other, key=_seconds):
                 if packet.stream.type == "video":

@@ -7,6 +7,7 @@ run leaves nothing under the target name. ``-`` writes to standard output.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ LIVE_FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PIPE_FORMATS = "nut, matroska or mpegts"
 NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rtp_mpegts",
                    "rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+TS_NONSTRICT = 0x20000  # AVFMT_TS_NONSTRICT: the format allows equal decode times in a stream
 ENCODING_TAGS = {"DURATION", "BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS_WRITING_APP",
                  "_STATISTICS_WRITING_DATE_UTC", "_STATISTICS_TAGS", "ENCODER", "MAJOR_BRAND", "MINOR_VERSION",
                  "COMPATIBLE_BRANDS"}
@@ -266,6 +268,9 @@ class Sink:
             raise
         self.frames = 0
         self._started = False  # the header written
+        self._last_dts: dict[int, tuple[int, Fraction]] = {}  # per output stream: the last one muxed
+        self._moved = 0  # packets whose decode time went back, moved on
+        self._refused = 0  # damaged packets the muxer refused, left out
 
     def _copy_tags(self, source: Source) -> None:
         """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,
@@ -356,20 +361,47 @@ class Sink:
             if packet is None:
                 self.container.close()
             else:
+                self._in_order(packet)
                 self.container.mux(packet)
                 self._started = True
+                if packet.dts is not None:
+                    self._last_dts[packet.stream.index] = (packet.dts, packet.time_base)
         except (BrokenPipeError, av.error.BrokenPipeError):
             raise
         except OSError as err:  # FFmpeg's errors included
             raise DfstreamError(f"writing '{self.target}' failed: {describe_av_error(err)}",
                                 "free space on the disk, or write the output elsewhere") from None
         except av.error.FFmpegError as err:
+            if self._started and packet is not None and packet.stream.type != "video":
+                self._refused += 1  # a damaged copied packet its muxer or its filter refuses (AAC's ADTS header)
+                return
             if self._started:
                 raise
             fmt = self.container.format.name
             codecs = ", ".join(s.codec_context.name for s in self.container.streams)
             raise DfstreamError(f"{fmt} cannot start a file of {codecs}: {describe_av_error(err)}",
                                 f"pass a --codec that {fmt} holds, or write .mkv") from None
+
+    def _in_order(self, packet: av.Packet) -> None:
+        """ffmpeg's mending of decode times that go back (a damaged file), which muxers refuse, in
+        the output stream's time base: a packet decoded after it is shown gets the median of the
+        two and the earliest allowed; one that goes back is moved to the earliest allowed (just
+        after the last, or at it where the format allows equal times)."""
+        last = self._last_dts.get(packet.stream.index)
+        if packet.dts is None or last is None:
+            return
+        tb = packet.stream.time_base  # final once the header is written, as it is after a first packet
+        dts, pts = (None if t is None else nearest(t * packet.time_base / tb) for t in (packet.dts, packet.pts))
+        least = nearest(last[0] * last[1] / tb) + (0 if self.container.format.flags & TS_NONSTRICT else 1)
+        moved = pts is not None and dts > pts
+        if moved:
+            pts = dts = sorted((pts, dts, least))[1]
+        if dts < least:
+            pts, dts, moved = max(pts, least) if pts is not None else None, least, True
+        if moved:
+            duration = nearest(packet.duration * packet.time_base / tb) if packet.duration else packet.duration
+            packet.time_base, packet.pts, packet.dts, packet.duration = tb, pts, dts, duration
+            self._moved += 1
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         frame.pict_type = av.video.frame.PictureType.NONE
@@ -398,6 +430,13 @@ class Sink:
         for out in self.streams.values():
             if isinstance(out, AudioTranscode):
                 out.flush()
+            if isinstance(out, Transcode) and out.damaged:
+                self.notes.append(f"skipped {out.damaged} damaged packets of stream #{out.index} in re-encoding it")
+        if self._refused:
+            self.notes.append(f"left out {self._refused} damaged audio or subtitle packets the muxer refused")
+        if self._moved:
+            self.notes.append(f"moved {self._moved} packets whose decode times went back (a damaged input) "
+                              "to just after the ones before, as ffmpeg does")
         self._release()
         self._write(None)
 
@@ -440,6 +479,11 @@ def temporary_name(target: str, pid: str) -> str:
     return os.path.join(folder, f".{stem}.dfstream-{pid}{ext}")
 
 
+def nearest(x: Fraction) -> int:
+    """x rounded to the nearest integer, halves away from zero, as FFmpeg's av_rescale_q."""
+    return math.floor(x + Fraction(1, 2)) if x >= 0 else -math.floor(-x + Fraction(1, 2))
+
+
 def content_tags(tags: dict[str, str]) -> dict[str, str]:
     """Tags less those that describe the input's encoding or container, which would be wrong in
     the output (Matroska's statistics, durations and encoder, MP4's brands)."""
@@ -471,21 +515,38 @@ def text_subtitle_codec(container: av.container.OutputContainer) -> str | None:
     return next((c for c in TEXT_SUBTITLES if c in container.supported_codecs), None)
 
 
-class SubtitleTranscode:
+class Transcode:
+    """What the audio and subtitle re-encoders share: the input stream's decoder, whose damaged
+    packets are skipped and counted, as ffmpeg skips them."""
+
+    def __init__(self, stream: av.stream.Stream, mux):
+        self.mux = mux
+        self.decoder = stream.codec_context
+        self.index = stream.index
+        self.damaged = 0
+
+    def _decoded(self, decode, packet: av.Packet):
+        try:
+            return decode(packet)
+        except av.error.FFmpegError:  # AAC's decoder gives EPERM and others besides INVALIDDATA
+            self.damaged += 1
+            return None
+
+
+class SubtitleTranscode(Transcode):
     """Decode a text subtitle stream and encode it with a text codec the container holds, each
     subtitle at its packet's time (SubRip in Matroska to mov_text in MP4, and back)."""
 
     def __init__(self, container: av.container.OutputContainer, stream: av.SubtitleStream, codec: str, mux):
-        self.mux = mux
-        self.decoder = stream.codec_context
+        super().__init__(stream, mux)
         self.decoder.open(strict=False)  # it makes the ASS header that text encoders start from
         self.stream = container.add_stream(codec)
         self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
         self.stream.time_base = stream.time_base
 
     def write(self, packet: av.Packet) -> None:
-        subtitle = self.decoder.decode2(packet)
-        if subtitle is None:  # an empty sample (mov_text's gaps)
+        subtitle = self._decoded(self.decoder.decode2, packet)
+        if subtitle is None:  # an empty sample (mov_text's gaps), or a damaged one
             return
         out = self.stream.codec_context.encode_subtitle(subtitle)
         out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
@@ -493,12 +554,11 @@ class SubtitleTranscode:
         self.mux(out)
 
 
-class AudioTranscode:
+class AudioTranscode(Transcode):
     """Decode an audio stream and encode it with a codec the container holds."""
 
     def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str, mux):
-        self.mux = mux
-        self.decoder = stream.codec_context
+        super().__init__(stream, mux)
         rate, rates = stream.codec_context.sample_rate, av.codec.Codec(codec, "w").audio_rates
         if rates and rate not in rates:  # as ffmpeg resamples: to the nearest rate the encoder takes
             rate = min(rates, key=lambda r: abs(r - rate))
@@ -510,7 +570,7 @@ class AudioTranscode:
         self.resampler = None
 
     def write(self, packet: av.Packet) -> None:
-        for frame in self.decoder.decode(packet):
+        for frame in self._decoded(self.decoder.decode, packet) or ():
             self._encode(frame)
 
     def _encode(self, frame) -> None:

@@ -160,6 +160,16 @@ def main_video(container: av.container.InputContainer) -> av.VideoStream:
     return max(container.streams.video, key=score)
 
 
+def demuxed(container: av.container.InputContainer, *streams: av.stream.Stream) -> Iterator[av.Packet]:
+    """``container.demux(*streams)``, ended where PyAV's flush at the end of the file reads past
+    its list of streams because one appeared midway (a damaged MPEG-TS): the streams asked for
+    were flushed before it."""
+    try:
+        yield from container.demux(*streams)
+    except IndexError:
+        return
+
+
 def open_input(name: str, input_format: str | None = None, options: dict | None = None,
                hwaccel: str | None = None):
     """Open an input container; every failure becomes a one-line DfstreamError. A folder is read as
@@ -311,7 +321,7 @@ class Source:
         trim = Trim(self.start, self.duration, self.time_base) if self.start or self.duration is not None else None
         reader = RGBReader(self.colour) if self.rgb else None
         try:
-            for packet in self.container.demux(self.video, *self.passthrough):
+            for packet in demuxed(self.container, self.video, *self.passthrough):
                 if self.stop.is_set():
                     return
                 if packet.stream is self.video:
