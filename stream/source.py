@@ -160,6 +160,15 @@ def main_video(container: av.container.InputContainer) -> av.VideoStream:
     return max(container.streams.video, key=score)
 
 
+def tag_seconds(text: str) -> float | None:
+    """A Matroska DURATION tag ('00:00:02.000000000') in seconds, None if it is not one."""
+    try:
+        hours, minutes, seconds = text.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
 def demuxed(container: av.container.InputContainer, *streams: av.stream.Stream) -> Iterator[av.Packet]:
     """``container.demux(*streams)``, ended where PyAV's flush at the end of the file reads past
     its list of streams because one appeared midway (a damaged MPEG-TS): the streams asked for
@@ -259,9 +268,12 @@ class Source:
         self.resized = 0  # frames of another size than the first, scaled to it
         self.segment = segment
         self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
+        tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         if self.video.duration:  # what the header says the video spans, in seconds: (from, for)
             self.declared = (float((self.video.start_time or 0) * self.time_base),
                              float(self.video.duration * self.time_base))
+        elif tagged:
+            self.declared = (float((self.video.start_time or 0) * self.time_base), tagged)
         elif self.container.duration:
             self.declared = ((self.container.start_time or 0) / av.time_base, self.container.duration / av.time_base)
         else:

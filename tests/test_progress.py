@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 from dfstream.progress import Progress
+from dfstream.source import Source
+from tests.conftest import make_clip
 
 
 class Terminal(io.StringIO):
@@ -52,3 +54,14 @@ def test_memory_stays_flat_on_long_input(tmp_path):
     out = tmp_path / "o.nut"
     short, long = peak_rss_mb(4, out), peak_rss_mb(40, out)  # 200 and 2000 frames of 115 kB each
     assert long - short < 40, (short, long)
+
+
+def test_the_total_is_the_videos_own_length_in_matroska(tmp_path):
+    """Matroska gives no stream durations, only the file's (the longest stream's: AAC's 2.13 s
+    here) and a DURATION tag per stream: the total counts the video's 50 frames, not 53."""
+    clip = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
+    source = Source(str(clip))
+    try:
+        assert source.container.duration / 1e6 > 2.1 and source.expected_frames() == 50
+    finally:
+        source.close()
