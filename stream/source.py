@@ -160,6 +160,13 @@ def main_video(container: av.container.InputContainer) -> av.VideoStream:
     return max(container.streams.video, key=score)
 
 
+def silent(stream: av.stream.Stream) -> bool:
+    """An audio stream the probe found no audio in (a recording's PID that carries nothing): no
+    rate or no channels, which no muxer can write a header for."""
+    ctx = stream.codec_context
+    return stream.type == "audio" and (ctx is None or not ctx.sample_rate or not ctx.channels)
+
+
 def tag_seconds(text: str) -> float | None:
     """A Matroska DURATION tag ('00:00:02.000000000') in seconds, None if it is not one."""
     try:
@@ -246,7 +253,9 @@ class Source:
             raise DfstreamError(f"cannot decode the video of '{name}' (codec {codec})",
                                 "convert it with ffmpeg first, or check the file is complete")
         self.video.thread_type = "AUTO"
-        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment]
+        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment
+                            and not silent(s)]
+        self.silent = [s for s in self.container.streams if s.type == "audio" and silent(s)]
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.upright = orientation(name, input_format, options)  # autorotation, as ffmpeg's
@@ -289,7 +298,8 @@ class Source:
                                     "drop -ss, or remux the input to a seekable file") from None
 
     def ignored_notes(self) -> list[str]:
-        """A note for each video stream other than the one processed ('mjpeg 32x32, cover art')."""
+        """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
+        and for each audio stream that is ``silent``."""
         notes = []
         for stream in self.ignored:
             ctx = stream.codec_context
@@ -297,6 +307,9 @@ class Source:
             what += ", cover art" if stream.disposition & av.stream.Disposition.attached_pic else ""
             notes.append(f"ignoring video stream #{stream.index} ({what}): dfstream processes one, "
                          f"#{self.video.index}, as ffmpeg maps one")
+        for stream in self.silent:
+            notes.append(f"ignoring audio stream #{stream.index} ({stream.codec_context.name}): no audio was found "
+                         "in it to learn its rate and channels from, and no container can start a file with it")
         return notes
 
     @property

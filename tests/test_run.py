@@ -389,6 +389,28 @@ def test_the_video_stream_is_the_one_ffmpeg_maps(tmp_path):
     assert len(frames) == 30 and frames[0][2].shape == (64 * 3 // 2, 96)
 
 
+def test_an_audio_stream_that_holds_nothing_is_left_out(tmp_path):
+    """A recording whose audio PID carries no packets reads as audio of no rate and no channels;
+    no muxer could start a file with it (the run failed at the header): the video comes out."""
+    clip = make_clip(tmp_path / "v.mkv", frames=25)
+    src = tmp_path / "empty-audio.ts"
+    with av.open(str(clip)) as i, av.open(str(src), "w") as o:
+        video = o.add_stream_from_template(i.streams.video[0])
+        o.add_stream("mp2", rate=48000)  # declared in the programme, never written
+        for p in i.demux():
+            if p.size:
+                p.stream = video
+                o.mux(p)
+    with av.open(str(src)) as c:
+        assert c.streams.audio[0].codec_context.sample_rate == 0
+    out = tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    assert b"ignoring audio stream #1" in r.stderr
+    with av.open(str(out)) as c:
+        assert not c.streams.audio and sum(1 for _ in c.decode(video=0)) == 25
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
