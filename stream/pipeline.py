@@ -35,7 +35,7 @@ from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
 from .signals import stop_on_signals
-from .sink import EncoderSettings, Sink, check_target, output_layout
+from .sink import EncoderSettings, Sink, check_target, default_codec, output_layout
 from .source import Source, VideoItem
 from .summary import Batch, OutputFrame, Summary
 from .threads import SharedCores
@@ -484,7 +484,9 @@ class Pipeline:
 
 
 def process(source: str, target: str, stages: str | list = "none", **options) -> Summary:
-    """Stream ``source`` through ``stages`` into ``target``; options as in ``Options``."""
+    """Stream ``source`` through ``stages`` into ``target``; options as in ``Options``. With no
+    ``encoder``, the command line's: libx264, or the container's own where it holds no H.264."""
+    options.setdefault("encoder", EncoderSettings(default_codec(target, options.get("format"))))
     return Pipeline(source, Options(stages=stages, **options)).run(target)
 
 

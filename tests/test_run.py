@@ -244,6 +244,14 @@ def test_a_container_that_holds_no_h264_gets_its_own_encoder(tmp_path):
             assert c.streams.video[0].codec_context.name == codec and sum(1 for _ in c.decode(video=0)) == 5
 
 
+def test_python_writes_a_webm_as_the_command_line_does(tmp_path):
+    """``dfstream.process`` with no encoder settings picks the encoder as the command line does."""
+    src = make_clip(tmp_path / "in.mkv", frames=5)
+    dfstream.process(str(src), str(tmp_path / "out.webm"), stages="gray")
+    with av.open(str(tmp_path / "out.webm")) as c:
+        assert c.streams.video[0].codec_context.name == "vp9" and sum(1 for _ in c.decode(video=0)) == 5
+
+
 @pytest.mark.parametrize("size, layout", [((96, 64), "yuv422p10le"), ((97, 61), "yuv444p10le")])
 def test_an_encoder_that_takes_none_of_the_sources_formats_gets_the_one_that_loses_least(tmp_path, size, layout):
     """As ffmpeg picks one (ProRes for an edit from 8-bit 4:2:0): no depth or chroma lost, else the
