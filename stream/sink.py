@@ -383,12 +383,12 @@ class Sink:
                                 f"pass a --codec that {fmt} holds, or write .mkv") from None
 
     def _in_order(self, packet: av.Packet) -> None:
-        """ffmpeg's mending of decode times that go back (a damaged file), which muxers refuse, in
-        the output stream's time base: a packet decoded after it is shown gets the median of the
-        two and the earliest allowed; one that goes back is moved to the earliest allowed (just
-        after the last, or at it where the format allows equal times)."""
+        """ffmpeg's mending of audio and video decode times that go back (a damaged file), which
+        muxers refuse, in the output stream's time base: a packet decoded after it is shown gets
+        the median of the two and the earliest allowed; one that goes back is moved to the earliest
+        allowed (just after the last, or at it where the format allows equal times)."""
         last = self._last_dts.get(packet.stream.index)
-        if packet.dts is None or last is None:
+        if packet.dts is None or last is None or packet.stream.type not in ("audio", "video"):
             return
         tb = packet.stream.time_base  # final once the header is written, as it is after a first packet
         dts, pts = (None if t is None else nearest(t * packet.time_base / tb) for t in (packet.dts, packet.pts))
