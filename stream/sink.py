@@ -308,6 +308,8 @@ class Sink:
         ctx.time_base = source.time_base
         if settings.bitrate:
             ctx.bit_rate = parse_bitrate(settings.bitrate)
+        if source.sample_aspect_ratio:  # anamorphic video (DVD) keeps its shape on screen
+            ctx.sample_aspect_ratio = source.sample_aspect_ratio
         ctx.colorspace, ctx.color_range = self.tags.colorspace, self.tags.color_range
         ctx.color_primaries, ctx.color_trc = self.tags.primaries, self.tags.trc
         if self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):

@@ -260,6 +260,8 @@ class Source:
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.upright = orientation(name, input_format, options)  # autorotation, as ffmpeg's
         self.width, self.height = (ctx.height, ctx.width) if self.upright[0] else (ctx.width, ctx.height)
+        sar = self.video.sample_aspect_ratio or ctx.sample_aspect_ratio  # the container's first, as ffmpeg
+        self.sample_aspect_ratio = (1 / sar if self.upright[0] else sar) if sar else None  # transposed: inverse
         fmt = ctx.pix_fmt or "yuv420p"
         if hwaccel and fmt == "yuv420p":
             fmt = "nv12"  # NVDEC hands 8-bit 4:2:0 back as NV12: read as it comes, no conversion

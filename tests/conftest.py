@@ -49,19 +49,21 @@ def make_clip(path: Path, *, width: int = 96, height: int = 64, frames: int = 12
               pts: list[int] | None = None, time_base: Fraction | None = None,
               audio: str | None = None, cut_at: int | None = None, options: dict | None = None,
               picture: np.ndarray | None = None, rotation: int = 0, flip: str = "",
-              audio_rate: int = 48000) -> Path:
+              audio_rate: int = 48000, sar: Fraction | None = None) -> Path:
     """Write a test clip. ``pts`` (in ``time_base``) makes it VFR; ``audio`` names an audio codec
     (at ``audio_rate``);
     ``cut_at`` switches to a different scene from that frame on; ``picture`` (RGB uint8 [H,W,3]),
     a still shot of it instead of the moving pattern; ``rotation``: the display matrix's turn in
     degrees counter-clockwise (as a phone writes one), ``flip`` ("h", "v" or both) its mirroring
-    after the turn."""
+    after the turn; ``sar``: the pixels' shape (anamorphic video)."""
     with av.open(str(path), "w") as out:
         v = out.add_stream(codec, rate=rate, options=options or ({"qp": "0", "preset": "ultrafast"}
                                                                  if codec == "libx264" else {}))
         v.width, v.height, v.pix_fmt = width, height, pix_fmt
         if rotation or flip:
             v.set_display_rotation(rotation, hflip="h" in flip, vflip="v" in flip)
+        if sar:
+            v.codec_context.sample_aspect_ratio = sar
         tb = time_base or Fraction(1, rate)
         v.codec_context.time_base = tb
         a = None

@@ -419,6 +419,18 @@ def test_an_audio_stream_that_holds_nothing_is_left_out(tmp_path):
         assert not c.streams.audio and sum(1 for _ in c.decode(video=0)) == 25
 
 
+@pytest.mark.parametrize("name, rotation, shown", [("out.mkv", 0, Fraction(64, 45)), ("out.mp4", 0, Fraction(64, 45)),
+                                                   ("out.mkv", 90, Fraction(45, 64))])
+def test_anamorphic_video_keeps_its_shape(tmp_path, name, rotation, shown):
+    """A widescreen DVD's 720x576 at 64:45 pixels: the output keeps the pixels' shape, or players
+    show it squeezed (it was written square); turned a quarter upright, the shape turns too."""
+    src = make_clip(tmp_path / "dvd.mkv", frames=5, sar=Fraction(64, 45), rotation=rotation)
+    r = run_cli(src, tmp_path / name, "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / name)) as c:
+        assert c.streams.video[0].sample_aspect_ratio == shown
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
