@@ -281,7 +281,8 @@ class Sink:
         for stream in [source.video, *source.passthrough]:
             if stream.index in outputs:
                 outputs[stream.index].metadata.update(content_tags(stream.metadata))
-                outputs[stream.index].disposition = stream.disposition
+                outputs[stream.index].disposition = stream.disposition & ~av.stream.Disposition.attached_pic
+                # the video written moves, even made from cover art alone (which MP4 then refuses)
         chapters = trimmed_chapters(source.container.chapters(), source.start, source.duration)
         if chapters:
             self.container.set_chapters(chapters)

@@ -373,28 +373,49 @@ def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters)
                 for ch in c.chapters()] == chapters
 
 
+def with_picture(tmp_path, name: str, *, cover: bool) -> Path:
+    """A clip with a 32x32 MJPEG picture stream ahead of its streams: a thumbnail track ahead of
+    the film (30 frames), or cover art (an attached picture) beside audio alone."""
+    clip = make_clip(tmp_path / "clip.mkv", frames=30, audio="aac" if cover else None)
+    src = tmp_path / name
+    with av.open(str(clip)) as i, av.open(str(src), "w") as o:
+        picture = o.add_stream("mjpeg", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 32, 32, "yuvj420p"
+        if cover:
+            picture.disposition = av.stream.Disposition.attached_pic
+        kept = i.streams.audio if cover else i.streams.video
+        streams = {s.index: o.add_stream_from_template(s) for s in kept}
+        still = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+        for p in [*picture.encode(still.reformat(format="yuvj420p")), *picture.encode(None)]:
+            p.pts = 0
+            o.mux(p)
+        for p in i.demux(*kept):
+            if p.size:
+                p.stream = streams[p.stream.index]
+                o.mux(p)
+    return src
+
+
 def test_the_video_stream_is_the_one_ffmpeg_maps(tmp_path):
     """A small picture stream ahead of the film (a thumbnail track) is not the film: the largest
     is processed, as ffmpeg maps it, and the other is named in a note (before: 1 frame out of 30)."""
-    clip = make_clip(tmp_path / "film.mkv", frames=30)
-    src = tmp_path / "thumb.mkv"
-    with av.open(str(clip)) as i, av.open(str(src), "w") as o:
-        thumb = o.add_stream("mjpeg", rate=25)
-        thumb.width, thumb.height, thumb.pix_fmt = 32, 32, "yuvj420p"
-        film = o.add_stream_from_template(i.streams.video[0])
-        picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
-        for p in [*thumb.encode(picture.reformat(format="yuvj420p")), *thumb.encode(None)]:
-            o.mux(p)
-        for p in i.demux():
-            if p.size:
-                p.stream = film
-                o.mux(p)
     out = tmp_path / "out.mkv"
-    r = run_cli(src, out, "--stages", "gray")
+    r = run_cli(with_picture(tmp_path, "thumb.mkv", cover=False), out, "--stages", "gray")
     assert r.returncode == 0, r.stderr
     assert b"ignoring video stream #0 (mjpeg 32x32): dfstream processes one, #1" in r.stderr
     frames = decode(out)
     assert len(frames) == 30 and frames[0][2].shape == (64 * 3 // 2, 96)
+
+
+def test_cover_art_alone_is_processed_as_a_picture_that_moves(tmp_path):
+    """With nothing else, cover art is the video, as ffmpeg maps it; written, it is not marked an
+    attached picture (MP4 refuses an H.264 stream so marked: the run failed at the header)."""
+    out = tmp_path / "out.mp4"
+    r = run_cli(with_picture(tmp_path, "song.mp4", cover=True), out, "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        assert not c.streams.video[0].disposition & av.stream.Disposition.attached_pic
+        assert sum(1 for _ in c.decode(video=0)) == 1
 
 
 def test_an_audio_stream_that_holds_nothing_is_left_out(tmp_path):
