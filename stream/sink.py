@@ -394,6 +394,8 @@ class Sink:
         if packet.dts is None or last is None or packet.stream.type not in ("audio", "video"):
             return
         tb = packet.stream.time_base  # final once the header is written, as it is after a first packet
+        if tb is None:  # PyAV held the first packets back, header unwritten: nothing to compare yet
+            return
         dts, pts = (None if t is None else nearest(t * packet.time_base / tb) for t in (packet.dts, packet.pts))
         least = nearest(last[0] * last[1] / tb) + (0 if self.container.format.flags & TS_NONSTRICT else 1)
         moved = pts is not None and dts > pts
