@@ -128,6 +128,10 @@ HEADLINES = {
     "passthrough_overhead": lambda d: (f"dfstream {d['fps_median']['dfstream']} fps, plain PyAV "
                                        f"{d['fps_median']['bare_pyav']} fps (threaded decoding and encoding)"),
     "engine_speed": _fps,
+    "damaged_inputs": lambda d: "; ".join(
+        f"{r['input']} ({r['runs']} runs): " + ", ".join(
+            f"{k} {sum(c.get(k, 0) for c in r['by_output'].values())}"
+            for k in ("decodes", "one-line error", "bare error", "unreadable output")) for r in d["rows"]),
     "frame_dump_baseline": _frame_dump,
     "frame_dump_baseline_medium": _frame_dump,
     "backends_cpu": _backends,

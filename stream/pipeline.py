@@ -155,7 +155,7 @@ class Pipeline:
 
     @staticmethod
     def build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
-        if isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages):
+        if Pipeline._built(options):
             return list(options.stages), [s.name for s in options.stages]
         engine_options = Pipeline._engine_options(options, device)
         return build_chain(parse_stages(options.stages), options.engines, engine_options)
@@ -164,9 +164,14 @@ class Pipeline:
     def check_stages(options: Options) -> None:
         """What ``build_stages`` would refuse here (no --reference for the only colorizer that could
         run, an engine that cannot), without building anything: for runs that build them elsewhere."""
-        if not (isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages)):
+        if not Pipeline._built(options):
             check_chain(parse_stages(options.stages), options.engines,
                         Pipeline._engine_options(options, resolve_device(options.device)))
+
+    @staticmethod
+    def _built(options: Options) -> bool:
+        """Whether the stages were given built (Stage objects), not named."""
+        return isinstance(options.stages, list) and any(isinstance(s, Stage) for s in options.stages)
 
     @staticmethod
     def _engine_options(options: Options, device: torch.device) -> EngineOptions:
