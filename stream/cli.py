@@ -317,7 +317,7 @@ def cmd_models(args) -> int:
 def run_options(args):
     """The Options of a run from its command line."""
     from .pipeline import Options
-    from .sink import EncoderSettings, default_codec
+    from .sink import EncoderSettings
 
     target = args.output if hasattr(args, "output") else f"x.{args.ext}"  # batch: its outputs' type
     return Options(
@@ -327,9 +327,8 @@ def run_options(args):
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
-        encoder=EncoderSettings(args.codec or default_codec(target, args.format), args.crf, args.bitrate,
-                                args.preset, args.pix_fmt,
-                                dict(args.encoder_option)),
+        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
+                                dict(args.encoder_option)).for_target(target, args.format),
     )
 
 

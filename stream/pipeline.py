@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import av
@@ -35,7 +35,7 @@ from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
 from .signals import stop_on_signals
-from .sink import EncoderSettings, Sink, check_target, default_codec, output_layout
+from .sink import EncoderSettings, Sink, check_target, output_layout
 from .source import Source, VideoItem
 from .summary import Batch, OutputFrame, Summary
 from .threads import SharedCores
@@ -109,7 +109,10 @@ class Pipeline:
     """One input streamed through a chain of stages."""
 
     def __init__(self, source_name: str, options: Options | None = None):
-        self.options = options = options or Options()
+        options = options or Options()
+        if not options.encoder.codec:  # no target known yet: H.264 (``process`` asks the container)
+            options = replace(options, encoder=options.encoder.for_target(None))
+        self.options = options
         if options.batch < 1:
             raise DfstreamError(f"batch size {options.batch} is too small", "pass --batch 1 or more")
         self.device = resolve_device(options.device)
@@ -489,9 +492,10 @@ class Pipeline:
 
 
 def process(source: str, target: str, stages: str | list = "none", **options) -> Summary:
-    """Stream ``source`` through ``stages`` into ``target``; options as in ``Options``. With no
-    ``encoder``, the command line's: libx264, or the container's own where it holds no H.264."""
-    options.setdefault("encoder", EncoderSettings(default_codec(target, options.get("format"))))
+    """Stream ``source`` through ``stages`` into ``target``; options as in ``Options``. An ``encoder``
+    that names no codec gets the command line's: libx264, or the container's own where it holds
+    no H.264."""
+    options["encoder"] = options.get("encoder", EncoderSettings()).for_target(target, options.get("format"))
     return Pipeline(source, Options(stages=stages, **options)).run(target)
 
 

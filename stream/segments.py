@@ -224,6 +224,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     check(source, target, options)
     check_target(target, source, options.overwrite)
     refuse_early(address, options)
+    options = replace(options, encoder=options.encoder.for_target(target, options.format))
     times, keys = frame_times(source, options.input_format, dict(options.input_options))
     if not times:
         raise DfstreamError(f"no video frame could be decoded from '{source}'",

@@ -45,14 +45,19 @@ NO_NEGATIVE_PRESENTATION = {"nut"}
 
 @dataclass
 class EncoderSettings:
-    """Video encoder options, named as in ffmpeg."""
+    """Video encoder options, named as in ffmpeg. No ``codec``: the output container's own choice
+    (``for_target``), as ffmpeg picks one when no -c:v is given."""
 
-    codec: str = "libx264"
+    codec: str | None = None
     crf: int | None = None
     bitrate: str | None = None
     preset: str | None = None
     pix_fmt: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+
+    def for_target(self, target: str | None, fmt: str | None = None) -> EncoderSettings:
+        """These settings with the encoder ``default_codec`` picks for ``target`` where none is named."""
+        return self if self.codec else replace(self, codec=default_codec(target, fmt))
 
     def low_latency(self) -> EncoderSettings:
         """The same settings tuned to emit each frame at once (no look-ahead, no B-frames)."""

@@ -245,11 +245,15 @@ def test_a_container_that_holds_no_h264_gets_its_own_encoder(tmp_path):
 
 
 def test_python_writes_a_webm_as_the_command_line_does(tmp_path):
-    """``dfstream.process`` with no encoder settings picks the encoder as the command line does."""
+    """``dfstream.process`` with no encoder settings, or settings that name no codec, picks the
+    encoder as the command line does; a codec named is kept."""
     src = make_clip(tmp_path / "in.mkv", frames=5)
-    dfstream.process(str(src), str(tmp_path / "out.webm"), stages="gray")
-    with av.open(str(tmp_path / "out.webm")) as c:
-        assert c.streams.video[0].codec_context.name == "vp9" and sum(1 for _ in c.decode(video=0)) == 5
+    for name, encoder, codec in (("plain.webm", None, "vp9"), ("crf.webm", dfstream.EncoderSettings(crf=40), "vp9"),
+                                 ("named.webm", dfstream.EncoderSettings("libvpx"), "vp8")):
+        settings = {"encoder": encoder} if encoder else {}
+        dfstream.process(str(src), str(tmp_path / name), stages="gray", **settings)
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].codec_context.name == codec and sum(1 for _ in c.decode(video=0)) == 5
 
 
 @pytest.mark.parametrize("size, layout", [((96, 64), "yuv422p10le"), ((97, 61), "yuv444p10le")])

@@ -184,9 +184,9 @@ def test_a_folder_of_frames_in_segments_matches_a_single_run(tmp_path, ray_insta
 @needs_media(GOAT)
 def test_keyframes_of_even_quality_make_lossy_seams_steadier(film, tmp_path, ray_instance):
     """With libx264 crf 18 each segment starts with an IDR frame a single run does not have there."""
-    even = dfstream.EncoderSettings().even_keyframes()
+    even = dfstream.EncoderSettings("libx264").even_keyframes()
     assert even.codec_options()["x264-params"] == "mbtree=0:ipratio=1.0"
-    assert dfstream.EncoderSettings(options={"qp": "0"}).even_keyframes().options == {"qp": "0"}  # lossless
+    assert dfstream.EncoderSettings("libx264", options={"qp": "0"}).even_keyframes().options == {"qp": "0"}
     flow, source = DISFlow("medium"), [luma(f, "bt601") for f in rgb(decode(film))]
 
     def seam_errors(path):
