@@ -146,6 +146,9 @@ def _run_arguments(parser) -> None:
     work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
     work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
     work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    work.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
+                      help="auto: frames marked interlaced made progressive with FFmpeg's bwdif (default); "
+                           "off: processed as decoded, fields and all")
     work.add_argument("--scene-threshold", type=float, default=0.12,
                       help="luma change that counts as a scene cut (0-1, default 0.12)")
     parser.add_argument("--progress", choices=MODES, default="auto",
@@ -325,6 +328,7 @@ def run_options(args):
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
+        deinterlace=args.deinterlace,
         start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,

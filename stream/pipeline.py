@@ -65,6 +65,7 @@ class Options:
     device: str = "auto"
     input_format: str | None = None
     hwaccel: str | None = None  # decode on a device: 'cuda' (NVDEC); frames come back to the host
+    deinterlace: str = "auto"  # 'auto': bwdif on frames marked interlaced; 'off': frames as decoded
     input_options: dict[str, str] = field(default_factory=dict)
     start: float | None = None
     duration: float | None = None
@@ -125,7 +126,7 @@ class Pipeline:
             input_options.setdefault("fflags", "nobuffer")
         self.source = Source(source_name, options.input_format, input_options,
                              options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel,
-                             segment=options.segment)
+                             segment=options.segment, deinterlace=options.deinterlace)
         self.original = None
         self.realtime = Realtime() if options.realtime else None
         try:
@@ -185,7 +186,7 @@ class Pipeline:
     def _open_original(self, options: Options) -> Source:
         """The unprocessed video the input was made from, read frame for frame in step."""
         original = Source(options.original, None, None, options.start, options.duration,
-                          segment=options.segment and options.segment.original)
+                          segment=options.segment and options.segment.original, deinterlace=options.deinterlace)
         original.passthrough = []
         original.rgb = True
         original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be
@@ -455,6 +456,10 @@ class Pipeline:
             self.summary.notes.append(f"skipped {self.source.corrupt_packets} damaged video packets")
         if cut := self.source.cut_short():
             self.summary.notes.append(cut)
+        for source in filter(None, (self.source, self.original)):
+            if source.deinterlaced:
+                self.summary.notes.append(f"deinterlaced {source.deinterlaced} interlaced frames of "
+                                          f"'{source.name}' (bwdif; --deinterlace off keeps the fields)")
         if self.source.resized:
             self.summary.notes.append(f"scaled {self.source.resized} frames of another size to the first's, "
                                       f"{self.source.width}x{self.source.height}")

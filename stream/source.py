@@ -23,6 +23,7 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 
 from .colour import LAYOUTS, Colour, PixelLayout, Tags, nearest_layout
+from .deinterlace import Deinterlacer
 from .errors import DfstreamError
 from .planes import RGBReader
 from .timestamps import Timestamps
@@ -238,7 +239,7 @@ class Source:
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8,
-                 hwaccel: str | None = None, segment=None):
+                 hwaccel: str | None = None, segment=None, deinterlace: str = "auto"):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -279,6 +280,8 @@ class Source:
         self.resized = 0  # frames of another size than the first, scaled to it
         self.segment = segment
         self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
+        self.deinterlacer = Deinterlacer(self.time_base) if deinterlace == "auto" else None
+        self.deinterlaced = 0  # frames kept that came marked interlaced
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         if self.video.duration:  # what the header says the video spans, in seconds: (from, for)
             self.declared = (float((self.video.start_time or 0) * self.time_base),
@@ -355,16 +358,24 @@ class Source:
                     for frame in self._decode(packet):
                         if frame.pts is not None:
                             self.last_pts = max(frame.pts, self.last_pts if self.last_pts is not None else frame.pts)
-                        for item in stamps.push(frame, frame.pts, frame.dts):
-                            yield from self._video_item(*item, trim, reader)
+                        yield from self._progressive(stamps.push(frame, frame.pts, frame.dts), trim, reader)
                 elif packet.size:
                     yield from trim.packets(packet) if trim else (packet,)
-            for item in stamps.flush():
-                yield from self._video_item(*item, trim, reader)
+            yield from self._progressive(stamps.flush(), trim, reader)
+            if self.deinterlacer:
+                for frame, pts, marked in self.deinterlacer.flush():
+                    yield from self._video_item(frame, pts, trim, reader, marked)
             self.read_to_end = not self.stop.is_set() and not (trim and trim.ended)
         except av.error.FFmpegError as err:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
                                 "check the input is complete and readable") from None
+
+    def _progressive(self, items, trim: Trim | None, reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
+        """``_video_item`` of each (frame, pts) in presentation order, deinterlaced where marked."""
+        for frame, pts in items:
+            ready = self.deinterlacer.push(frame, pts) if self.deinterlacer else ((frame, pts, False),)
+            for frame, pts, marked in ready:
+                yield from self._video_item(frame, pts, trim, reader, marked)
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
@@ -373,8 +384,8 @@ class Source:
             self.corrupt_packets += 1  # FFmpeg's own tools skip damaged packets too
             return []
 
-    def _video_item(self, frame: av.VideoFrame, pts: int, trim: Trim | None,
-                    reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
+    def _video_item(self, frame: av.VideoFrame, pts: int, trim: Trim | None, reader: RGBReader | None,
+                    deinterlaced: bool = False) -> Iterator[VideoItem | av.Packet]:
         segment = self.segment
         ended = segment is not None and segment.end is not None and pts >= segment.end
         if segment and (pts < segment.warm or (ended and not self.beyond)):
@@ -390,6 +401,7 @@ class Source:
                 return
             pts = kept
             yield from trim.released()
+        self.deinterlaced += deinterlaced
         if self.upright != UPRIGHT:
             frame = turned(frame, self.upright)
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):

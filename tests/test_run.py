@@ -456,6 +456,55 @@ def test_anamorphic_video_keeps_its_shape(tmp_path, name, rotation, shown):
         assert c.streams.video[0].sample_aspect_ratio == shown
 
 
+def fields_apart(path: Path, interlaced: bool, frames: int = 8) -> Path:
+    """A bright bar moving 8 pixels a frame, its bottom field caught half a frame later (6 pixels on),
+    as a TV camera or telecine writes it; coded as interlaced (top field first) or as progressive."""
+    with av.open(str(path), "w") as out:
+        params = {"x264-params": "interlaced=1:tff=1"} if interlaced else {}
+        v = out.add_stream("libx264", rate=25, options={"qp": "0", **params})
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        for i in range(frames):
+            image = np.full((96, 160, 3), 40, np.uint8)
+            for row in range(96):
+                x = i * 8 + 6 * (row % 2)
+                image[row, x : x + 12] = 220
+            for packet in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path
+
+
+def combs(path: Path) -> tuple[float, list[int]]:
+    """How far the rows of one field stand from the other's (mean absolute luma), and the pts."""
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    lumas = [f.to_ndarray(format="gray").astype(float) for f in frames]
+    return float(np.mean([np.abs(y[0::2] - y[1::2]).mean() for y in lumas])), [f.pts for f in frames]
+
+
+def test_interlaced_video_is_deinterlaced_unless_asked_not_to(tmp_path):
+    """Written progressive, fields left as they came show as combs on every moving edge: frames
+    marked interlaced go through FFmpeg's bwdif, one frame out per frame in, timestamps kept."""
+    src = fields_apart(tmp_path / "tv.mkv", interlaced=True)
+    r = run_cli(src, tmp_path / "auto.mkv", "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    assert b"deinterlaced 8 interlaced frames" in r.stderr
+    comb, pts = combs(tmp_path / "auto.mkv")
+    assert comb < 2 and pts == combs(src)[1]
+    assert run_cli(src, tmp_path / "off.mkv", "--stages", "gray", "--deinterlace", "off").returncode == 0
+    assert combs(tmp_path / "off.mkv")[0] > 8
+
+
+def test_progressive_video_is_not_deinterlaced(tmp_path):
+    src = fields_apart(tmp_path / "film.mkv", interlaced=False)
+    r = run_cli(src, tmp_path / "auto.mkv", "--stages", "gray")
+    assert r.returncode == 0 and b"deinterlaced" not in r.stderr, r.stderr
+    assert run_cli(src, tmp_path / "off.mkv", "--stages", "gray", "--deinterlace", "off").returncode == 0
+    auto, off = decode(tmp_path / "auto.mkv"), decode(tmp_path / "off.mkv")
+    assert len(auto) == len(off) == 8 and all(np.array_equal(a[2], b[2]) for a, b in zip(auto, off))
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
