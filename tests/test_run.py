@@ -505,6 +505,31 @@ def test_progressive_video_is_not_deinterlaced(tmp_path):
     assert len(auto) == len(off) == 8 and all(np.array_equal(a[2], b[2]) for a, b in zip(auto, off))
 
 
+def test_a_start_in_an_mpeg_program_stream_keeps_its_first_frames(tmp_path):
+    """A DVD's VOB (MPEG-2 in an MPEG program stream): FFmpeg's seek there lands on a packet just past
+    the time asked for that is no keyframe, and decoding started at the next keyframe, up to a GOP
+    on; the seek is tried again earlier until the frame asked for comes."""
+    src = tmp_path / "dvd.mpg"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("mpeg2video", rate=25, options={"g": "12", "b": "2M"})
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        v.codec_context.time_base = Fraction(1, 25)
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(pattern(i, 96, 160), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    frames = decode(src)
+    start = frames[0][1] + 2 / 25  # the input's third frame, as -ss counts on the video's own timeline
+    r = run_cli(src, tmp_path / "out.mkv", "-ss", f"{start:.3f}", "-t", "0.4", "--stages", "none",
+                "--encoder-option", "qp=0")
+    assert r.returncode == 0, r.stderr
+    out = decode(tmp_path / "out.mkv")
+    assert len(out) == 10 and np.abs(out[0][2].astype(int) - frames[2][2]).mean() < 1
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
