@@ -125,7 +125,7 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
     import torch
 
     from .scenes import SceneCuts, subsample
-    from .source import main_video, open_input
+    from .source import main_video, open_input, seek
 
     found: dict[int, int] = {}
     index = {t: i for i, t in enumerate(times)}
@@ -137,7 +137,7 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
         reach = max(1, min(round(len(times) / (len(ideals) + 1) / 4), round(WINDOW / max(seconds, 1e-6))))
         for ideal in ideals:
             lo, hi = times[max(0, ideal - reach - 1)], times[min(len(times) - 1, ideal + reach)]
-            container.seek(lo, stream=video, backward=True)
+            seek(container, video, lo)
             thumbs, stamps = [], []
             for frame in container.decode(video):
                 if frame.pts is None or frame.pts < lo:

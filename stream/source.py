@@ -187,6 +187,28 @@ def demuxed(container: av.container.InputContainer, *streams: av.stream.Stream) 
         return
 
 
+def seek(container: av.container.InputContainer, video: av.VideoStream, at: int) -> None:
+    """Seek so that decoding ``video`` starts at or before pts ``at``. Some demuxers (MPEG program
+    streams: a DVD's VOB) land on a packet past ``at`` that is no keyframe, and the decoder starts at
+    the next keyframe, up to a GOP later: there the seek is tried again a second earlier, then two,
+    four, ..., as far as the video's start."""
+    back, second, lowest = 0, max(1, round(1 / (video.time_base or Fraction(1, 90000)))), video.start_time or 0
+    while True:
+        container.seek(at - back, stream=video, backward=True)
+        first = None
+        for packet in container.demux(video):
+            try:
+                first = next((f.pts for f in packet.decode() if f.pts is not None), None)
+            except av.error.InvalidDataError:  # a damaged packet: the next one
+                continue
+            if first is not None:
+                break
+        if first is None or first <= at or at - back < lowest:
+            break
+        back = max(2 * back, second)
+    container.seek(at - back, stream=video, backward=True)
+
+
 def open_input(name: str, input_format: str | None = None, options: dict | None = None,
                hwaccel: str | None = None):
     """Open an input container; every failure becomes a one-line DfstreamError. A folder is read as
@@ -296,26 +318,10 @@ class Source:
         self.read_to_end = False  # the demuxer ran out of packets (not stopped, not trimmed)
         if start or (segment and segment.warm):
             try:
-                self._seek(segment.warm if segment else int(start / self.time_base))
+                seek(self.container, self.video, segment.warm if segment else int(start / self.time_base))
             except av.error.FFmpegError as err:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
-
-    def _seek(self, at: int) -> None:
-        """Seek so that decoding starts at or before pts ``at``. Some demuxers (MPEG program streams:
-        a DVD's VOB) land on a packet past ``at`` that is no keyframe, and the decoder starts at the
-        next keyframe, frames later: there the seek is tried again a second earlier, then two, four,
-        ..., as far as the video's start."""
-        back, second, lowest = 0, max(1, round(1 / self.time_base)), self.video.start_time or 0
-        while True:
-            self.container.seek(at - back, stream=self.video, backward=True)
-            first = next((f.pts for p in self.container.demux(self.video) for f in self._decode(p)
-                          if f.pts is not None), None)
-            if first is None or first <= at or at - back < lowest:
-                break
-            back = max(2 * back, second)
-        self.corrupt_packets = 0  # counted again as they are read
-        self.container.seek(at - back, stream=self.video, backward=True)
 
     def ignored_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
