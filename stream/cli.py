@@ -146,9 +146,10 @@ def _run_arguments(parser) -> None:
     work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
     work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
     work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    work.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
+    work.add_argument("--deinterlace", choices=("auto", "off", "ivtc"), default="auto",
                       help="auto: frames marked interlaced made progressive with FFmpeg's bwdif (default); "
-                           "off: processed as decoded, fields and all")
+                           "off: processed as decoded, fields and all; ivtc: film telecined to 29.97 fps "
+                           "(3:2 pulldown) brought back to 23.976 (fieldmatch, decimate)")
     work.add_argument("--scene-threshold", type=float, default=0.12,
                       help="luma change that counts as a scene cut (0-1, default 0.12)")
     parser.add_argument("--progress", choices=MODES, default="auto",

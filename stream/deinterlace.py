@@ -1,36 +1,49 @@
-"""Interlaced video made progressive: FFmpeg's bwdif on the frames marked interlaced."""
+"""Interlaced video made progressive with FFmpeg's filters: bwdif on the frames marked interlaced,
+or, asked for, film's 3:2 pulldown undone (fieldmatch, decimate)."""
 
 from __future__ import annotations
 
 from collections import deque
+from fractions import Fraction
 
 import av
 
-FILTER = "mode=send_frame:parity=auto:deint=interlaced"  # one frame per frame, progressive ones untouched
+BWDIF = ("bwdif", "mode=send_frame:parity=auto:deint=interlaced")  # one frame per frame, progressive untouched
+CHAINS = {
+    "auto": [BWDIF],
+    # each frame's fields matched with its neighbours', what stays combed deinterlaced, then the
+    # one repeated frame of every five dropped: ffmpeg's own recipe for telecined film
+    "ivtc": [("fieldmatch", "order=auto:combmatch=full"), BWDIF, ("decimate", "")],
+}
+KEPT = {"auto": Fraction(1), "ivtc": Fraction(4, 5)}  # frames out per frame in
 
 
 class Deinterlacer:
-    """``ffmpeg -vf bwdif=deint=interlaced``, started at the first frame marked interlaced (TV
-    recordings, DVDs), before frames are turned upright: fields are rows of the coded picture.
-    Processed and written progressive, fields left as they came would show as combs on every
-    moving edge, and the flows would follow them. bwdif holds one frame back; ``flush`` at the end."""
+    """``ffmpeg -vf`` the chain of ``mode``, before frames are turned upright: fields are rows of
+    the coded picture. Processed and written progressive, fields left as they came would show as
+    combs on every moving edge, and the flows would follow them. ``auto`` starts at the first frame
+    marked interlaced (TV recordings, DVDs) and keeps every frame's time; ``ivtc`` takes every
+    frame and re-times the four of five it keeps evenly, as decimate does. The filters hold frames
+    back; ``flush`` at the end."""
 
-    def __init__(self, time_base) -> None:
-        self.time_base = time_base  # of the frames' pts
+    def __init__(self, mode: str, time_base: Fraction, rate: Fraction) -> None:
+        self.mode, self.time_base, self.rate = mode, time_base, rate  # the frames' pts and rate
         self.graph: av.filter.Graph | None = None
         self.shape: tuple[str, int, int] | None = None
-        self.held: deque[tuple[int, bool]] = deque()  # pts (bwdif halves the time base) and mark, in order
+        self.held: deque[tuple[int, bool]] = deque()  # auto: pts (bwdif halves the time base) and mark
 
     def push(self, frame: av.VideoFrame, pts: int) -> list[tuple[av.VideoFrame, int, bool]]:
-        """(frame, pts, whether it came marked interlaced) ready for ``frame`` of presentation time
-        ``pts``, in order."""
+        """(frame, pts, whether a filter made it) ready for ``frame`` of presentation time ``pts``,
+        in order."""
         if self.graph is None:
-            if not frame.interlaced_frame:
+            if self.mode == "auto" and not frame.interlaced_frame:
                 return [(frame, pts, False)]
             self._start(frame)
         if (frame.format.name, frame.width, frame.height) != self.shape:  # a new size midway: to the first's
             frame = frame.reformat(self.shape[1], self.shape[2], self.shape[0])
-        self.held.append((pts, frame.interlaced_frame))
+        if self.mode == "auto":
+            self.held.append((pts, frame.interlaced_frame))
+        frame.pts = pts
         self.graph.vpush(frame)
         return self._pulled()
 
@@ -43,11 +56,13 @@ class Deinterlacer:
     def _start(self, frame: av.VideoFrame) -> None:
         self.shape = frame.format.name, frame.width, frame.height
         self.graph = av.filter.Graph()
-        source = self.graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
-                                       time_base=self.time_base)
-        bwdif = self.graph.add("bwdif", FILTER)
-        source.link_to(bwdif)
-        bwdif.link_to(self.graph.add("buffersink"))
+        last = self.graph.add("buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:"
+                                        f"time_base={self.time_base}:frame_rate={self.rate}:pixel_aspect=1/1")
+        for name, args in CHAINS[self.mode]:
+            step = self.graph.add(name, args)
+            last.link_to(step)
+            last = step
+        last.link_to(self.graph.add("buffersink"))
         self.graph.configure()
 
     def _pulled(self) -> list[tuple[av.VideoFrame, int, bool]]:
@@ -57,4 +72,7 @@ class Deinterlacer:
                 frame = self.graph.vpull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return out
-            out.append((frame, *self.held.popleft()))
+            if self.mode == "auto":
+                out.append((frame, *self.held.popleft()))
+            else:
+                out.append((frame, round(frame.pts * frame.time_base / self.time_base), True))

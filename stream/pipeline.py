@@ -23,6 +23,7 @@ from dfstream.engines.registry import STRENGTH
 
 from .colour import from_rgb, merge_chroma, ycbcr
 from .decoding import Decoders
+from .deinterlace import CHAINS
 from .device import keep_host_memory, resolve_device
 from .device_frames import DeviceFrames, output_colour
 from .encoding import Encoder
@@ -116,6 +117,11 @@ class Pipeline:
         self.options = options
         if options.batch < 1:
             raise DfstreamError(f"batch size {options.batch} is too small", "pass --batch 1 or more")
+        if options.deinterlace != "off" and options.deinterlace not in CHAINS:
+            raise DfstreamError(f"unknown --deinterlace '{options.deinterlace}'", "give auto, off or ivtc")
+        if options.deinterlace == "ivtc" and options.original:
+            raise DfstreamError("--deinterlace ivtc cannot pair a video with its --original frame for frame "
+                                "(each would keep its own four of five)", "undo the pulldown of both first")
         self.device = resolve_device(options.device)
         self.transfers = Transfers(self.device)
         if self.device.type == "cpu":
@@ -457,7 +463,10 @@ class Pipeline:
         if cut := self.source.cut_short():
             self.summary.notes.append(cut)
         for source in filter(None, (self.source, self.original)):
-            if source.deinterlaced:
+            if source.deinterlaced and self.options.deinterlace == "ivtc":
+                self.summary.notes.append(f"undid the 3:2 pulldown of '{source.name}' (fieldmatch, decimate): "
+                                          f"{source.deinterlaced} frames at {float(source.rate):.3f} fps")
+            elif source.deinterlaced:
                 self.summary.notes.append(f"deinterlaced {source.deinterlaced} interlaced frames of "
                                           f"'{source.name}' (bwdif; --deinterlace off keeps the fields)")
         if self.source.resized:

@@ -192,6 +192,9 @@ def check(source: str, target: str | None, options) -> None:
         raise UsageError("--workers cannot be combined with -ss/-t", "trim first, or drop --workers")
     if options.realtime or options.preview:
         raise UsageError("--workers cannot be combined with --realtime or --preview", "drop --workers")
+    if options.deinterlace == "ivtc":
+        raise UsageError("--workers cannot undo a 3:2 pulldown (segments are planned on the input's frames)",
+                         "drop --workers, or undo the pulldown first")
 
 
 def fingerprint(source: str, segments: list[Segment], options) -> str:

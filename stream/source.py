@@ -23,7 +23,7 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 
 from .colour import LAYOUTS, Colour, PixelLayout, Tags, nearest_layout
-from .deinterlace import Deinterlacer
+from .deinterlace import KEPT, Deinterlacer
 from .errors import DfstreamError
 from .planes import RGBReader
 from .timestamps import Timestamps
@@ -302,8 +302,9 @@ class Source:
         self.resized = 0  # frames of another size than the first, scaled to it
         self.segment = segment
         self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
-        self.deinterlacer = Deinterlacer(self.time_base) if deinterlace == "auto" else None
-        self.deinterlaced = 0  # frames kept that came marked interlaced
+        self.deinterlacer = None if deinterlace == "off" else Deinterlacer(deinterlace, self.time_base, self.rate)
+        self.deinterlaced = 0  # frames kept that a filter made
+        self.input_rate, self.rate = self.rate, self.rate * KEPT.get(deinterlace, 1)  # ivtc: 4 of 5 kept
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         if self.video.duration:  # what the header says the video spans, in seconds: (from, for)
             self.declared = (float((self.video.start_time or 0) * self.time_base),
@@ -341,7 +342,7 @@ class Source:
     @property
     def frame_step(self) -> int:
         """Nominal frame duration in stream time base units."""
-        return max(1, round(1 / (self.rate * self.time_base)))
+        return max(1, round(1 / (self.input_rate * self.time_base)))
 
     def expected_frames(self) -> int | None:
         """Best guess of how many frames will come out, for progress and ETA."""

@@ -475,6 +475,48 @@ def fields_apart(path: Path, interlaced: bool, frames: int = 8) -> Path:
     return path
 
 
+def telecined(path: Path, frames: int = 48) -> Path:
+    """Film at 23.976 fps telecined to 29.97 (3:2 pulldown), as NTSC broadcasts and some DVDs hold
+    it: a bar 3 pixels further on each film frame, whose fields are laid out 2, 3, 2, 3, ... over
+    interlaced frames (top field first), 60 frames of 48."""
+    pictures = []
+    for i in range(frames):
+        picture = np.full((96, 160), 40, np.uint8)
+        picture[:, 3 * i : 3 * i + 12] = 220
+        pictures += [picture] * (2 if i % 2 == 0 else 3)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=Fraction(30000, 1001),
+                           options={"qp": "0", "x264-params": "interlaced=1:tff=1"})
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        for top, bottom in zip(pictures[0::2], pictures[1::2]):
+            woven = top.copy()
+            woven[1::2] = bottom[1::2]
+            for packet in v.encode(av.VideoFrame.from_ndarray(np.stack([woven] * 3, -1), format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_pulldown_is_undone_when_asked(tmp_path):
+    """``--deinterlace ivtc``: each film frame comes back once, whole, at 23.976 fps evenly timed."""
+    src = telecined(tmp_path / "ntsc.mkv")
+    out = tmp_path / "film.mkv"
+    r = run_cli(src, out, "--stages", "none", "--deinterlace", "ivtc", "--encoder-option", "qp=0")
+    assert r.returncode == 0, r.stderr
+    assert b"undid the 3:2 pulldown" in r.stderr and b"48 frames at 23.976 fps" in r.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == Fraction(24000, 1001)
+        frames = list(c.decode(video=0))
+    lumas = [f.to_ndarray(format="gray").astype(int) for f in frames]
+    assert [int(np.argmax(y[40] > 128)) for y in lumas] == [3 * i for i in range(48)]
+    assert max(np.abs(y[0::2] - y[1::2]).mean() for y in lumas) < 1
+    steps = np.diff([f.time for f in frames])
+    assert np.allclose(steps, 1001 / 24000, atol=1.5e-3)
+    refused = run_cli(src, tmp_path / "x.mkv", "--stages", "stabilize", "--original", src, "--deinterlace", "ivtc")
+    assert refused.returncode != 0 and b"cannot pair a video with its --original" in refused.stderr
+
+
 def combs(path: Path) -> tuple[float, list[int]]:
     """How far the rows of one field stand from the other's (mean absolute luma), and the pts."""
     with av.open(str(path)) as c:
