@@ -42,6 +42,7 @@ from .summary import Batch, OutputFrame, Summary
 from .threads import SharedCores
 from .transfer import Download, Transfers
 
+LENGTHS = 0.1  # share by which an --original's length may differ from the input's before the run (exact: during)
 MAX_PACKETS = 256  # pass-through packets held before they are sent on without video
 CPU_SLICE_BYTES = 16 << 20  # float RGB frames per CPU slice: below glibc's mmap threshold
 
@@ -196,6 +197,13 @@ class Pipeline:
         original.passthrough = []
         original.rgb = True
         original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be
+        ours, theirs = self.source.expected_frames(), original.expected_frames()
+        known = ours and theirs and self.source.own_length and original.own_length  # not a file's longer audio
+        if known and abs(ours - theirs) > max(2, LENGTHS * ours):  # another film: say so before any work
+            original.close()
+            raise DfstreamError(f"'{original.name}' has {'fewer' if theirs < ours else 'more'} frames than "
+                                f"'{self.source.name}' ({theirs} against {ours}, by their headers)",
+                                "give the original that the processed video was made from")
         return original
 
     # --- compute ----------------------------------------------------------------------

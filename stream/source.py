@@ -306,6 +306,7 @@ class Source:
         self.deinterlaced = 0  # frames kept that a filter made
         self.input_rate, self.rate = self.rate, self.rate * KEPT.get(deinterlace, 1)  # ivtc: 4 of 5 kept
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
+        self.own_length = bool(self.video.duration or tagged)  # declared by the video itself, not the file
         if self.video.duration:  # what the header says the video spans, in seconds: (from, for)
             self.declared = (float((self.video.start_time or 0) * self.time_base),
                              float(self.video.duration * self.time_base))

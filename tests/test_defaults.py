@@ -5,7 +5,9 @@ import json
 import av
 import cv2
 import numpy as np
+import pytest
 
+import dfstream
 from dfstream.colour import luma
 from tests.conftest import decode, make_clip, run_cli
 
@@ -48,9 +50,12 @@ def test_original_is_read_in_step_and_other_lengths_are_errors(tmp_path):
     r = run_cli(processed, out, "--stages", "stabilize", "--original", original)
     assert r.returncode == 0, r.stderr
     assert len(decode(out)) == 12
-    short = make_clip(tmp_path / "short.mkv", frames=8)
+    short = make_clip(tmp_path / "short.mkv", frames=11)  # one frame short: found in the run
     r = run_cli(processed, tmp_path / "o2.mkv", "--stages", "stabilize", "--original", short)
     assert r.returncode == 1 and b"fewer frames" in r.stderr and not (tmp_path / "o2.mkv").exists()
+    other = make_clip(tmp_path / "other.mkv", frames=30)  # another film: refused before any work
+    with pytest.raises(dfstream.DfstreamError, match=r"has more frames than .*\(30 against 12, by their headers\)"):
+        dfstream.Pipeline(str(processed), dfstream.Options(stages="stabilize", original=str(other)))
     # a tool that wrote another size: only the flow is taken from the original, scaled to the output
     small = make_clip(tmp_path / "small.mkv", frames=12, width=64, height=48)
     r = run_cli(processed, tmp_path / "o3.mkv", "--stages", "stabilize", "--original", small)
