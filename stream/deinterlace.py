@@ -10,12 +10,15 @@ import av
 
 BWDIF = ("bwdif", "mode=send_frame:parity=auto:deint=interlaced")  # one frame per frame, progressive untouched
 CHAINS = {
-    "auto": [BWDIF],
+    "auto": [("idet", ""), BWDIF],  # idet counts the fields a 3:2 pulldown repeats (``telecined``)
     # each frame's fields matched with its neighbours', what stays combed deinterlaced, then the
     # one repeated frame of every five dropped: ffmpeg's own recipe for telecined film
     "ivtc": [("fieldmatch", "order=auto:combmatch=full"), BWDIF, ("decimate", "")],
 }
 KEPT = {"auto": Fraction(1), "ivtc": Fraction(4, 5)}  # frames out per frame in
+REPEATED = 0.3  # share of frames with a field repeated from the frame before, from which video looks
+# telecined (a 3:2 pulldown repeats one in 2 of every 5 frames)
+SEEN = 20  # frames idet must have seen for that
 
 
 class Deinterlacer:
@@ -31,6 +34,7 @@ class Deinterlacer:
         self.graph: av.filter.Graph | None = None
         self.shape: tuple[str, int, int] | None = None
         self.held: deque[tuple[int, bool]] = deque()  # auto: pts (bwdif halves the time base) and mark
+        self.seen = self.repeated = 0  # auto: frames idet saw, and those with a field repeated
 
     def push(self, frame: av.VideoFrame, pts: int) -> list[tuple[av.VideoFrame, int, bool]]:
         """(frame, pts, whether a filter made it) ready for ``frame`` of presentation time ``pts``,
@@ -53,6 +57,10 @@ class Deinterlacer:
         self.graph.vpush(None)
         return self._pulled()
 
+    def telecined(self) -> bool:
+        """Whether the frames deinterlaced look like film telecined (``ivtc`` would undo it)."""
+        return self.mode == "auto" and self.seen >= SEEN and self.repeated >= REPEATED * self.seen
+
     def _start(self, frame: av.VideoFrame) -> None:
         self.shape = frame.format.name, frame.width, frame.height
         self.graph = av.filter.Graph()
@@ -73,6 +81,8 @@ class Deinterlacer:
             except (av.error.BlockingIOError, av.error.EOFError):
                 return out
             if self.mode == "auto":
+                self.seen += 1
+                self.repeated += frame.metadata.get("lavfi.idet.repeated.current_frame") in ("top", "bottom")
                 out.append((frame, *self.held.popleft()))
             else:
                 out.append((frame, round(frame.pts * frame.time_base / self.time_base), True))

@@ -477,6 +477,11 @@ class Pipeline:
             elif source.deinterlaced:
                 self.summary.notes.append(f"deinterlaced {source.deinterlaced} interlaced frames of "
                                           f"'{source.name}' (bwdif; --deinterlace off keeps the fields)")
+            if source.deinterlacer and source.deinterlacer.telecined():
+                self.summary.notes.append(f"'{source.name}' looks like film telecined to {float(source.rate):.2f} "
+                                          f"fps (a field repeated in {source.deinterlacer.repeated} of "
+                                          f"{source.deinterlacer.seen} frames): --deinterlace ivtc brings back "
+                                          "its film frames")
         if self.source.resized:
             self.summary.notes.append(f"scaled {self.source.resized} frames of another size to the first's, "
                                       f"{self.source.width}x{self.source.height}")

@@ -466,7 +466,7 @@ def fields_apart(path: Path, interlaced: bool, frames: int = 8) -> Path:
         for i in range(frames):
             image = np.full((96, 160, 3), 40, np.uint8)
             for row in range(96):
-                x = i * 8 + 6 * (row % 2)
+                x = i * 8 % 140 + 6 * (row % 2)
                 image[row, x : x + 12] = 220
             for packet in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)
@@ -515,6 +515,15 @@ def test_a_pulldown_is_undone_when_asked(tmp_path):
     assert np.allclose(steps, 1001 / 24000, atol=1.5e-3)
     refused = run_cli(src, tmp_path / "x.mkv", "--stages", "stabilize", "--original", src, "--deinterlace", "ivtc")
     assert refused.returncode != 0 and b"cannot pair a video with its --original" in refused.stderr
+
+
+def test_telecined_film_is_told_from_interlaced_video(tmp_path):
+    """Deinterlaced as it comes, a telecined film gets a note that ``ivtc`` would bring back its film
+    frames (FFmpeg's idet finds a field repeated in 2 of every 5 frames); video shot interlaced does not."""
+    r = run_cli(telecined(tmp_path / "ntsc.mkv"), tmp_path / "a.mkv", "--stages", "none")
+    assert r.returncode == 0 and b"looks like film telecined to 29.97 fps (a field repeated in 24 of 60" in r.stderr
+    r = run_cli(fields_apart(tmp_path / "tv.mkv", interlaced=True, frames=30), tmp_path / "b.mkv", "--stages", "none")
+    assert r.returncode == 0 and b"deinterlaced 30" in r.stderr and b"looks like film" not in r.stderr, r.stderr
 
 
 def combs(path: Path) -> tuple[float, list[int]]:
