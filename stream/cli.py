@@ -147,7 +147,8 @@ def _run_arguments(parser) -> None:
     work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
     work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     work.add_argument("--deinterlace", choices=("auto", "off", "ivtc"), default="auto",
-                      help="auto: frames marked interlaced made progressive with FFmpeg's bwdif (default); "
+                      help="auto: interlaced frames (marked so, and found so by FFmpeg's idet) made "
+                           "progressive with FFmpeg's bwdif (default); "
                            "off: processed as decoded, fields and all; ivtc: film telecined to 29.97 fps "
                            "(3:2 pulldown) brought back to 23.976 (fieldmatch, decimate)")
     work.add_argument("--scene-threshold", type=float, default=0.12,

@@ -1,5 +1,5 @@
-"""Interlaced video made progressive with FFmpeg's filters: bwdif on the frames marked interlaced,
-or, asked for, film's 3:2 pulldown undone (fieldmatch, decimate)."""
+"""Interlaced video made progressive with FFmpeg's filters: bwdif on the frames interlaced (as idet
+finds them), or, asked for, film's 3:2 pulldown undone (fieldmatch, decimate)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import av
 
 BWDIF = ("bwdif", "mode=send_frame:parity=auto:deint=interlaced")  # one frame per frame, progressive untouched
 CHAINS = {
-    "auto": [("idet", ""), BWDIF],  # idet counts the fields a 3:2 pulldown repeats (``telecined``)
+    # idet marks frames anew (interlaced, or progressive where both fields show one instant, as a film
+    # on a PAL DVD coded interlaced: those are left whole) and counts the fields a pulldown repeats
+    "auto": [("idet", ""), BWDIF],
     # each frame's fields matched with its neighbours', what stays combed deinterlaced, then the
     # one repeated frame of every five dropped: ffmpeg's own recipe for telecined film
     "ivtc": [("fieldmatch", "order=auto:combmatch=full"), BWDIF, ("decimate", "")],
@@ -19,6 +21,7 @@ KEPT = {"auto": Fraction(1), "ivtc": Fraction(4, 5)}  # frames out per frame in
 REPEATED = 0.3  # share of frames with a field repeated from the frame before, from which video looks
 # telecined (a 3:2 pulldown repeats one in 2 of every 5 frames)
 SEEN = 20  # frames idet must have seen for that
+DONE, WHOLE = "deinterlaced", "whole"  # a frame deinterlaced; marked interlaced, but progressive to idet
 
 
 class Deinterlacer:
@@ -36,12 +39,12 @@ class Deinterlacer:
         self.held: deque[tuple[int, bool]] = deque()  # auto: pts (bwdif halves the time base) and mark
         self.seen = self.repeated = 0  # auto: frames idet saw, and those with a field repeated
 
-    def push(self, frame: av.VideoFrame, pts: int) -> list[tuple[av.VideoFrame, int, bool]]:
-        """(frame, pts, whether a filter made it) ready for ``frame`` of presentation time ``pts``,
-        in order."""
+    def push(self, frame: av.VideoFrame, pts: int) -> list[tuple[av.VideoFrame, int, str]]:
+        """(frame, pts, what was done: ``DONE``, ``WHOLE`` or "") ready for ``frame`` of presentation
+        time ``pts``, in order."""
         if self.graph is None:
             if self.mode == "auto" and not frame.interlaced_frame:
-                return [(frame, pts, False)]
+                return [(frame, pts, "")]
             self._start(frame)
         if (frame.format.name, frame.width, frame.height) != self.shape:  # a new size midway: to the first's
             frame = frame.reformat(self.shape[1], self.shape[2], self.shape[0])
@@ -51,7 +54,7 @@ class Deinterlacer:
         self.graph.vpush(frame)
         return self._pulled()
 
-    def flush(self) -> list[tuple[av.VideoFrame, int, bool]]:
+    def flush(self) -> list[tuple[av.VideoFrame, int, str]]:
         if self.graph is None:
             return []
         self.graph.vpush(None)
@@ -73,7 +76,7 @@ class Deinterlacer:
         last.link_to(self.graph.add("buffersink"))
         self.graph.configure()
 
-    def _pulled(self) -> list[tuple[av.VideoFrame, int, bool]]:
+    def _pulled(self) -> list[tuple[av.VideoFrame, int, str]]:
         out = []
         while True:
             try:
@@ -81,8 +84,11 @@ class Deinterlacer:
             except (av.error.BlockingIOError, av.error.EOFError):
                 return out
             if self.mode == "auto":
+                pts, marked = self.held.popleft()
+                found = frame.metadata.get("lavfi.idet.multiple.current_frame")  # idet marks frames anew
+                done = found in ("tff", "bff") or (found != "progressive" and marked)
                 self.seen += 1
                 self.repeated += frame.metadata.get("lavfi.idet.repeated.current_frame") in ("top", "bottom")
-                out.append((frame, *self.held.popleft()))
+                out.append((frame, pts, DONE if done else WHOLE if marked else ""))
             else:
-                out.append((frame, round(frame.pts * frame.time_base / self.time_base), True))
+                out.append((frame, round(frame.pts * frame.time_base / self.time_base), DONE))

@@ -23,7 +23,7 @@ from dfstream.engines.registry import STRENGTH
 
 from .colour import from_rgb, merge_chroma, ycbcr
 from .decoding import Decoders
-from .deinterlace import CHAINS
+from .deinterlace import CHAINS, DONE, WHOLE
 from .device import keep_host_memory, resolve_device
 from .device_frames import DeviceFrames, output_colour
 from .encoding import Encoder
@@ -67,7 +67,7 @@ class Options:
     device: str = "auto"
     input_format: str | None = None
     hwaccel: str | None = None  # decode on a device: 'cuda' (NVDEC); frames come back to the host
-    deinterlace: str = "auto"  # 'auto': bwdif on frames marked interlaced; 'off': frames as decoded
+    deinterlace: str = "auto"  # 'auto': idet, bwdif on interlaced frames; 'off': as decoded; 'ivtc': pulldown undone
     input_options: dict[str, str] = field(default_factory=dict)
     start: float | None = None
     duration: float | None = None
@@ -471,12 +471,16 @@ class Pipeline:
         if cut := self.source.cut_short():
             self.summary.notes.append(cut)
         for source in filter(None, (self.source, self.original)):
-            if source.deinterlaced and self.options.deinterlace == "ivtc":
+            done, whole = source.fields[DONE], source.fields[WHOLE]
+            if done and self.options.deinterlace == "ivtc":
                 self.summary.notes.append(f"undid the 3:2 pulldown of '{source.name}' (fieldmatch, decimate): "
-                                          f"{source.deinterlaced} frames at {float(source.rate):.3f} fps")
-            elif source.deinterlaced:
-                self.summary.notes.append(f"deinterlaced {source.deinterlaced} interlaced frames of "
-                                          f"'{source.name}' (bwdif; --deinterlace off keeps the fields)")
+                                          f"{done} frames at {float(source.rate):.3f} fps")
+            elif done:
+                self.summary.notes.append(f"deinterlaced {done} interlaced frames of '{source.name}' (bwdif; "
+                                          "--deinterlace off keeps the fields)")
+            if whole:
+                self.summary.notes.append(f"left {whole} frames of '{source.name}' whole: marked interlaced, but "
+                                          "both their fields show one instant (FFmpeg's idet), as a film coded so")
             if source.deinterlacer and source.deinterlacer.telecined():
                 self.summary.notes.append(f"'{source.name}' looks like film telecined to {float(source.rate):.2f} "
                                           f"fps (a field repeated in {source.deinterlacer.repeated} of "

@@ -13,6 +13,7 @@ import re
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterator
@@ -303,7 +304,7 @@ class Source:
         self.segment = segment
         self.beyond = 0  # frames to decode after a segment's end (a stage's look-ahead)
         self.deinterlacer = None if deinterlace == "off" else Deinterlacer(deinterlace, self.time_base, self.rate)
-        self.deinterlaced = 0  # frames kept that a filter made
+        self.fields: Counter[str] = Counter()  # frames kept by what the deinterlacer did (DONE, WHOLE)
         self.input_rate, self.rate = self.rate, self.rate * KEPT.get(deinterlace, 1)  # ivtc: 4 of 5 kept
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         self.own_length = bool(self.video.duration or tagged)  # declared by the video itself, not the file
@@ -386,19 +387,19 @@ class Source:
                     yield from trim.packets(packet) if trim else (packet,)
             yield from self._progressive(stamps.flush(), trim, reader)
             if self.deinterlacer:
-                for frame, pts, marked in self.deinterlacer.flush():
-                    yield from self._video_item(frame, pts, trim, reader, marked)
+                for frame, pts, done in self.deinterlacer.flush():
+                    yield from self._video_item(frame, pts, trim, reader, done)
             self.read_to_end = not self.stop.is_set() and not (trim and trim.ended)
         except av.error.FFmpegError as err:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
                                 "check the input is complete and readable") from None
 
     def _progressive(self, items, trim: Trim | None, reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
-        """``_video_item`` of each (frame, pts) in presentation order, deinterlaced where marked."""
+        """``_video_item`` of each (frame, pts) in presentation order, through the deinterlacer."""
         for frame, pts in items:
-            ready = self.deinterlacer.push(frame, pts) if self.deinterlacer else ((frame, pts, False),)
-            for frame, pts, marked in ready:
-                yield from self._video_item(frame, pts, trim, reader, marked)
+            ready = self.deinterlacer.push(frame, pts) if self.deinterlacer else ((frame, pts, ""),)
+            for frame, pts, done in ready:
+                yield from self._video_item(frame, pts, trim, reader, done)
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
@@ -408,7 +409,7 @@ class Source:
             return []
 
     def _video_item(self, frame: av.VideoFrame, pts: int, trim: Trim | None, reader: RGBReader | None,
-                    deinterlaced: bool = False) -> Iterator[VideoItem | av.Packet]:
+                    fields: str = "") -> Iterator[VideoItem | av.Packet]:
         segment = self.segment
         ended = segment is not None and segment.end is not None and pts >= segment.end
         if segment and (pts < segment.warm or (ended and not self.beyond)):
@@ -424,7 +425,7 @@ class Source:
                 return
             pts = kept
             yield from trim.released()
-        self.deinterlaced += deinterlaced
+        self.fields[fields] += 1
         if self.upright != UPRIGHT:
             frame = turned(frame, self.upright)
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):

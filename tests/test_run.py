@@ -456,9 +456,9 @@ def test_anamorphic_video_keeps_its_shape(tmp_path, name, rotation, shown):
         assert c.streams.video[0].sample_aspect_ratio == shown
 
 
-def fields_apart(path: Path, interlaced: bool, frames: int = 8) -> Path:
-    """A bright bar moving 8 pixels a frame, its bottom field caught half a frame later (6 pixels on),
-    as a TV camera or telecine writes it; coded as interlaced (top field first) or as progressive."""
+def fields_apart(path: Path, interlaced: bool, frames: int = 8, apart: int = 6) -> Path:
+    """A bright bar moving 8 pixels a frame, its bottom field caught half a frame later (``apart``
+    pixels on), as a TV camera writes it; coded as interlaced (top field first) or as progressive."""
     with av.open(str(path), "w") as out:
         params = {"x264-params": "interlaced=1:tff=1"} if interlaced else {}
         v = out.add_stream("libx264", rate=25, options={"qp": "0", **params})
@@ -466,7 +466,7 @@ def fields_apart(path: Path, interlaced: bool, frames: int = 8) -> Path:
         for i in range(frames):
             image = np.full((96, 160, 3), 40, np.uint8)
             for row in range(96):
-                x = i * 8 % 140 + 6 * (row % 2)
+                x = i * 8 % 140 + apart * (row % 2)
                 image[row, x : x + 12] = 220
             for packet in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)
@@ -547,10 +547,14 @@ def test_interlaced_video_is_deinterlaced_unless_asked_not_to(tmp_path):
     assert combs(tmp_path / "off.mkv")[0] > 8
 
 
-def test_progressive_video_is_not_deinterlaced(tmp_path):
-    src = fields_apart(tmp_path / "film.mkv", interlaced=False)
+@pytest.mark.parametrize("interlaced", [False, True])
+def test_progressive_pictures_are_left_whole(tmp_path, interlaced):
+    """Progressive video, and progressive pictures coded interlaced (a film on a PAL DVD: both fields
+    of a frame show one instant, as FFmpeg's idet finds), come out as they went in."""
+    src = fields_apart(tmp_path / "film.mkv", interlaced=interlaced, apart=0)
     r = run_cli(src, tmp_path / "auto.mkv", "--stages", "gray")
     assert r.returncode == 0 and b"deinterlaced" not in r.stderr, r.stderr
+    assert (b"left 8 frames of '" in r.stderr) == interlaced
     assert run_cli(src, tmp_path / "off.mkv", "--stages", "gray", "--deinterlace", "off").returncode == 0
     auto, off = decode(tmp_path / "auto.mkv"), decode(tmp_path / "off.mkv")
     assert len(auto) == len(off) == 8 and all(np.array_equal(a[2], b[2]) for a, b in zip(auto, off))
