@@ -33,6 +33,7 @@ PASSTHROUGH_TYPES = ("audio", "subtitle")
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 UPRIGHT = (False, False, False)  # no transpose, no flips: as the frames are coded
 NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
+PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]+:", re.I)  # FFmpeg's concat:A|B (a DVD's VOB files), ..., for FFmpeg
 
 
 @dataclass
@@ -221,7 +222,7 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
         if os.path.isdir(name):
             url, input_format = image_folder(name), "image2"
             options = {"pattern_type": "glob", **(options or {})}
-        elif not (os.path.exists(name) or numbered):
+        elif not (os.path.exists(name) or numbered or PROTOCOL.match(name)):
             raise DfstreamError(f"input '{name}' does not exist", "check the path")
     decoder = hardware_decoder(hwaccel)
     try:

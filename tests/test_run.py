@@ -560,22 +560,27 @@ def test_progressive_pictures_are_left_whole(tmp_path, interlaced):
     assert len(auto) == len(off) == 8 and all(np.array_equal(a[2], b[2]) for a, b in zip(auto, off))
 
 
-def test_a_start_in_an_mpeg_program_stream_keeps_its_first_frames(tmp_path):
-    """A DVD's VOB (MPEG-2 in an MPEG program stream): FFmpeg's seek there lands on a packet just past
-    the time asked for that is no keyframe, and decoding started at the next keyframe, up to a GOP
-    on; the seek is tried again earlier until the frame asked for comes."""
-    src = tmp_path / "dvd.mpg"
-    with av.open(str(src), "w") as out:
+def program_stream(path: Path, frames: int = 30) -> Path:
+    """MPEG-2 in an MPEG program stream of 2048-byte packs, as a DVD's VOB files hold it."""
+    with av.open(str(path), "w", format="vob") as out:
         v = out.add_stream("mpeg2video", rate=25, options={"g": "12", "b": "2M"})
         v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
         v.codec_context.time_base = Fraction(1, 25)
-        for i in range(30):
+        for i in range(frames):
             frame = av.VideoFrame.from_ndarray(pattern(i, 96, 160), format="rgb24").reformat(format="yuv420p")
             frame.pts, frame.time_base = i, Fraction(1, 25)
             for packet in v.encode(frame):
                 out.mux(packet)
         for packet in v.encode():
             out.mux(packet)
+    return path
+
+
+def test_a_start_in_an_mpeg_program_stream_keeps_its_first_frames(tmp_path):
+    """A DVD's VOB (MPEG-2 in an MPEG program stream): FFmpeg's seek there lands on a packet just past
+    the time asked for that is no keyframe, and decoding started at the next keyframe, up to a GOP
+    on; the seek is tried again earlier until the frame asked for comes."""
+    src = program_stream(tmp_path / "dvd.vob")
     frames = decode(src)
     start = frames[0][1] + 2 / 25  # the input's third frame, as -ss counts on the video's own timeline
     r = run_cli(src, tmp_path / "out.mkv", "-ss", f"{start:.3f}", "-t", "0.4", "--stages", "none",
@@ -583,6 +588,22 @@ def test_a_start_in_an_mpeg_program_stream_keeps_its_first_frames(tmp_path):
     assert r.returncode == 0, r.stderr
     out = decode(tmp_path / "out.mkv")
     assert len(out) == 10 and np.abs(out[0][2].astype(int) - frames[2][2]).mean() < 1
+
+
+def test_a_film_split_over_vob_files_is_read_whole_through_ffmpegs_concat_protocol(tmp_path):
+    """A DVD holds a film as VTS_01_1.VOB, VTS_01_2.VOB, ..., split at a pack; ffmpeg reads them as
+    one with concat:A|B, which dfstream took for a missing file."""
+    whole = program_stream(tmp_path / "whole.vob").read_bytes()
+    cut = len(whole) // 2 // 2048 * 2048
+    (tmp_path / "VTS_01_1.VOB").write_bytes(whole[:cut])
+    (tmp_path / "VTS_01_2.VOB").write_bytes(whole[cut:])
+    parts = f"concat:{tmp_path / 'VTS_01_1.VOB'}|{tmp_path / 'VTS_01_2.VOB'}"
+    r = run_cli(parts, tmp_path / "film.mkv", "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    times = [[round(f[1], 3) for f in decode(path)] for path in (tmp_path / "film.mkv", tmp_path / "whole.vob")]
+    assert times[0] == times[1] and len(times[0]) == 30
+    r = run_cli("concat:" + str(tmp_path / "VTS_01_9.VOB"), tmp_path / "x.mkv")
+    assert r.returncode == 1 and b"cannot open 'concat:" in r.stderr and b"\n" not in r.stderr.strip(), r.stderr
 
 
 def test_trim_with_start_and_duration(tmp_path):
