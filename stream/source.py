@@ -33,6 +33,7 @@ PASSTHROUGH_TYPES = ("audio", "subtitle")
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 UPRIGHT = (False, False, False)  # no transpose, no flips: as the frames are coded
 NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
+VOB_PART = re.compile(r"VTS_(\d\d)_[1-9]\.VOB", re.I)  # a part of a DVD's title set (0: its menu)
 PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]+:", re.I)  # FFmpeg's concat:A|B (a DVD's VOB files), ..., for FFmpeg
 
 
@@ -140,6 +141,19 @@ def turned(frame: av.VideoFrame, how: tuple[bool, bool, bool]) -> av.VideoFrame:
     return out
 
 
+def dvd_title(folder: str) -> list[str] | None:
+    """The VOB files of the largest title set of a DVD's folder (its VIDEO_TS, or the disc's root
+    holding one): VTS_NN_1.VOB, VTS_NN_2.VOB, ... of the NN whose files are largest, the film as
+    most rippers pick it; None where there are none."""
+    inner = os.path.join(folder, "VIDEO_TS")
+    folder = inner if os.path.isdir(inner) else folder
+    sets: dict[str, list[str]] = {}
+    for name in sorted(os.listdir(folder)):
+        if part := VOB_PART.match(name):
+            sets.setdefault(part[1], []).append(os.path.join(folder, name))
+    return max(sets.values(), key=lambda parts: sum(map(os.path.getsize, parts))) if sets else None
+
+
 def image_folder(folder: str) -> str:
     """The FFmpeg glob pattern of a folder's frames (one image type, read in name order)."""
     types = {ext for ext in (os.path.splitext(f)[1] for f in os.listdir(folder)) if ext.lower() in IMAGE_TYPES}
@@ -219,7 +233,9 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
     url = "pipe:0" if name == "-" else name
     if name != "-" and not input_format and not is_url(name):
         numbered = NUMBERED.search(name) and os.path.isdir(os.path.dirname(name) or ".")
-        if os.path.isdir(name):
+        if os.path.isdir(name) and (title := dvd_title(name)):
+            url = "concat:" + "|".join(title)  # as ffmpeg reads a DVD's film
+        elif os.path.isdir(name):
             url, input_format = image_folder(name), "image2"
             options = {"pattern_type": "glob", **(options or {})}
         elif not (os.path.exists(name) or numbered or PROTOCOL.match(name)):
@@ -329,8 +345,12 @@ class Source:
 
     def ignored_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
-        and for each audio stream that is ``silent``."""
+        and for each audio stream that is ``silent``; for a DVD's folder, the title set read."""
         notes = []
+        if os.path.isdir(self.name) and (title := dvd_title(self.name)):
+            names = [os.path.basename(p) for p in title]
+            notes.append(f"reading the DVD's largest title set, {names[0]}" + (f" to {names[-1]}" if len(names) > 1
+                         else "") + ": for another, give its VOB files as concat:VTS_NN_1.VOB|VTS_NN_2.VOB|...")
         for stream in self.ignored:
             ctx = stream.codec_context
             what = f"{ctx.name} {ctx.width}x{ctx.height}" if ctx else "unknown codec"

@@ -606,6 +606,22 @@ def test_a_film_split_over_vob_files_is_read_whole_through_ffmpegs_concat_protoc
     assert r.returncode == 1 and b"cannot open 'concat:" in r.stderr and b"\n" not in r.stderr.strip(), r.stderr
 
 
+def test_a_dvds_folder_is_read_as_its_largest_title_set(tmp_path):
+    """The disc's root (or its VIDEO_TS): the title set whose VOB files are largest, the film, as
+    most rippers pick it, not the menu (VIDEO_TS.VOB, VTS_NN_0.VOB) or a short extra."""
+    whole = program_stream(tmp_path / "whole.vob").read_bytes()
+    cut = len(whole) // 2 // 2048 * 2048
+    folder = tmp_path / "disc" / "VIDEO_TS"
+    folder.mkdir(parents=True)
+    for name, part in (("VTS_01_1.VOB", whole[:cut]), ("VTS_01_2.VOB", whole[cut:]), ("VIDEO_TS.VOB", whole),
+                       ("VTS_01_0.VOB", whole), ("VTS_02_1.VOB", whole[: 4 * 2048])):
+        (folder / name).write_bytes(part)
+    r = run_cli(tmp_path / "disc", tmp_path / "film.mkv", "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    assert b"reading the DVD's largest title set, VTS_01_1.VOB to VTS_01_2.VOB" in r.stderr
+    assert len(decode(tmp_path / "film.mkv")) == 30
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
