@@ -1,5 +1,6 @@
 """End to end on generated clips: frames, timestamps, formats, audio, trimming, stages."""
 
+import json
 import math
 import re
 from fractions import Fraction
@@ -620,6 +621,8 @@ def test_a_dvds_folder_is_read_as_its_largest_title_set(tmp_path):
     assert r.returncode == 0, r.stderr
     assert b"reading the DVD's largest title set, VTS_01_1.VOB to VTS_01_2.VOB" in r.stderr
     assert len(decode(tmp_path / "film.mkv")) == 30
+    r = run_cli("eval", tmp_path / "disc", "--json")  # measured as it is read
+    assert r.returncode == 0 and json.loads(r.stdout)["frames"] == 30, r.stderr
 
 
 def test_trim_with_start_and_duration(tmp_path):
