@@ -22,7 +22,7 @@ from .colour import luma
 from .errors import DfstreamError
 from .geometry import resize
 from .pipeline import frames
-from .source import IMAGE_TYPES, NUMBERED, dvd_title
+from .source import IMAGE_TYPES, NUMBERED, disc_title
 
 
 def numbered(pattern: str) -> list[str]:
@@ -35,10 +35,10 @@ def numbered(pattern: str) -> list[str]:
 
 
 def read_frames(path: str) -> Iterator[torch.Tensor]:
-    """R'G'B' frames [1,3,H,W] in [0,1] of a video (a DVD's folder too), or, read exactly, of images:
+    """R'G'B' frames [1,3,H,W] in [0,1] of a video (a disc's folder too), or, read exactly, of images:
     a folder of them in name order or FFmpeg's numbered pattern."""
     files = None
-    if os.path.isdir(path) and not dvd_title(path):
+    if os.path.isdir(path) and not disc_title(path):
         files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_TYPES)
     elif NUMBERED.search(path) and not os.path.exists(path):
         files = numbered(path)

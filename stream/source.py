@@ -34,6 +34,7 @@ IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 UPRIGHT = (False, False, False)  # no transpose, no flips: as the frames are coded
 NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
 VOB_PART = re.compile(r"VTS_(\d\d)_[1-9]\.VOB", re.I)  # a part of a DVD's title set (0: its menu)
+M2TS = re.compile(r"\d{5}\.m2ts", re.I)  # a Blu-ray's stream file
 PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]+:", re.I)  # FFmpeg's concat:A|B (a DVD's VOB files), ..., for FFmpeg
 
 
@@ -141,17 +142,23 @@ def turned(frame: av.VideoFrame, how: tuple[bool, bool, bool]) -> av.VideoFrame:
     return out
 
 
-def dvd_title(folder: str) -> list[str] | None:
-    """The VOB files of the largest title set of a DVD's folder (its VIDEO_TS, or the disc's root
-    holding one): VTS_NN_1.VOB, VTS_NN_2.VOB, ... of the NN whose files are largest, the film as
-    most rippers pick it; None where there are none."""
-    inner = os.path.join(folder, "VIDEO_TS")
-    folder = inner if os.path.isdir(inner) else folder
-    sets: dict[str, list[str]] = {}
-    for name in sorted(os.listdir(folder)):
-        if part := VOB_PART.match(name):
-            sets.setdefault(part[1], []).append(os.path.join(folder, name))
-    return max(sets.values(), key=lambda parts: sum(map(os.path.getsize, parts))) if sets else None
+def disc_title(folder: str) -> tuple[str, list[str]] | None:
+    """A disc's film in its folder, as most rippers pick it -> (kind, its files), or None where the
+    folder holds no disc. A DVD (the disc's root, or its VIDEO_TS): VTS_NN_1.VOB, VTS_NN_2.VOB, ...
+    of the title set NN whose parts are largest (not the menus, VIDEO_TS.VOB and VTS_NN_0.VOB). A
+    Blu-ray (the root, BDMV or BDMV/STREAM): its largest .m2ts."""
+    for kind, inner, pattern in (("DVD", ("VIDEO_TS",), VOB_PART), ("Blu-ray", ("BDMV", "STREAM"), M2TS)):
+        for depth in range(len(inner), -1, -1):
+            place = os.path.join(folder, *inner[len(inner) - depth:]) if depth else folder
+            if not os.path.isdir(place):
+                continue
+            sets: dict[str, list[str]] = {}
+            for name in sorted(os.listdir(place)):
+                if found := pattern.match(name):
+                    sets.setdefault(found[1] if kind == "DVD" else name, []).append(os.path.join(place, name))
+            if sets:
+                return kind, max(sets.values(), key=lambda parts: sum(map(os.path.getsize, parts)))
+    return None
 
 
 def image_folder(folder: str) -> str:
@@ -233,8 +240,9 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
     url = "pipe:0" if name == "-" else name
     if name != "-" and not input_format and not is_url(name):
         numbered = NUMBERED.search(name) and os.path.isdir(os.path.dirname(name) or ".")
-        if os.path.isdir(name) and (title := dvd_title(name)):
-            url = "concat:" + "|".join(title)  # as ffmpeg reads a DVD's film
+        if os.path.isdir(name) and (title := disc_title(name)):
+            files = title[1]
+            url = "concat:" + "|".join(files) if len(files) > 1 else files[0]  # as ffmpeg reads a DVD's film
         elif os.path.isdir(name):
             url, input_format = image_folder(name), "image2"
             options = {"pattern_type": "glob", **(options or {})}
@@ -345,12 +353,16 @@ class Source:
 
     def ignored_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
-        and for each audio stream that is ``silent``; for a DVD's folder, the title set read."""
+        and for each audio stream that is ``silent``; for a disc's folder, the files read."""
         notes = []
-        if os.path.isdir(self.name) and (title := dvd_title(self.name)):
-            names = [os.path.basename(p) for p in title]
-            notes.append(f"reading the DVD's largest title set, {names[0]}" + (f" to {names[-1]}" if len(names) > 1
-                         else "") + ": for another, give its VOB files as concat:VTS_NN_1.VOB|VTS_NN_2.VOB|...")
+        if os.path.isdir(self.name) and (title := disc_title(self.name)):
+            names = [os.path.basename(p) for p in title[1]]
+            if title[0] == "DVD":
+                notes.append(f"reading the DVD's largest title set, {names[0]}" + (f" to {names[-1]}" if len(names) > 1
+                             else "") + ": for another, give its VOB files as concat:VTS_NN_1.VOB|VTS_NN_2.VOB|...")
+            else:
+                notes.append(f"reading the Blu-ray's largest stream file, {names[0]}: for another, give its .m2ts "
+                             "(a film over several, seamless branching, is not joined)")
         for stream in self.ignored:
             ctx = stream.codec_context
             what = f"{ctx.name} {ctx.width}x{ctx.height}" if ctx else "unknown codec"

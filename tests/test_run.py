@@ -625,6 +625,17 @@ def test_a_dvds_folder_is_read_as_its_largest_title_set(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["frames"] == 30, r.stderr
 
 
+def test_a_blu_rays_folder_is_read_as_its_largest_stream_file(tmp_path):
+    stream = tmp_path / "bd" / "BDMV" / "STREAM"
+    stream.mkdir(parents=True)
+    make_clip(stream / "00800.m2ts", frames=12)
+    make_clip(stream / "00001.m2ts", frames=3)  # a trailer
+    for given in (tmp_path / "bd", tmp_path / "bd" / "BDMV"):
+        r = run_cli(given, tmp_path / "film.mkv", "--stages", "none", "-y")
+        assert r.returncode == 0 and b"reading the Blu-ray's largest stream file, 00800.m2ts" in r.stderr, r.stderr
+        assert len(decode(tmp_path / "film.mkv")) == 12
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"
