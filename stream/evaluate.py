@@ -34,6 +34,9 @@ def numbered(pattern: str) -> list[str]:
     return list(itertools.takewhile(os.path.isfile, (pattern % n for n in itertools.count(start))))
 
 
+EXACT = IMAGE_TYPES - {".dpx"}  # frames OpenCV reads exactly, as they are stored
+
+
 def read_frames(path: str) -> Iterator[torch.Tensor]:
     """R'G'B' frames [1,3,H,W] in [0,1] of a video (a disc's folder too), or, read exactly, of images:
     a folder of them in name order or FFmpeg's numbered pattern."""
@@ -42,13 +45,13 @@ def read_frames(path: str) -> Iterator[torch.Tensor]:
         files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_TYPES)
     elif NUMBERED.search(path) and not os.path.exists(path):
         files = numbered(path)
-    if files is not None:
-        if not files:
-            what = f"folder '{path}' holds no images" if os.path.isdir(path) else f"no images match '{path}'"
-            raise DfstreamError(what, "give a video, a folder of frames or frame%05d.png")
+    if files is not None and not files:
+        what = f"folder '{path}' holds no images" if os.path.isdir(path) else f"no images match '{path}'"
+        raise DfstreamError(what, "give a video, a folder of frames or frame%05d.png")
+    if files and all(Path(file).suffix.lower() in EXACT for file in files):
         for file in files:
             yield load_image(file)
-    else:
+    else:  # a video, or frames OpenCV does not read (DPX): as dfstream reads them
         for frame in frames(path):
             yield torch.from_numpy(frame.image).permute(2, 0, 1)[None].float() / 255
 

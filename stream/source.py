@@ -30,7 +30,7 @@ from .planes import RGBReader
 from .timestamps import Timestamps
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
-IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dpx"}  # frames FFmpeg reads (DPX: scans)
 UPRIGHT = (False, False, False)  # no transpose, no flips: as the frames are coded
 NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
 VOB_PART = re.compile(r"VTS_(\d\d)_[1-9]\.VOB", re.I)  # a part of a DVD's title set (0: its menu)

@@ -142,6 +142,30 @@ def test_frames_of_another_size_midway_are_scaled_to_the_first(tmp_path):
     assert np.abs(got[2].astype(int) - images[2]).mean() < 20  # the picture (0.7 here; 44 with R and B swapped)
 
 
+def test_a_folder_of_dpx_scans_is_read_as_a_video_in_its_depth(tmp_path):
+    """DPX, the film scanner's format (10-bit R'G'B' here): a folder of them is a video, written at
+    10 bits, and ``eval`` reads it (through FFmpeg, as OpenCV reads no DPX)."""
+    folder = tmp_path / "reel 1"
+    folder.mkdir()
+    images = [pattern(i, 64, 96, 0) for i in range(4)]
+    for i, image in enumerate(images):
+        with av.open(str(folder / f"scan_{i:06d}.dpx"), "w", format="image2") as out:
+            v = out.add_stream("dpx")
+            v.width, v.height, v.pix_fmt = 96, 64, "gbrp10le"
+            for packet in [*v.encode(av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="gbrp10le")),
+                           *v.encode()]:
+                out.mux(packet)
+    r = run_cli(folder, tmp_path / "reel.mkv", "--stages", "none", "--crf", "0")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / "reel.mkv")) as c:
+        got = [f for f in c.decode(video=0)]
+    assert [f.format.name for f in got] == ["yuv444p10le"] * 4
+    for frame, image in zip(got, images, strict=True):
+        assert np.abs(frame.to_ndarray(format="rgb24").astype(int) - image).mean() < 1
+    r = run_cli("eval", folder, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["frames"] == 4, r.stderr
+
+
 @pytest.mark.parametrize("size", [(96, 64), (97, 61)])
 def test_deep_rgb_frames_go_out_at_the_deepest_4_4_4_the_encoder_takes(tmp_path, size):
     """16-bit PNG frames (read as 12-bit 4:4:4): libx264 takes no 12-bit, so 10-bit 4:4:4, not 8-bit 4:2:0,
