@@ -19,9 +19,11 @@ from pathlib import Path
 
 from .errors import DfstreamError, UsageError
 from .sink import temporary_name
+from .source import disc_title
 
 VIDEO_TYPES = {".avi", ".mkv", ".mp4", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".nut", ".flv",
-               ".wmv", ".ogv", ".dv", ".mxf", ".y4m"}
+               ".wmv", ".ogv", ".dv", ".mxf", ".y4m", ".vob", ".m2ts", ".mts", ".3gp", ".asf"}
+DISC_FOLDERS = {"video_ts", "bdmv"}  # a disc's own folders: a film given by one is named after the disc
 
 
 @dataclass
@@ -31,11 +33,15 @@ class Job:
 
 
 def expand(inputs: list[str]) -> list[str]:
-    """Files, folders (their videos, in name order), globs and text lists (``.txt``: a path per line)."""
+    """Files, folders (their videos and the discs' folders in them, DVDs and Blu-rays, in name
+    order), a disc's folder itself (one film), globs and text lists (``.txt``: a path per line)."""
     found: list[str] = []
     for entry in inputs:
-        if os.path.isdir(entry):
-            found += sorted(str(p) for p in Path(entry).iterdir() if p.suffix.lower() in VIDEO_TYPES)
+        if os.path.isdir(entry) and disc_title(entry):
+            found.append(entry)
+        elif os.path.isdir(entry):
+            found += sorted(str(p) for p in Path(entry).iterdir()
+                            if p.suffix.lower() in VIDEO_TYPES or (p.is_dir() and disc_title(str(p))))
         elif entry.endswith(".txt") and os.path.isfile(entry):
             lines = Path(entry).read_text().splitlines()
             found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
@@ -48,9 +54,17 @@ def expand(inputs: list[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def film_name(source: str) -> str:
+    """The output's name: the input's stem; for a disc's VIDEO_TS or BDMV, the disc's folder name."""
+    path = Path(os.path.abspath(source))
+    if not os.path.isdir(path):
+        return path.stem
+    return path.parent.name if path.name.lower() in DISC_FOLDERS else path.name
+
+
 def plan(sources: list[str], folder: str, extension: str) -> list[Job]:
     """One output per input in ``folder``; two inputs of the same name are refused."""
-    jobs = [Job(s, os.path.join(folder, Path(s).stem + "." + extension.lstrip("."))) for s in sources]
+    jobs = [Job(s, os.path.join(folder, film_name(s) + "." + extension.lstrip("."))) for s in sources]
     targets = [j.target for j in jobs]
     clash = next((t for t in targets if targets.count(t) > 1), None)
     if clash:

@@ -3,9 +3,11 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dfstream
 import pytest
+from dfstream.batch import expand, plan
 from tests.conftest import decode, make_clip, run_cli
 
 
@@ -93,3 +95,22 @@ def test_a_worker_that_dies_mid_file_has_its_file_retried(tmp_path):
     assert failed == [] and (tmp_path / "died").exists()
     assert len(decode(tmp_path / "out" / "reel.mkv")) == 6
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["reel.mkv"]  # what dead workers began is gone
+
+
+def test_a_shelf_of_discs_is_a_library_of_films(tmp_path):
+    """A folder of ripped discs (each with its VIDEO_TS or BDMV) beside video files: one film per disc,
+    named after it; a disc's folder given itself, or its VIDEO_TS, is one film of the disc's name."""
+    shelf = tmp_path / "shelf"
+    (shelf / "Metropolis (1927)" / "VIDEO_TS").mkdir(parents=True)
+    make_clip(shelf / "Metropolis (1927)" / "VIDEO_TS" / "VTS_01_1.VOB", frames=3)
+    (shelf / "Nosferatu.1922" / "BDMV" / "STREAM").mkdir(parents=True)
+    make_clip(shelf / "Nosferatu.1922" / "BDMV" / "STREAM" / "00800.m2ts", frames=3)
+    make_clip(shelf / "reel.vob", frames=3)
+    (shelf / "notes").mkdir()
+    films = expand([str(shelf)])
+    assert [Path(f).name for f in films] == ["Metropolis (1927)", "Nosferatu.1922", "reel.vob"]
+    assert [Path(j.target).name for j in plan(films, "out", "mkv")] == [
+        "Metropolis (1927).mkv", "Nosferatu.1922.mkv", "reel.mkv"]
+    disc = shelf / "Metropolis (1927)"
+    assert [Path(j.target).name for j in plan(expand([str(disc / "VIDEO_TS")]), "out", "mkv")] == [
+        "Metropolis (1927).mkv"]
