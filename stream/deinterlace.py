@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import av
 
+from .errors import DfstreamError
+
 BWDIF = ("bwdif", "mode=send_frame:parity=auto:deint=interlaced")  # one frame per frame, progressive untouched
 CHAINS = {
     # idet marks frames anew (interlaced, or progressive where both fields show one instant, as a film
@@ -70,7 +72,11 @@ class Deinterlacer:
         last = self.graph.add("buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:"
                                         f"time_base={self.time_base}:frame_rate={self.rate}:pixel_aspect=1/1")
         for name, args in CHAINS[self.mode]:
-            step = self.graph.add(name, args)
+            try:
+                step = self.graph.add(name, args)
+            except ValueError:  # an FFmpeg built without it
+                raise DfstreamError(f"this FFmpeg has no {name} filter to deinterlace with",
+                                    "pass --deinterlace off, or install PyAV with a full FFmpeg") from None
             last.link_to(step)
             last = step
         last.link_to(self.graph.add("buffersink"))

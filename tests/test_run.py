@@ -572,6 +572,16 @@ def test_interlaced_video_is_deinterlaced_unless_asked_not_to(tmp_path):
     assert combs(tmp_path / "off.mkv")[0] > 8
 
 
+def test_an_ffmpeg_without_the_deinterlacer_is_a_one_line_error(tmp_path, monkeypatch):
+    from dfstream import deinterlace
+
+    monkeypatch.setitem(deinterlace.CHAINS, "auto", [("nosuchfilter", ""), deinterlace.BWDIF])
+    out = tmp_path / "out.mkv"
+    with pytest.raises(dfstream.DfstreamError, match="has no nosuchfilter filter.*pass --deinterlace off"):
+        dfstream.process(str(fields_apart(tmp_path / "tv.mkv", interlaced=True)), str(out), stages="gray")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("interlaced", [False, True])
 def test_progressive_pictures_are_left_whole(tmp_path, interlaced):
     """Progressive video, and progressive pictures coded interlaced (a film on a PAL DVD: both fields
