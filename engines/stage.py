@@ -27,11 +27,13 @@ class StageContext:
     ``untouched``: the stage input is ``source`` itself (the first stage, no --original);
     ``shared[i]``: what the stages of frame i share (``memo``);
     ``scale``: the work size against the run's own, below 1 while a realtime run has lowered it
-    (a stage that works at a size of its own, as chroma is, lowers that alike)."""
+    (a stage that works at a size of its own, as chroma is, lowers that alike);
+    ``aspect``: how many times as wide as high the frames' pixels are shown (anamorphic video: a
+    widescreen DVD's 64:45), for what a stage brings in from outside the video (a still)."""
 
     def __init__(self, source: torch.Tensor, luma: torch.Tensor | None = None, cuts=(),
                  matrix: str = "bt601", untouched: bool = False, shared: list[dict] | None = None,
-                 scale: float = 1.0):
+                 scale: float = 1.0, aspect: float = 1.0):
         self.source = source
         self._luma = luma
         self.cuts = list(cuts)
@@ -39,6 +41,7 @@ class StageContext:
         self.untouched = untouched
         self.shared = shared if shared is not None else [{} for _ in self.cuts]
         self.scale = scale
+        self.aspect = aspect
 
     @property
     def luma(self) -> torch.Tensor:
@@ -59,7 +62,7 @@ class StageContext:
         return self.memo(("luma", *size), lambda: area(self.luma, size))
 
     def _with(self, source: torch.Tensor, luma: torch.Tensor | None, cuts, shared) -> StageContext:
-        return StageContext(source, luma, cuts, self.matrix, self.untouched, shared, self.scale)
+        return StageContext(source, luma, cuts, self.matrix, self.untouched, shared, self.scale, self.aspect)
 
     def frame(self, i: int) -> StageContext:
         return self.part(slice(i, i + 1))

@@ -343,7 +343,8 @@ class Pipeline:
         size = work_size(height, width, max(2, int(max_height * scale)))
         start = resize(rgb, size)
         ctx = StageContext(resize(source, size), resize(source_luma, size), cuts, self.out_colour.matrix,
-                           untouched=self.original is None, scale=scale)
+                           untouched=self.original is None, scale=scale,
+                           aspect=float(self.source.sample_aspect_ratio or 1))
         flight = self._stages_from(0, InFlight(items, rgb, source_luma, start, ctx, start))
         if flight.items:
             flight.out = self._full_size(flight)

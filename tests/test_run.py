@@ -670,6 +670,35 @@ def test_a_blu_rays_folder_is_read_as_its_largest_stream_file(tmp_path):
         assert len(decode(tmp_path / "film.mkv")) == 12
 
 
+def test_a_still_colours_anamorphic_video_as_it_is_shown(tmp_path):
+    """A widescreen DVD's pixels are wider than high; a still of the scene (a photo, square pixels)
+    is placed by the shape both are shown at, not letterboxed into the stored frame's 4:3."""
+    import cv2
+
+    shown = [pattern(i, 72, 128, 0) for i in range(4)]  # the scene at square pixels, 16:9
+    stored = [cv2.resize(image, (96, 72), interpolation=cv2.INTER_AREA) for image in shown]  # 4:3 pixels
+    cv2.imwrite(str(tmp_path / "still.png"), shown[0][..., ::-1])
+    src = tmp_path / "dvd.mkv"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25, options={"qp": "0"})
+        v.width, v.height, v.pix_fmt = 96, 72, "yuv444p"
+        v.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for image in stored:
+            grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            for packet in v.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    out = tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "colorize", "--reference", tmp_path / "still.png", "--pix-fmt", "yuv444p",
+                "--crf", "0")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        got = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+    psnrs = [10 * math.log10(255**2 / np.mean((g - t) ** 2)) for g, t in zip(got, stored, strict=True)]
+    assert min(psnrs) > 33, psnrs  # letterboxed into 4:3 as before, 23.9 dB
+
+
 def test_trim_with_start_and_duration(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=50, audio="aac")
     out = tmp_path / "out.mkv"

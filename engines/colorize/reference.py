@@ -125,14 +125,16 @@ def grid(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, size[0] // CELL), max(1, size[1] // CELL)
 
 
-def placed(still: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """A still brought to the frames' ``size`` keeping its shape: scaled to fit inside, centred, the
-    rest filled with its edges (for the flow) -> (that, where the still is [1,1,H,W] or None where
-    it fills the frame, the still alone at its scale). Within two pixels of the frame's shape it is
-    stretched to it."""
+def placed(still: torch.Tensor, size: tuple[int, int], aspect: float = 1.0
+           ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """A still brought to the frames' ``size`` keeping its shape as shown: scaled to fit inside, centred,
+    the rest filled with its edges (for the flow) -> (that, where the still is [1,1,H,W] or None
+    where it fills the frame, the still alone at its scale). The frames' pixels are ``aspect`` times
+    as wide as high (anamorphic video: a widescreen DVD's 64:45), the still's square. Within two
+    pixels of the frame's shape it is stretched to it."""
     h, w = size
-    scale = min(h / still.shape[-2], w / still.shape[-1])
-    inner = max(1, round(still.shape[-2] * scale)), max(1, round(still.shape[-1] * scale))
+    scale = min(h / still.shape[-2], w * aspect / still.shape[-1])
+    inner = max(1, round(still.shape[-2] * scale)), max(1, round(still.shape[-1] * scale / aspect))
     if abs(inner[0] - h) <= 2 and abs(inner[1] - w) <= 2:
         alone = area(still, size)
         return alone, None, alone
@@ -209,6 +211,7 @@ class ReferenceColorizer(RecurrentStage):
         self.anchor = anchor
         self.estimator = estimator  # every flow, both ways; by default DIS at the preset for the size
         self._size: tuple[int, int] | None = None
+        self._aspect = 1.0
         self.reset()
 
     def reset(self) -> None:
@@ -216,12 +219,12 @@ class ReferenceColorizer(RecurrentStage):
         self._luma: torch.Tensor | None = None
         self._hint: torch.Tensor | None = None  # the look-up's chroma, carried along the flow
 
-    def _prepare(self, size: tuple[int, int], like: torch.Tensor, matrix: str) -> None:
-        """Bring the references to the working size, and the device and dtype of the frames ``like``
-        this one, once the frame size is known."""
-        self._size = size
+    def _prepare(self, size: tuple[int, int], like: torch.Tensor, matrix: str, aspect: float) -> None:
+        """Bring the references to the working size and pixel shape ``aspect``, and the device and
+        dtype of the frames ``like`` this one, once the frame size is known."""
+        self._size, self._aspect = size, aspect
         self.flow = self.estimator or DISFlow("ultrafast" if min(size) >= FINE_BELOW else "fast", self.max_side)
-        fitted = [placed(r.to(like), size) for r in self.references]
+        fitted = [placed(r.to(like), size, aspect) for r in self.references]
         parts = [ycbcr(framed, matrix) for framed, _, _ in fitted]
         self._ref_luma = [y for y, _ in parts]
         self._ref_chroma = [c for _, c in parts]
@@ -260,8 +263,8 @@ class ReferenceColorizer(RecurrentStage):
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         size = chroma_size(*ctx.luma.shape[-2:], self.max_side, ctx.scale)
-        if self._size != size:  # first frame, or the work size changed (realtime)
-            self._prepare(size, ctx.luma, ctx.matrix)
+        if (self._size, self._aspect) != (size, ctx.aspect):  # first frame, or the work size changed (realtime)
+            self._prepare(size, ctx.luma, ctx.matrix, ctx.aspect)
             if self._chroma is not None:
                 self._chroma, self._hint = (bilinear(x, size) for x in (self._chroma, self._hint))
                 self._luma = area(self._luma, size)
