@@ -401,7 +401,7 @@ class Pipeline:
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low")
         progress = Progress(opts.progress, self.source.expected_frames())
-        preview = Preview(opts.preview) if opts.preview else None
+        preview = Preview(opts.preview, float(self.source.sample_aspect_ratio or 1)) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
         encoder = Encoder(q, sink, progress, self.summary, self.state, self.source.time_base, self.latencies)
         started = time.perf_counter()

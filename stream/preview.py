@@ -27,10 +27,14 @@ def check_display() -> None:
 
 
 class Preview:
-    def __init__(self, mode: str = "output"):
+    """``aspect``: how many times as wide as high the frames' pixels are shown (anamorphic video),
+    so that the window shows them as a player would."""
+
+    def __init__(self, mode: str = "output", aspect: float = 1.0):
         # OpenCV's bundled Qt complains about fonts it never needs here
         os.environ.setdefault("QT_LOGGING_RULES", "*.warning=false")
         self.split = mode == "split"
+        self.aspect = aspect
         self.paused = False
         self.frames = 0
         self._size: tuple[int, int] | None = None
@@ -38,7 +42,7 @@ class Preview:
     def _picture(self, source: av.VideoFrame, output: av.VideoFrame) -> np.ndarray:
         shown = [source, output] if self.split else [output]
         width = min(output.width, MAX_WIDTH // len(shown))
-        height = max(2, round(output.height * width / output.width))
+        height = max(2, round(output.height * width / (output.width * self.aspect)))
         return np.concatenate([f.to_ndarray(format="bgr24", width=width, height=height) for f in shown], 1)
 
     def show(self, sources: list[av.VideoFrame], outputs: list[av.VideoFrame]) -> bool:

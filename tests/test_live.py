@@ -216,3 +216,15 @@ def test_network_output_streams_mpegts_over_udp(tmp_path):
         assert p.wait(timeout=60) == 0, p.stderr.read()
         receiver.close()
     assert received[0] == 0x47 and received[188] == 0x47  # MPEG-TS packets, the format for udp://
+
+
+def test_the_preview_shows_anamorphic_pixels_as_a_player_would():
+    """A widescreen DVD's 720x576 at 64:45 pixels: the window shows 16:9, side by side too."""
+    import av
+
+    from dfstream.preview import Preview
+
+    frame = av.VideoFrame(720, 576, "yuv420p")
+    assert Preview("output", 64 / 45)._picture(frame, frame).shape == (405, 720, 3)
+    assert Preview("split", 64 / 45)._picture(frame, frame).shape == (360, 1280, 3)
+    assert Preview("output")._picture(frame, frame).shape == (576, 720, 3)
