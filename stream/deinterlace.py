@@ -3,7 +3,7 @@ finds them), or, asked for, film's 3:2 pulldown undone (fieldmatch, decimate).""
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from fractions import Fraction
 
 import av
@@ -38,7 +38,7 @@ class Deinterlacer:
         self.mode, self.time_base, self.rate = mode, time_base, rate  # the frames' pts and rate
         self.graph: av.filter.Graph | None = None
         self.shape: tuple[str, int, int] | None = None
-        self.held: deque[tuple[int, bool]] = deque()  # auto: pts (bwdif halves the time base) and mark
+        self.marks: deque[bool] = deque()  # auto: whether each frame in the filters came marked interlaced
         self.seen = self.repeated = 0  # auto: frames idet saw, and those with a field repeated
 
     def push(self, frame: av.VideoFrame, pts: int) -> list[tuple[av.VideoFrame, int, str]]:
@@ -51,7 +51,7 @@ class Deinterlacer:
         if (frame.format.name, frame.width, frame.height) != self.shape:  # a new size midway: to the first's
             frame = frame.reformat(self.shape[1], self.shape[2], self.shape[0])
         if self.mode == "auto":
-            self.held.append((pts, frame.interlaced_frame))
+            self.marks.append(frame.interlaced_frame)
         frame.pts = pts
         self.graph.vpush(frame)
         return self._pulled()
@@ -62,9 +62,23 @@ class Deinterlacer:
         self.graph.vpush(None)
         return self._pulled()
 
-    def telecined(self) -> bool:
-        """Whether the frames deinterlaced look like film telecined (``ivtc`` would undo it)."""
-        return self.mode == "auto" and self.seen >= SEEN and self.repeated >= REPEATED * self.seen
+    def notes(self, name: str, fields: Counter[str], rate: Fraction) -> list[str]:
+        """What was done to input ``name``, whose kept frames ``fields`` counts by what was done to
+        them, now at ``rate``; and whether it looks like telecined film (``ivtc`` would undo it)."""
+        done, whole, notes = fields[DONE], fields[WHOLE], []
+        if done and self.mode == "ivtc":
+            notes.append(f"undid the 3:2 pulldown of '{name}' (fieldmatch, decimate): {done} frames at "
+                         f"{float(rate):.3f} fps")
+        elif done:
+            notes.append(f"deinterlaced {done} interlaced frames of '{name}' (bwdif; --deinterlace off keeps "
+                         "the fields)")
+        if whole:
+            notes.append(f"left {whole} frames of '{name}' whole: marked interlaced, but both their fields show "
+                         "one instant (FFmpeg's idet), as a film coded so")
+        if self.mode == "auto" and self.seen >= SEEN and self.repeated >= REPEATED * self.seen:
+            notes.append(f"'{name}' looks like film telecined to {float(rate):.2f} fps (a field repeated in "
+                         f"{self.repeated} of {self.seen} frames): --deinterlace ivtc brings back its film frames")
+        return notes
 
     def _start(self, frame: av.VideoFrame) -> None:
         self.shape = frame.format.name, frame.width, frame.height
@@ -89,12 +103,13 @@ class Deinterlacer:
                 frame = self.graph.vpull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return out
-            if self.mode == "auto":
-                pts, marked = self.held.popleft()
-                found = frame.metadata.get("lavfi.idet.multiple.current_frame")  # idet marks frames anew
-                done = found in ("tff", "bff") or (found != "progressive" and marked)
-                self.seen += 1
-                self.repeated += frame.metadata.get("lavfi.idet.repeated.current_frame") in ("top", "bottom")
-                out.append((frame, pts, DONE if done else WHOLE if marked else ""))
-            else:
-                out.append((frame, round(frame.pts * frame.time_base / self.time_base), DONE))
+            pts = round(frame.pts * frame.time_base / self.time_base)  # the filters' own time bases
+            if self.mode != "auto":
+                out.append((frame, pts, DONE))
+                continue
+            marked = self.marks.popleft()
+            found = frame.metadata.get("lavfi.idet.multiple.current_frame")  # idet marks frames anew
+            done = found in ("tff", "bff") or (found != "progressive" and marked)
+            self.seen += 1
+            self.repeated += frame.metadata.get("lavfi.idet.repeated.current_frame") in ("top", "bottom")
+            out.append((frame, pts, DONE if done else WHOLE if marked else ""))

@@ -23,7 +23,7 @@ from dfstream.engines.registry import STRENGTH
 
 from .colour import from_rgb, merge_chroma, ycbcr
 from .decoding import Decoders
-from .deinterlace import CHAINS, DONE, WHOLE
+from .deinterlace import CHAINS
 from .device import keep_host_memory, resolve_device
 from .device_frames import DeviceFrames, output_colour
 from .encoding import Encoder
@@ -145,7 +145,7 @@ class Pipeline:
         self.summary = Summary(stage_seconds={s.name: 0.0 for s in self.stages})
         source = self.source
         if not options.segment:  # a film in segments: the join says it
-            self.summary.notes += source.ignored_notes()
+            self.summary.notes += source.opening_notes()
         self.out_layout = output_layout(options.encoder, source.layout, bool(self.stages),
                                         (source.height, source.width), self.summary.notes)
         self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages))
@@ -343,8 +343,7 @@ class Pipeline:
         size = work_size(height, width, max(2, int(max_height * scale)))
         start = resize(rgb, size)
         ctx = StageContext(resize(source, size), resize(source_luma, size), cuts, self.out_colour.matrix,
-                           untouched=self.original is None, scale=scale,
-                           aspect=float(self.source.sample_aspect_ratio or 1))
+                           untouched=self.original is None, scale=scale, aspect=self.source.aspect)
         flight = self._stages_from(0, InFlight(items, rgb, source_luma, start, ctx, start))
         if flight.items:
             flight.out = self._full_size(flight)
@@ -401,7 +400,7 @@ class Pipeline:
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low")
         progress = Progress(opts.progress, self.source.expected_frames())
-        preview = Preview(opts.preview, float(self.source.sample_aspect_ratio or 1)) if opts.preview else None
+        preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
         encoder = Encoder(q, sink, progress, self.summary, self.state, self.source.time_base, self.latencies)
         started = time.perf_counter()
@@ -472,21 +471,8 @@ class Pipeline:
         if cut := self.source.cut_short():
             self.summary.notes.append(cut)
         for source in filter(None, (self.source, self.original)):
-            done, whole = source.fields[DONE], source.fields[WHOLE]
-            if done and self.options.deinterlace == "ivtc":
-                self.summary.notes.append(f"undid the 3:2 pulldown of '{source.name}' (fieldmatch, decimate): "
-                                          f"{done} frames at {float(source.rate):.3f} fps")
-            elif done:
-                self.summary.notes.append(f"deinterlaced {done} interlaced frames of '{source.name}' (bwdif; "
-                                          "--deinterlace off keeps the fields)")
-            if whole:
-                self.summary.notes.append(f"left {whole} frames of '{source.name}' whole: marked interlaced, but "
-                                          "both their fields show one instant (FFmpeg's idet), as a film coded so")
-            if source.deinterlacer and source.deinterlacer.telecined():
-                self.summary.notes.append(f"'{source.name}' looks like film telecined to {float(source.rate):.2f} "
-                                          f"fps (a field repeated in {source.deinterlacer.repeated} of "
-                                          f"{source.deinterlacer.seen} frames): --deinterlace ivtc brings back "
-                                          "its film frames")
+            if source.deinterlacer:
+                self.summary.notes += source.deinterlacer.notes(source.name, source.fields, source.rate)
         if self.source.resized:
             self.summary.notes.append(f"scaled {self.source.resized} frames of another size to the first's, "
                                       f"{self.source.width}x{self.source.height}")

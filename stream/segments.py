@@ -290,7 +290,7 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     from .source import Source, demuxed
 
     source = Source(source_name, options.input_format, dict(options.input_options))
-    notes += source.ignored_notes()
+    notes += source.opening_notes()
     inputs = [av.open(p) for p in parts]
     try:
         sink = Sink(target, source, options.encoder, None, None, options.format, options.overwrite, notes,

@@ -311,6 +311,7 @@ class Source:
         self.width, self.height = (ctx.height, ctx.width) if self.upright[0] else (ctx.width, ctx.height)
         sar = self.video.sample_aspect_ratio or ctx.sample_aspect_ratio  # the container's first, as ffmpeg
         self.sample_aspect_ratio = (1 / sar if self.upright[0] else sar) if sar else None  # transposed: inverse
+        self.aspect = float(self.sample_aspect_ratio or 1)  # how many times as wide as high a pixel is shown
         fmt = ctx.pix_fmt or "yuv420p"
         if hwaccel and fmt == "yuv420p":
             fmt = "nv12"  # NVDEC hands 8-bit 4:2:0 back as NV12: read as it comes, no conversion
@@ -351,7 +352,7 @@ class Source:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
 
-    def ignored_notes(self) -> list[str]:
+    def opening_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
         and for each audio stream that is ``silent``; for a disc's folder, the files read."""
         notes = []

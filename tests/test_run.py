@@ -481,17 +481,18 @@ def test_anamorphic_video_keeps_its_shape(tmp_path, name, rotation, shown):
         assert c.streams.video[0].sample_aspect_ratio == shown
 
 
-def fields_apart(path: Path, interlaced: bool, frames: int = 8, apart: int = 6) -> Path:
+def fields_apart(path: Path, interlaced: bool, frames: int = 8, apart: int = 6, width: int = 160,
+                 height: int = 96) -> Path:
     """A bright bar moving 8 pixels a frame, its bottom field caught half a frame later (``apart``
     pixels on), as a TV camera writes it; coded as interlaced (top field first) or as progressive."""
     with av.open(str(path), "w") as out:
         params = {"x264-params": "interlaced=1:tff=1"} if interlaced else {}
         v = out.add_stream("libx264", rate=25, options={"qp": "0", **params})
-        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
-            image = np.full((96, 160, 3), 40, np.uint8)
-            for row in range(96):
-                x = i * 8 % 140 + apart * (row % 2)
+            image = np.full((height, width, 3), 40, np.uint8)
+            for row in range(height):
+                x = i * 8 % (width - 20) + apart * (row % 2)
                 image[row, x : x + 12] = 220
             for packet in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)
