@@ -44,23 +44,26 @@ class Deinterlacer:
     def push(self, frame: av.VideoFrame, pts: int) -> list[tuple[av.VideoFrame, int, str]]:
         """(frame, pts, what was done: ``DONE``, ``WHOLE`` or "") ready for ``frame`` of presentation
         time ``pts``, in order."""
+        ready = []
+        if self.graph is not None and (frame.format.name, frame.width, frame.height) != self.shape:
+            ready = self.flush()  # another size or format midway: the filters start again, as ffmpeg's do
         if self.graph is None:
             if self.mode == "auto" and not frame.interlaced_frame:
-                return [(frame, pts, "")]
+                return [*ready, (frame, pts, "")]
             self._start(frame)
-        if (frame.format.name, frame.width, frame.height) != self.shape:  # a new size midway: to the first's
-            frame = frame.reformat(self.shape[1], self.shape[2], self.shape[0])
         if self.mode == "auto":
             self.marks.append(frame.interlaced_frame)
         frame.pts = pts
         self.graph.vpush(frame)
-        return self._pulled()
+        return ready + self._pulled()
 
     def flush(self) -> list[tuple[av.VideoFrame, int, str]]:
+        """The frames the filters still hold; the next frame starts them again."""
         if self.graph is None:
             return []
         self.graph.vpush(None)
-        return self._pulled()
+        ready, self.graph = self._pulled(), None
+        return ready
 
     def notes(self, name: str, fields: Counter[str], rate: Fraction) -> list[str]:
         """What was done to input ``name``, whose kept frames ``fields`` counts by what was done to

@@ -573,6 +573,19 @@ def test_interlaced_video_is_deinterlaced_unless_asked_not_to(tmp_path):
     assert combs(tmp_path / "off.mkv")[0] > 8
 
 
+def test_interlaced_video_that_changes_size_midway_is_deinterlaced_and_scaled_as_any(tmp_path):
+    """The filters start again at the new size, as ffmpeg's do; the frames are then scaled to the
+    first's like any others, with the note."""
+    first = fields_apart(tmp_path / "a.ts", interlaced=True)
+    second = fields_apart(tmp_path / "b.ts", interlaced=True, width=128, height=80)
+    out = tmp_path / "out.mkv"
+    r = run_cli(f"concat:{first}|{second}", out, "--stages", "none", "--encoder-option", "qp=0")
+    assert r.returncode == 0, r.stderr
+    assert b"deinterlaced 16 interlaced" in r.stderr and b"scaled 8 frames of another size" in r.stderr
+    comb, pts = combs(out)
+    assert comb < 2 and len(pts) == 16
+
+
 def test_an_ffmpeg_without_the_deinterlacer_is_a_one_line_error(tmp_path, monkeypatch):
     from dfstream import deinterlace
 
