@@ -267,6 +267,7 @@ class Sink:
             self.video = (self.container.add_stream_from_template(copy_video) if self.copying
                           else self._add_video(source, settings, low_latency))
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
+            self._add_attachments(source.attachments)
             self._copy_tags(source)
         except Exception:
             self.abort()
@@ -291,6 +292,19 @@ class Sink:
         chapters = trimmed_chapters(source.container.chapters(), source.start, source.duration)
         if chapters:
             self.container.set_chapters(chapters)
+
+    def _add_attachments(self, attachments: list[av.stream.AttachmentStream]) -> None:
+        """The input's attachments (a Matroska's fonts for its subtitles, its cover images), as ffmpeg's
+        ``-map 0 -c copy`` keeps them: Matroska alone holds them (WebM drops them, others refuse them)."""
+        fmt = self.container.format.name
+        kept = [a for a in attachments if a.name and fmt == "matroska"]
+        for a in kept:
+            out = self.container.add_attachment(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
+            out.metadata.update({k: v for k, v in a.metadata.items() if k not in ("filename", "mimetype")})
+        if dropped := [a.name or f"#{a.index}" for a in attachments if a not in kept]:
+            reason = f"{fmt} cannot hold attachments; write .mkv to keep them" if fmt != "matroska" else "no file name"
+            self.notes.append(f"dropping {len(dropped)} attachment{'s' * (len(dropped) > 1)} "
+                              f"({', '.join(dropped)}): {reason}")
 
     @staticmethod
     def _temporary_name(target: str) -> str:

@@ -305,6 +305,7 @@ class Source:
         self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment
                             and not silent(s)]
         self.silent = [s for s in self.container.streams if s.type == "audio" and silent(s)]
+        self.attachments = [] if segment else list(self.container.streams.attachments)  # fonts, cover images
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.upright = orientation(name, input_format, options)  # autorotation, as ffmpeg's

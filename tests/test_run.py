@@ -402,6 +402,39 @@ def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters)
                 for ch in c.chapters()] == chapters
 
 
+def with_fonts(tmp_path) -> Path:
+    """A Matroska clip with two attachments, as subtitled films carry their fonts."""
+    clip = make_clip(tmp_path / "plain.mkv", frames=10)
+    src = tmp_path / "fonts.mkv"
+    with av.open(str(clip)) as i, av.open(str(src), "w") as o:
+        video = o.add_stream_from_template(i.streams.video[0])
+        o.add_attachment("title.ttf", "font/ttf", b"\x00\x01\x00\x00 title font")
+        o.add_attachment("text.otf", "font/otf", b"OTTO text font").metadata["title"] = "Text"
+        for p in i.demux(i.streams.video[0]):
+            if p.size:
+                p.stream = video
+                o.mux(p)
+    return src
+
+
+@pytest.mark.parametrize("name", ["out.mkv", "out.mp4"])
+def test_attachments_are_kept_where_the_container_holds_them(tmp_path, name):
+    """A Matroska's fonts (for its ASS subtitles) come along into Matroska, as ffmpeg's -map 0
+    -c copy keeps them (before: dropped without a word); MP4 cannot hold them: a note says so."""
+    out = tmp_path / name
+    r = run_cli(with_fonts(tmp_path), out, "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        kept = [(a.name, a.mimetype, bytes(a.data), a.metadata.get("title")) for a in c.streams.attachments]
+        assert len(decode(out)) == 10
+    if name.endswith(".mkv"):
+        assert kept == [("title.ttf", "font/ttf", b"\x00\x01\x00\x00 title font", None),
+                        ("text.otf", "font/otf", b"OTTO text font", "Text")]
+    else:
+        assert kept == []
+        assert b"dropping 2 attachments (title.ttf, text.otf): mp4 cannot hold attachments; write .mkv" in r.stderr
+
+
 def with_picture(tmp_path, name: str, *, cover: bool) -> Path:
     """A clip with a 32x32 MJPEG picture stream ahead of its streams: a thumbnail track ahead of
     the film (30 frames), or cover art (an attached picture) beside audio alone."""
