@@ -125,7 +125,15 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
     parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
-    parser.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
+    until = parser.add_mutually_exclusive_group()
+    until.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
+    until.add_argument("-to", "--to", type=parse_time, metavar="END",
+                       help="stop at this time of the input, as ffmpeg's -to before -i")
+    parser.add_argument("-map", dest="maps", action="append", default=[], metavar="SPEC",
+                        help="keep these streams, in this order, as ffmpeg's -map: 0:a:1, 0:m:language:eng, "
+                             "-0:s (leave out), 0:s? (may match none); repeatable (default: every stream)")
+    parser.add_argument("-an", dest="audio", action="store_false", help="no audio, as ffmpeg's -an")
+    parser.add_argument("-sn", dest="subtitles", action="store_false", help="no subtitles, as ffmpeg's -sn")
     parser.add_argument("--stages", default="colorize,stabilize",
                         help="comma-separated chain of colorize, stabilize, cartoonize, gray "
                              "(default colorize,stabilize); none = passthrough")
@@ -331,11 +339,22 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         deinterlace=args.deinterlace,
-        start=args.start, duration=args.duration, format=args.format, overwrite=args.overwrite,
+        start=args.start, duration=duration(args), maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
+        format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option)).for_target(target, args.format),
     )
+
+
+def duration(args) -> float | None:
+    """-t, or -to less -ss."""
+    if args.to is None:
+        return args.duration
+    if args.to <= (args.start or 0):
+        raise UsageError(f"-to {args.to:g} is not after -ss {args.start or 0:g}: it leaves no time",
+                         "give a -to later than -ss, or -t for a duration")
+    return args.to - (args.start or 0)
 
 
 def cmd_batch(args) -> int:
@@ -405,10 +424,20 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def attached(argv: list[str]) -> list[str]:
+    """``-map SPEC`` as ``-map=SPEC``: argparse takes ffmpeg's negative maps (-map -0:s) for options."""
+    out, words = [], iter(argv)
+    for word in words:
+        following = next(words, None) if word == "-map" else None
+        out.append(word if following is None else f"-map={following}")
+    return out
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line; for ``run``, options may come before, between and after IN and OUT (as with
     ffmpeg), which argparse's subcommands cannot do, so ``run``'s own parser reads it intermixed."""
     parser = build_parser()
+    argv = attached(argv)
     words = [a for a in argv if a != "--debug"]
     if words and words[0] not in COMMANDS and words[0] not in ("-h", "--help"):
         words.insert(0, "run")  # 'dfstream IN OUT' is short for 'dfstream run IN OUT'

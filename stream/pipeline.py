@@ -29,6 +29,7 @@ from .device_frames import DeviceFrames, output_colour
 from .encoding import Encoder
 from .errors import DfstreamError
 from .geometry import bilinear, resize, work_size
+from .mapping import Selection
 from .planes import converted, frame_to_rgb, frames_from_arrays, plane_lists
 from .preview import Preview, check_display
 from .progress import Progress
@@ -71,6 +72,9 @@ class Options:
     input_options: dict[str, str] = field(default_factory=dict)
     start: float | None = None
     duration: float | None = None
+    maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
+    audio: bool = True  # False: ffmpeg's -an, no audio stream kept
+    subtitles: bool = True  # False: ffmpeg's -sn
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     format: str | None = None
     overwrite: bool = False
@@ -78,6 +82,11 @@ class Options:
     progress: str = "none"
     queue_batches: int = 3
     segment: object | None = None  # a segments.Segment: that part of the input only (a worker's share)
+
+    @property
+    def select(self) -> Selection:
+        """The input's streams kept: -map, -an, -sn."""
+        return Selection(tuple(self.maps), self.audio, self.subtitles)
 
 
 @dataclass
@@ -133,7 +142,7 @@ class Pipeline:
             input_options.setdefault("fflags", "nobuffer")
         self.source = Source(source_name, options.input_format, input_options,
                              options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel,
-                             segment=options.segment, deinterlace=options.deinterlace)
+                             segment=options.segment, deinterlace=options.deinterlace, select=options.select)
         self.original = None
         self.realtime = Realtime() if options.realtime else None
         try:

@@ -33,6 +33,7 @@ from pathlib import Path
 import av
 
 from .errors import DfstreamError, UsageError
+from .mapping import Selection
 
 WARMUP = 25  # frames run through the stages before a segment's first frame
 LOOKAHEAD = 32  # packets read ahead to restore the decode times Matroska does not store
@@ -50,16 +51,16 @@ class Segment:
     original: Segment | None = None  # the same frames in the --original's timestamps
 
 
-def frame_times(name: str, input_format: str | None = None, options: dict | None = None):
+def frame_times(name: str, input_format: str | None = None, options: dict | None = None, select=Selection()):
     """Presentation times of the video's frames (sorted) and of its keyframes, from packets alone."""
-    from .source import demuxed, main_video, open_input
+    from .source import demuxed, open_input
 
     container = open_input(name, input_format, options, None)
     try:
         if not container.streams.video:
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
         times, keys = [], set()
-        for packet in demuxed(container, main_video(container)):
+        for packet in demuxed(container, select.video(container, name)[0]):
             t = packet.pts if packet.pts is not None else packet.dts
             if t is not None and packet.size:
                 times.append(t)
@@ -125,13 +126,13 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
     import torch
 
     from .scenes import SceneCuts, subsample
-    from .source import main_video, open_input, seek
+    from .source import open_input, seek
 
     found: dict[int, int] = {}
     index = {t: i for i, t in enumerate(times)}
     container = open_input(name, options.input_format, dict(options.input_options), None)
     try:
-        video = main_video(container)
+        video = options.select.video(container, name)[0]
         video.thread_type = "AUTO"
         seconds = float((times[-1] - times[0]) * video.time_base) / max(1, len(times) - 1)
         reach = max(1, min(round(len(times) / (len(ideals) + 1) / 4), round(WINDOW / max(seconds, 1e-6))))
@@ -169,7 +170,7 @@ def segments_of(source: str, options, times: list[int], keys: set[int], wanted: 
     if len(ours) != len(times):
         raise DfstreamError(f"'{options.original}' has {len(ours)} frames and '{source}' {len(times)}",
                             "give the original that the processed video was made from")
-    guide = replace(options, input_format=None, input_options={})
+    guide = replace(options, input_format=None, input_options={}, maps=())
     place = {t: i for i, t in enumerate(times)}
     return [replace(s, original=Segment(s.index, *(None if t is None else ours[place[t]]
                                                    for t in (s.warm, s.first, s.end))))
@@ -228,7 +229,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     check_target(target, source, options.overwrite)
     refuse_early(address, options)
     options = replace(options, encoder=options.encoder.for_target(target, options.format))
-    times, keys = frame_times(source, options.input_format, dict(options.input_options))
+    times, keys = frame_times(source, options.input_format, dict(options.input_options), options.select)
     if not times:
         raise DfstreamError(f"no video frame could be decoded from '{source}'",
                             "check that the input is complete and not damaged (ffprobe shows it)")
@@ -289,7 +290,7 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     from .sink import Sink
     from .source import Source, demuxed
 
-    source = Source(source_name, options.input_format, dict(options.input_options))
+    source = Source(source_name, options.input_format, dict(options.input_options), select=options.select)
     notes += source.opening_notes()
     inputs = [av.open(p) for p in parts]
     try:

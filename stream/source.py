@@ -26,10 +26,11 @@ from av.sidedata.sidedata import Type as SideDataType
 from .colour import LAYOUTS, Colour, PixelLayout, Tags, nearest_layout
 from .deinterlace import KEPT, Deinterlacer
 from .errors import DfstreamError
+from .mapping import Selection
 from .planes import RGBReader
 from .timestamps import Timestamps
 
-PASSTHROUGH_TYPES = ("audio", "subtitle")
+PASSTHROUGH_TYPES = ("audio", "subtitle")  # copied packet for packet
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dpx"}  # frames FFmpeg reads (DPX: scans)
 UPRIGHT = (False, False, False)  # no transpose, no flips: as the frames are coded
 NUMBERED = re.compile(r"%0?\d*d")  # FFmpeg's image sequence pattern: frame%05d.png
@@ -72,16 +73,17 @@ def hardware_decoder(kind: str | None):
     return HWAccel(kind, allow_software_fallback=True)
 
 
-def orientation(name: str, input_format: str | None, options: dict | None) -> tuple[bool, bool, bool]:
+def orientation(name: str, input_format: str | None, options: dict | None, index: int) -> tuple[bool, bool, bool]:
     """How to bring a file's video upright, as its display matrix says (a phone's portrait video, a
     mirrored camera): (transpose, flip rows, flip columns), applied in that order, decided as
-    ffmpeg's autorotation decides (``display_orientation``); read from its first frame. Nothing for
+    ffmpeg's autorotation decides (``display_orientation``); read from the first frame of stream
+    ``index``. Nothing for
     pipes, URLs and devices."""
     if name == "-" or is_url(name) or input_format or not os.path.isfile(name):
         return UPRIGHT
     try:
         with av.open(name, options=options or {}) as container:
-            frame = next(container.decode(main_video(container)), None)
+            frame = next(container.decode(container.streams[index]), None)
     except (av.error.FFmpegError, StopIteration):
         return UPRIGHT
     sides = frame.side_data if frame is not None else ()
@@ -171,17 +173,6 @@ def image_folder(folder: str) -> str:
         raise DfstreamError(f"folder '{folder}' mixes {' and '.join(sorted(types))} frames",
                             "keep the frames of one video, of one image type, in a folder of their own")
     return os.path.join(glob.escape(folder), "*" + types.pop())
-
-
-def main_video(container: av.container.InputContainer) -> av.VideoStream:
-    """The video stream ffmpeg maps by default: the largest picture, one marked default ahead by
-    5,000,000 pixels; cover art (an attached picture) only if nothing else."""
-    def score(stream: av.VideoStream) -> int:
-        if stream.disposition & av.stream.Disposition.attached_pic:
-            return 1
-        ctx = stream.codec_context
-        return (ctx.width * ctx.height if ctx else 0) + 5_000_000 * bool(stream.disposition & av.stream.Disposition.default)
-    return max(container.streams.video, key=score)
 
 
 def silent(stream: av.stream.Stream) -> bool:
@@ -287,14 +278,18 @@ class Source:
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8,
-                 hwaccel: str | None = None, segment=None, deinterlace: str = "auto"):
+                 hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection()):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
             self.container.close()
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
-        self.video = main_video(self.container)
-        self.ignored = [s for s in self.container.streams.video if s is not self.video]  # ffmpeg maps one too
+        try:
+            self.video, self.ignored = select.video(self.container, name)  # ffmpeg maps one video too
+            kept = [] if segment else select.streams(self.container, name)
+        except DfstreamError:
+            self.container.close()
+            raise
         ctx = self.video.codec_context
         if ctx is None or not ctx.width or not ctx.height:
             self.container.close()
@@ -302,13 +297,12 @@ class Source:
             raise DfstreamError(f"cannot decode the video of '{name}' (codec {codec})",
                                 "convert it with ffmpeg first, or check the file is complete")
         self.video.thread_type = "AUTO"
-        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES and not segment
-                            and not silent(s)]
-        self.silent = [s for s in self.container.streams if s.type == "audio" and silent(s)]
-        self.attachments = [] if segment else list(self.container.streams.attachments)  # fonts, cover images
+        self.passthrough = [s for s in kept if s.type in PASSTHROUGH_TYPES and not silent(s)]
+        self.silent = [s for s in kept if silent(s)]
+        self.attachments = [s for s in kept if s.type == "attachment"]  # fonts, cover images
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
-        self.upright = orientation(name, input_format, options)  # autorotation, as ffmpeg's
+        self.upright = orientation(name, input_format, options, self.video.index)  # autorotation, as ffmpeg's
         self.width, self.height = (ctx.height, ctx.width) if self.upright[0] else (ctx.width, ctx.height)
         sar = self.video.sample_aspect_ratio or ctx.sample_aspect_ratio  # the container's first, as ffmpeg
         self.sample_aspect_ratio = (1 / sar if self.upright[0] else sar) if sar else None  # transposed: inverse

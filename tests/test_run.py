@@ -435,6 +435,84 @@ def test_attachments_are_kept_where_the_container_holds_them(tmp_path, name):
         assert b"dropping 2 attachments (title.ttf, text.otf): mp4 cannot hold attachments; write .mkv" in r.stderr
 
 
+def many_streams(tmp_path) -> Path:
+    """25 frames of video (#0), English AAC (#1), French FLAC (#2), SubRip (#3) and a font (#4)."""
+    english = make_clip(tmp_path / "en.mkv", frames=25, audio="aac")
+    french = make_clip(tmp_path / "fr.mkv", frames=25, audio="flac")
+    subtitled = with_subtitles(tmp_path, "s.mkv")
+    src = tmp_path / "many.mkv"
+    with av.open(str(english)) as e, av.open(str(french)) as f, av.open(str(subtitled)) as s, \
+            av.open(str(src), "w") as o:
+        kept = [e.streams.video[0], e.streams.audio[0], f.streams.audio[0], s.streams.subtitles[0]]
+        outs = {id(k): o.add_stream_from_template(k) for k in kept}
+        for out, language in zip(list(outs.values())[1:], ("eng", "fra", "eng")):
+            out.metadata["language"] = language
+        o.add_attachment("text.otf", "font/otf", b"OTTO")
+        packets = [p for c, k in ((e, kept[:2]), (f, kept[2:3]), (s, kept[3:])) for p in c.demux(*k) if p.size]
+        for p in sorted(packets, key=lambda p: float(p.dts * p.time_base)):
+            p.stream = outs[id(p.stream)]
+            o.mux(p)
+    return src
+
+
+def kinds(path) -> list[str]:
+    """Each stream of a file as type, codec and language (or file name)."""
+    with av.open(str(path)) as c:
+        return [f"{s.type} {s.name if s.type == 'attachment' else s.codec_context.name} "
+                f"{s.metadata.get('language', '')}".strip() for s in c.streams]
+
+
+@pytest.mark.parametrize("options, written", [
+    ((), ["video h264", "audio aac eng", "audio flac fra", "subtitle srt eng", "attachment text.otf"]),
+    (("-map", "0:v", "-map", "0:a:1"), ["video h264", "audio flac fra"]),
+    (("-map", "0:v", "-map", "0:m:language:fra", "-map", "0:a:m:language:eng"),
+     ["video h264", "audio flac fra", "audio aac eng"]),
+    (("-map", "0", "-map", "-0:a:0", "-map", "-0:t", "-map", "0:s:3?"), ["video h264", "audio flac fra", "subtitle srt eng"]),
+    (("-an",), ["video h264", "subtitle srt eng", "attachment text.otf"]),
+    (("-map", "0:0", "-map", "0:a", "-sn"), ["video h264", "audio aac eng", "audio flac fra"])])
+def test_map_an_and_sn_choose_the_streams_kept(tmp_path, options, written):
+    """As ffmpeg's -map (in the order mapped; a leading - leaves out, a trailing ? may match
+    nothing), -an and -sn; by default every stream is kept."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(many_streams(tmp_path), out, "--stages", "gray", *options)
+    assert r.returncode == 0, r.stderr
+    assert kinds(out) == written
+    assert len(decode(out)) == 25
+
+
+@pytest.mark.parametrize("options, status, message", [
+    (("-map", "0:a:2"), 1, b"-map '0:a:2' matches no stream of"),
+    (("-map", "0:a"), 1, b"-map selects no video stream of"),
+    (("-map", "1:a"), 2, b"-map '1:a' names input 1, and dfstream reads one: number its streams from input 0: -map 0:a"),
+    (("-map", "0:x"), 2, b"-map '0:x' is not a stream specifier"),
+    (("-t", "1", "-to", "2"), 2, b"not allowed with argument"),
+    (("-ss", "0.5", "-to", "0.5"), 2, b"-to 0.5 is not after -ss 0.5")])
+def test_stream_choices_that_cannot_be_met_are_refused(tmp_path, options, status, message):
+    out = tmp_path / "out.mkv"
+    r = run_cli(many_streams(tmp_path), out, "--stages", "gray", *options)
+    assert r.returncode == status and message in r.stderr, r.stderr
+    assert not out.exists() and not list(tmp_path.glob("out*"))
+
+
+def test_to_stops_at_a_time_of_the_input(tmp_path):
+    """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(make_clip(tmp_path / "in.mkv", frames=25), out, "--stages", "none", "-ss", "0.2", "-to", "0.6")
+    assert r.returncode == 0, r.stderr
+    assert len(decode(out)) == 10
+
+
+def test_a_map_chooses_the_video_processed(tmp_path):
+    """Of the video streams mapped, the one processed: -map 0:v:0 takes the thumbnail track that
+    dfstream would leave aside by default."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(with_picture(tmp_path, "thumb.mkv", cover=False), out, "--stages", "gray", "-map", "0:v:0")
+    assert r.returncode == 0, r.stderr
+    assert b"ignoring video stream" not in r.stderr
+    frames = decode(out)
+    assert frames[0][2].shape == (32 * 3 // 2, 32)
+
+
 def with_picture(tmp_path, name: str, *, cover: bool) -> Path:
     """A clip with a 32x32 MJPEG picture stream ahead of its streams: a thumbnail track ahead of
     the film (30 frames), or cover art (an attached picture) beside audio alone."""
