@@ -28,7 +28,6 @@ TYPES = {"v": "video", "V": "video", "a": "audio", "s": "subtitle", "d": "data",
 SPECIFIER = re.compile(r"(?P<leave>-)?(?P<input>\d+)(?::(?P<type>[vVasdt])(?=:|\??$))?"
                        r"(?::(?:(?P<index>\d+)|m:(?P<key>[^:?]+)(?::(?P<value>[^?]*))?))?(?P<optional>\?)?")
 EXAMPLES = "0, 0:a, 0:a:1, 0:3, 0:m:language:eng, -0:s, 0:s? (ffmpeg's stream specifiers)"
-CARRIED = ("video", "audio", "subtitle", "attachment")  # what dfstream writes: no data streams
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,7 @@ class Selection:
             elif not spec.optional:
                 raise DfstreamError(f"-map '{spec.text}' matches no stream of '{name}'",
                                     f"map a stream it has, or add '?' to allow none: -map '{spec.text}?'")
-        return [s for s in chosen if s.type in CARRIED and (self.audio or s.type != "audio")
-                and (self.subtitles or s.type != "subtitle")]
+        return [s for s in chosen if (self.audio or s.type != "audio") and (self.subtitles or s.type != "subtitle")]
 
     def video(self, container: av.container.InputContainer, name: str) -> tuple[av.VideoStream, list]:
         """The video stream processed and the other video streams kept by the maps (ignored)."""

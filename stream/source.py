@@ -300,6 +300,7 @@ class Source:
         self.passthrough = [s for s in kept if s.type in PASSTHROUGH_TYPES and not silent(s)]
         self.silent = [s for s in kept if silent(s)]
         self.attachments = [s for s in kept if s.type == "attachment"]  # fonts, cover images
+        self.uncarried = [s for s in kept if s.type not in ("video", "attachment", *PASSTHROUGH_TYPES)]  # data
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90000)
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.upright = orientation(name, input_format, options, self.video.index)  # autorotation, as ffmpeg's
@@ -349,7 +350,7 @@ class Source:
 
     def opening_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
-        and for each audio stream that is ``silent``; for a disc's folder, the files read."""
+        each data stream, and each audio stream that is ``silent``; for a disc's folder, the files read."""
         notes = []
         if os.path.isdir(self.name) and (title := disc_title(self.name)):
             names = [os.path.basename(p) for p in title[1]]
@@ -365,6 +366,9 @@ class Source:
             what += ", cover art" if stream.disposition & av.stream.Disposition.attached_pic else ""
             notes.append(f"ignoring video stream #{stream.index} ({what}): dfstream processes one, "
                          f"#{self.video.index}, as ffmpeg maps one")
+        for stream in self.uncarried:
+            notes.append(f"ignoring {stream.type} stream #{stream.index} ({stream.name or 'unknown codec'}): dfstream "
+                         "writes video, audio, subtitles and attachments")
         for stream in self.silent:
             notes.append(f"ignoring audio stream #{stream.index} ({stream.codec_context.name}): no audio was found "
                          "in it to learn its rate and channels from, and no container can start a file with it")

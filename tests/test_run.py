@@ -502,6 +502,27 @@ def test_to_stops_at_a_time_of_the_input(tmp_path):
     assert len(decode(out)) == 10
 
 
+def test_a_data_stream_left_out_is_named(tmp_path):
+    """An MPEG-TS's KLV metadata stream cannot be written: a note says so (before: dropped
+    without a word); mapped away, nothing is said."""
+    src = tmp_path / "klv.ts"
+    with av.open(str(make_clip(tmp_path / "in.mkv", frames=10))) as i, av.open(str(src), "w") as o:
+        video, data = o.add_stream_from_template(i.streams.video[0]), o.add_data_stream("klv")
+        for n, p in enumerate(p for p in i.demux(i.streams.video[0]) if p.size):
+            p.stream = video
+            o.mux(p)
+            klv = av.Packet(b"\x06\x0e\x2b\x34" + bytes(12))
+            klv.stream, klv.time_base, klv.pts = data, Fraction(1, 90000), n * 3600
+            o.mux(klv)
+    out = tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    assert b"ignoring data stream #1 (klv): dfstream writes video, audio, subtitles and attachments" in r.stderr
+    assert kinds(out) == ["video h264"]
+    r = run_cli(src, out, "--stages", "none", "-map", "0:v", "-y")
+    assert r.returncode == 0 and b"data stream" not in r.stderr, r.stderr
+
+
 def test_a_map_chooses_the_video_processed(tmp_path):
     """Of the video streams mapped, the one processed: -map 0:v:0 takes the thumbnail track that
     dfstream would leave aside by default."""
