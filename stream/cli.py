@@ -141,13 +141,17 @@ def _run_arguments(parser) -> None:
     eng.add_argument("--original", metavar="VIDEO",
                      help="the unprocessed video IN was made from: flow and scene cuts come from it")
     enc = parser.add_argument_group("encoder")
-    enc.add_argument("--codec", help="video encoder (default libx264, or the container's own where it holds "
-                                      "no H.264: WebM libvpx-vp9)")
+    enc.add_argument("--codec", "-c:v", "-vcodec", help="video encoder (default libx264, or the container's own "
+                                                         "where it holds no H.264: WebM libvpx-vp9)")
     rate = enc.add_mutually_exclusive_group()
-    rate.add_argument("--crf", type=int, help="constant quality (x264/x265; default 18)")
-    rate.add_argument("--bitrate", help="target bitrate, e.g. 2500k or 8M")
-    enc.add_argument("--preset", help="encoder preset (ultrafast ... veryslow)")
-    enc.add_argument("--pix-fmt", help="output pixel format (default: the input's, if the encoder takes it)")
+    rate.add_argument("--crf", "-crf", type=int, help="constant quality (x264/x265; default 18)")
+    rate.add_argument("--bitrate", "-b:v", help="target bitrate, e.g. 2500k or 8M")
+    enc.add_argument("--preset", "-preset", help="encoder preset (ultrafast ... veryslow)")
+    enc.add_argument("--pix-fmt", "-pix_fmt", help="output pixel format (default: the input's, if the encoder takes it)")
+    enc.add_argument("--audio-codec", "-c:a", "-acodec", metavar="CODEC",
+                     help="re-encode every audio stream with this encoder (aac, libopus, flac, ...); default copy: "
+                          "packet for packet, re-encoded only where the container cannot hold it")
+    enc.add_argument("--audio-bitrate", "-b:a", metavar="BITRATE", help="bitrate of re-encoded audio, e.g. 192k")
     enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable)")
     work = parser.add_argument_group("processing")
@@ -342,8 +346,8 @@ def run_options(args):
         start=args.start, duration=duration(args), maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
-        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
-                                dict(args.encoder_option)).for_target(target, args.format),
+        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt, dict(args.encoder_option),
+                                args.audio_codec, args.audio_bitrate).for_target(target, args.format),
     )
 
 

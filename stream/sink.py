@@ -46,7 +46,8 @@ NO_NEGATIVE_PRESENTATION = {"nut"}
 @dataclass
 class EncoderSettings:
     """Video encoder options, named as in ffmpeg. No ``codec``: the output container's own choice
-    (``for_target``), as ffmpeg picks one when no -c:v is given."""
+    (``for_target``), as ffmpeg picks one when no -c:v is given. ``audio_codec`` (-c:a): the encoder
+    of every audio stream kept, at ``audio_bitrate`` (-b:a); None: copied packet for packet."""
 
     codec: str | None = None
     crf: int | None = None
@@ -54,6 +55,25 @@ class EncoderSettings:
     preset: str | None = None
     pix_fmt: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+    audio_codec: str | None = None
+    audio_bitrate: str | None = None
+
+    def __post_init__(self):
+        if self.audio_codec == "copy":
+            self.audio_codec = None
+        if self.audio_codec:
+            try:
+                kind = av.codec.Codec(self.audio_codec, "w").type
+            except ValueError:
+                kind = None
+            if kind != "audio":
+                raise UsageError(f"'{self.audio_codec}' is no audio encoder FFmpeg has here",
+                                 "pass -c:a aac, libopus, flac, ... or copy")
+        if self.audio_bitrate:
+            if not self.audio_codec:
+                raise UsageError("-b:a sets the bitrate of re-encoded audio, and the audio is copied",
+                                 "add -c:a, e.g. -c:a aac")
+            parse_bitrate(self.audio_bitrate)
 
     def for_target(self, target: str | None, fmt: str | None = None) -> EncoderSettings:
         """These settings with the encoder ``default_codec`` picks for ``target`` where none is named."""
@@ -64,8 +84,7 @@ class EncoderSettings:
         options = dict(self.options)
         if self.codec in ("libx264", "libx265"):
             options.setdefault("tune", "zerolatency")
-        return EncoderSettings(self.codec, self.crf, self.bitrate, self.preset or "veryfast",
-                               self.pix_fmt, options)
+        return replace(self, preset=self.preset or "veryfast", options=options)
 
     def even_keyframes(self) -> EncoderSettings:
         """The same settings with keyframes no sharper than the frames around them (x264's and x265's
@@ -234,6 +253,7 @@ class Sink:
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None):
         self.target = target
+        self.settings = settings
         self.layout = layout
         self.tags = tags
         self.notes = notes if notes is not None else []
@@ -337,9 +357,17 @@ class Sink:
         return stream
 
     def _add_copy(self, stream: av.stream.Stream):
-        """Copy a stream packet for packet; re-encode audio the container cannot hold."""
+        """Copy a stream packet for packet; re-encode audio the container cannot hold, or all audio
+        with an audio encoder set (-c:a)."""
         codec = stream.codec_context.name if stream.codec_context else None
         supported = self.container.supported_codecs | CARRIED.get(self.container.format.name, set())
+        if stream.type == "audio" and codec and (target := self.settings.audio_codec):
+            encoder = av.codec.Codec(target, "w")
+            if supported and not {encoder.name, encoder.canonical_name} & supported:
+                raise UsageError(f"{self.container.format.name} cannot hold {encoder.canonical_name} audio (-c:a {target})",
+                                 f"pass a -c:a that {self.container.format.name} holds (its own: "
+                                 f"{self.container.default_audio_codec}), or write .mkv")
+            return AudioTranscode(self.container, stream, target, self.mux, self.settings.audio_bitrate)
         if codec and (not supported or codec in supported):  # empty: the muxer takes anything
             return self.container.add_stream_from_template(stream)
         what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
@@ -581,7 +609,8 @@ class SubtitleTranscode(Transcode):
 class AudioTranscode(Transcode):
     """Decode an audio stream and encode it with a codec the container holds."""
 
-    def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str, mux):
+    def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str, mux,
+                 bitrate: str | None = None):
         super().__init__(stream, mux)
         rate, rates = stream.codec_context.sample_rate, av.codec.Codec(codec, "w").audio_rates
         if rates and rate not in rates:  # as ffmpeg resamples: to the nearest rate the encoder takes
@@ -591,6 +620,8 @@ class AudioTranscode(Transcode):
         if any(c.name == "NONE" for c in layout.channels):  # channels in no named order (AVI, WAV): as
             layout = DEFAULT_LAYOUTS.get(layout.nb_channels, layout)  # ffmpeg, the usual layout of their count
         self.stream.layout = layout
+        if bitrate:
+            self.stream.bit_rate = parse_bitrate(bitrate)
         self.resampler = None
 
     def write(self, packet: av.Packet) -> None:

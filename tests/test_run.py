@@ -502,6 +502,47 @@ def test_to_stops_at_a_time_of_the_input(tmp_path):
     assert len(decode(out)) == 10
 
 
+def audio_of(path) -> tuple[str, int | None, float]:
+    """The first audio stream's codec, bitrate and decoded length in seconds."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        samples = sum(f.samples for f in c.decode(stream))
+        return stream.codec_context.name, stream.codec_context.bit_rate, samples / stream.codec_context.sample_rate
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv"])
+def test_audio_is_re_encoded_with_c_a_at_b_a(tmp_path, name):
+    """-c:a aac -b:a 96k re-encodes FLAC to AAC at about 96 kb/s (MP4 records the rate), all of
+    it; -c:a copy (the default) keeps it packet for packet. ffmpeg's video aliases work too."""
+    src = make_clip(tmp_path / "in.mkv", frames=50, audio="flac")
+    out = tmp_path / name
+    r = run_cli(src, out, "--stages", "none", "-c:a", "aac", "-b:a", "96k",
+                "-c:v", "libx264", "-crf", "30", "-preset", "ultrafast", "-pix_fmt", "yuv444p")
+    assert r.returncode == 0, r.stderr
+    codec, rate, seconds = audio_of(out)
+    assert codec == "aac" and abs(seconds - audio_of(src)[2]) < 0.03  # AAC's last frame padded
+    if name.endswith(".mp4"):
+        assert 80_000 < rate < 115_000
+    assert decode(out)[0][3] == "yuv444p"
+    copied = tmp_path / "copy.mkv"
+    assert run_cli(src, copied, "--stages", "none", "-acodec", "copy").returncode == 0
+    with av.open(str(src)) as a, av.open(str(copied)) as b:
+        assert [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size] == \
+               [bytes(p) for p in b.demux(b.streams.audio[0]) if p.size]
+
+
+@pytest.mark.parametrize("options, target, message", [
+    (("-b:a", "96k"), "out.mkv", b"-b:a sets the bitrate of re-encoded audio, and the audio is copied: add -c:a"),
+    (("-c:a", "libx264"), "out.mkv", b"'libx264' is no audio encoder FFmpeg has here"),
+    (("-c:a", "aac", "--codec", "libvpx-vp9"), "out.webm", b"webm cannot hold aac audio (-c:a aac): pass a -c:a that "
+                                                           b"webm holds (its own: opus), or write .mkv")])
+def test_audio_encoders_that_cannot_serve_are_refused(tmp_path, options, target, message):
+    out = tmp_path / target
+    r = run_cli(make_clip(tmp_path / "in.mkv", frames=10, audio="flac"), out, "--stages", "none", *options)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not list(tmp_path.glob("out*"))
+
+
 def test_a_data_stream_left_out_is_named(tmp_path):
     """An MPEG-TS's KLV metadata stream cannot be written: a note says so (before: dropped
     without a word); mapped away, nothing is said."""
