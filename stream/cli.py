@@ -133,6 +133,9 @@ def _run_arguments(parser) -> None:
                         help="keep these streams, in this order, as ffmpeg's -map: 0:a:1, 0:m:language:eng, "
                              "-0:s (leave out), 0:s? (may match none); repeatable (default: every stream)")
     parser.add_argument("-an", dest="audio", action="store_false", help="no audio, as ffmpeg's -an")
+    parser.add_argument("-metadata", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                        help="set a tag of the output file, as ffmpeg's: title=..., comment=...; KEY= removes it "
+                             "(repeatable)")
     parser.add_argument("-sn", dest="subtitles", action="store_false", help="no subtitles, as ffmpeg's -sn")
     parser.add_argument("--stages", default="colorize,stabilize",
                         help="comma-separated chain of colorize, stabilize, cartoonize, gray "
@@ -344,6 +347,7 @@ def run_options(args):
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         deinterlace=args.deinterlace,
         start=args.start, duration=duration(args), maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
+        metadata=dict(args.metadata),
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt, dict(args.encoder_option),

@@ -75,6 +75,7 @@ class Options:
     maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
+    metadata: dict[str, str] = field(default_factory=dict)  # the output file's tags, as ffmpeg's -metadata ('': removed)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     format: str | None = None
     overwrite: bool = False
@@ -407,7 +408,7 @@ class Pipeline:
         if target is not None:
             check_target(target, self.source.name, opts.overwrite)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
-                        opts.overwrite, self.summary.notes, low_latency=opts.latency == "low")
+                        opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata)
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)

@@ -251,7 +251,8 @@ class Sink:
 
     def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout | None,
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
-                 notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None):
+                 notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None,
+                 metadata: dict[str, str] | None = None):
         self.target = target
         self.settings = settings
         self.layout = layout
@@ -288,7 +289,7 @@ class Sink:
                           else self._add_video(source, settings, low_latency))
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
             self._add_attachments(source.attachments)
-            self._copy_tags(source)
+            self._copy_tags(source, metadata or {})
         except Exception:
             self.abort()
             raise
@@ -298,10 +299,12 @@ class Sink:
         self._moved = 0  # packets whose decode time went back, moved on
         self._refused = 0  # damaged packets the muxer refused, left out
 
-    def _copy_tags(self, source: Source) -> None:
+    def _copy_tags(self, source: Source, metadata: dict[str, str]) -> None:
         """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,
-        title) and disposition (default, forced), and the chapters within the trimmed window."""
-        self.container.metadata.update(content_tags(source.container.metadata))
+        title) and disposition (default, forced), and the chapters within the trimmed window; then
+        the file's tags given (-metadata), an empty one removed."""
+        tags = content_tags(source.container.metadata) | metadata
+        self.container.metadata.update({k: v for k, v in tags.items() if v})
         outputs = {source.video.index: self.video}
         outputs |= {i: out if isinstance(out, av.stream.Stream) else out.stream for i, out in self.streams.items()}
         for stream in [source.video, *source.passthrough]:

@@ -402,6 +402,18 @@ def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters)
                 for ch in c.chapters()] == chapters
 
 
+def test_metadata_sets_and_removes_the_file_tags(tmp_path):
+    """As ffmpeg's -metadata: a tag given is written over the input's, an empty one removed."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(tagged(tmp_path), out, "--stages", "none", "-metadata", "comment=coloured from a still",
+                "-metadata", "title=")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        tags = {k.lower(): v for k, v in c.metadata.items()}  # Matroska writes COMMENT
+        assert tags.get("comment") == "coloured from a still" and "title" not in tags
+        assert c.streams.audio[0].language == "fra"
+
+
 def with_fonts(tmp_path) -> Path:
     """A Matroska clip with two attachments, as subtitled films carry their fonts."""
     clip = make_clip(tmp_path / "plain.mkv", frames=10)
