@@ -129,6 +129,8 @@ def _run_arguments(parser) -> None:
     until.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
     until.add_argument("-to", "--to", type=parse_time, metavar="END",
                        help="stop at this time of the input, as ffmpeg's -to before -i")
+    parser.add_argument("-frames:v", "-vframes", "--frames", dest="frames", type=positive_int, metavar="N",
+                        help="stop after N video frames, as ffmpeg's -frames:v")
     parser.add_argument("-map", dest="maps", action="append", default=[], metavar="SPEC",
                         help="keep these streams, in this order, as ffmpeg's -map: 0:a:1, 0:m:language:eng, "
                              "-0:s (leave out), 0:s? (may match none); repeatable (default: every stream)")
@@ -346,7 +348,7 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
+        start=args.start, duration=duration(args), frames=args.frames, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata),
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,

@@ -72,6 +72,7 @@ class Options:
     input_options: dict[str, str] = field(default_factory=dict)
     start: float | None = None
     duration: float | None = None
+    frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
     maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
@@ -142,7 +143,8 @@ class Pipeline:
         if options.latency == "low":
             input_options.setdefault("fflags", "nobuffer")
         self.source = Source(source_name, options.input_format, input_options,
-                             options.start, options.duration, window=0 if live else 8, hwaccel=options.hwaccel,
+                             options.start, options.duration, window=0 if live else 8, frames=options.frames,
+                             hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select)
         self.original = None
         self.realtime = Realtime() if options.realtime else None
@@ -202,7 +204,7 @@ class Pipeline:
 
     def _open_original(self, options: Options) -> Source:
         """The unprocessed video the input was made from, read frame for frame in step."""
-        original = Source(options.original, None, None, options.start, options.duration,
+        original = Source(options.original, None, None, options.start, options.duration, frames=options.frames,
                           segment=options.segment and options.segment.original, deinterlace=options.deinterlace)
         original.passthrough = []
         original.rgb = True

@@ -189,8 +189,8 @@ def check(source: str, target: str | None, options) -> None:
         raise UsageError("--workers needs an output file", "name an output .mkv file")
     if (options.format or os.path.splitext(target)[1].lstrip(".").lower()) not in ("mkv", "matroska"):
         raise UsageError("--workers writes Matroska (the segments are joined in it)", "name the output .mkv")
-    if options.start is not None or options.duration is not None:
-        raise UsageError("--workers cannot be combined with -ss/-t", "trim first, or drop --workers")
+    if options.start is not None or options.duration is not None or options.frames:
+        raise UsageError("--workers cannot be combined with -ss/-t/-to/-frames:v", "trim first, or drop --workers")
     if options.realtime or options.preview:
         raise UsageError("--workers cannot be combined with --realtime or --preview", "drop --workers")
     if options.deinterlace == "ivtc":

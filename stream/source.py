@@ -268,7 +268,8 @@ class Source:
     """A demuxed input with its first video stream decoded in threads.
 
     ``start``/``duration`` (seconds) trim like ffmpeg's ``-ss``/``-t``: frames from ``start``
-    for ``duration`` seconds of the video's own timeline; a trimmed output starts at 0 with its
+    for ``duration`` seconds of the video's own timeline, at most ``frames`` of them (-frames:v);
+    a trimmed output starts at 0 with its
     first frame. ``window`` is the timestamp reorder window (frames held back; 0 for live).
     ``layout``: the planar layout written for this input; ``luma_layout``: the decoded layout
     when its Y' plane can be read as it is (else None); ``rgb``: convert frames to R'G'B'.
@@ -277,7 +278,7 @@ class Source:
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
-                 start: float | None = None, duration: float | None = None, window: int = 8,
+                 start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
                  hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection()):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
@@ -319,6 +320,7 @@ class Source:
         self.rgb = False
         self.start = start or 0.0
         self.duration = duration
+        self.frames = frames
         self.window = window
         self.stop = threading.Event()
         self.corrupt_packets = 0
@@ -386,12 +388,12 @@ class Source:
         seconds = self.declared[1] - self.start
         if self.duration is not None:
             seconds = min(seconds, self.duration)
-        return max(0, round(seconds * self.rate))
+        return max(0, min(round(seconds * self.rate), self.frames or math.inf))
 
     def cut_short(self) -> str | None:
         """A note where the file ends well before the duration its header gives (over half a second
         and 5% early; audio may outlast the video by less): a download or a copy cut short."""
-        if not self.read_to_end or self.last_pts is None or self.segment or self.duration is not None:
+        if not self.read_to_end or self.last_pts is None or self.segment or self.duration is not None or self.frames:
             return None
         if self.declared is None:
             return None
@@ -405,7 +407,8 @@ class Source:
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
         stamps: Timestamps[av.VideoFrame] = Timestamps(self.window, self.frame_step)
-        trim = Trim(self.start, self.duration, self.time_base) if self.start or self.duration is not None else None
+        trimmed = self.start or self.duration is not None or self.frames
+        trim = Trim(self.start, self.duration, self.time_base, self.frames, self.frame_step) if trimmed else None
         reader = RGBReader(self.colour) if self.rgb else None
         try:
             for packet in demuxed(self.container, self.video, *self.passthrough):
@@ -422,6 +425,8 @@ class Source:
             if self.deinterlacer:
                 for frame, pts, done in self.deinterlacer.flush():
                     yield from self._video_item(frame, pts, trim, reader, done)
+            if trim and not trim.ended and not self.stop.is_set():
+                yield from trim.rest()
             self.read_to_end = not self.stop.is_set() and not (trim and trim.ended)
         except av.error.FFmpegError as err:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
@@ -473,14 +478,20 @@ class Source:
 
 class Trim:
     """``-ss``/``-t`` on the video's own timeline: frames from ``start`` for ``duration`` seconds,
+    at most ``frames`` of them (the window then closes at the end of the last, ``step`` long),
     re-timed so the first kept frame is at 0; pass-through packets are held until that frame is
-    known, then cut to the same window and shifted by the same time (sync kept)."""
+    known, then cut to the same window and shifted by the same time (sync kept). With ``frames``
+    they are also held while they lie past the frames kept so far, as the window's end is not known
+    before the last frame."""
 
-    def __init__(self, start: float, duration: float | None, time_base: Fraction):
+    def __init__(self, start: float, duration: float | None, time_base: Fraction, frames: int | None = None,
+                 step: int = 1):
         self.time_base = time_base
         self.start_pts = round(start / time_base)
         self.length = None if duration is None else round(duration / time_base)
+        self.frames, self.step, self.kept = frames, step, 0
         self.origin: int | None = None  # pts of the first kept frame
+        self.reached = 0  # with ``frames``: the end of the frames kept so far, after the origin
         self.ended = False
         self._held: list[av.Packet] = []
 
@@ -490,15 +501,25 @@ class Trim:
             return None
         if self.origin is None:
             self.origin = pts
-        if self.length is not None and pts - self.origin >= self.length:
+        if self.kept == self.frames or self.length is not None and pts - self.origin >= self.length:
             self.ended = True
             return None
+        self.kept += 1
+        self.reached = max(self.reached, pts - self.origin + self.step)
+        if self.kept == self.frames:
+            self.length = min(pts - self.origin + self.step, math.inf if self.length is None else self.length)
         return pts - self.origin
 
     def released(self) -> list[av.Packet]:
-        """Held packets that fall in the window, once the first frame has fixed the origin."""
+        """Held packets that fall in the window, once the first frame has fixed the origin (and, with
+        ``frames``, those the frames kept have reached)."""
         held, self._held = self._held, []
         return [p for packet in held for p in self.packets(packet)]
+
+    def rest(self) -> list[av.Packet]:
+        """At the end of the input, with fewer than ``frames`` frames: the packets held, in the window."""
+        self.frames = self.reached = None
+        return self.released() if self.origin is not None else []
 
     def packets(self, packet: av.Packet) -> list[av.Packet]:
         if self.origin is None:
@@ -511,6 +532,9 @@ class Trim:
         origin = self.origin * self.time_base
         t = pts * tb
         if t < origin or (self.length is not None and t >= origin + self.length * self.time_base):
+            return []
+        if self.frames and t >= origin + self.reached * self.time_base:  # the frames may not get there
+            self._held.append(packet)
             return []
         shift = round(origin / tb)
         packet.pts = None if packet.pts is None else packet.pts - shift

@@ -576,6 +576,23 @@ def test_a_data_stream_left_out_is_named(tmp_path):
     assert r.returncode == 0 and b"data stream" not in r.stderr, r.stderr
 
 
+def test_frames_v_stops_after_so_many_frames_with_the_audio_cut_there(tmp_path):
+    """-frames:v 10 on 25 fps keeps 10 frames and cuts the audio where -t 0.4 cuts it (before the
+    last frame is known, audio demuxed ahead of it waits); more frames than the input has keeps
+    it all, audio included."""
+    src = make_clip(tmp_path / "in.mkv", frames=50, audio="flac")
+    written = {}
+    for name, options in (("frames", ("-frames:v", "10")), ("t", ("-t", "0.4")), ("all", ("-vframes", "500")),
+                          ("whole", ())):
+        out = tmp_path / f"{name}.mkv"
+        r = run_cli(src, out, "--stages", "none", *options)
+        assert r.returncode == 0, r.stderr
+        written[name] = video_times(out), audio_of(out)[2]
+    assert written["frames"] == written["t"] and len(written["frames"][0]) == 10
+    assert written["frames"][1] < 0.5
+    assert written["all"] == written["whole"] and len(written["all"][0]) == 50 and written["all"][1] > 2
+
+
 def test_a_map_chooses_the_video_processed(tmp_path):
     """Of the video streams mapped, the one processed: -map 0:v:0 takes the thumbnail track that
     dfstream would leave aside by default."""

@@ -276,6 +276,7 @@ def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
     for args, message in ((["-", str(tmp_path / "o.mkv")], "needs an input file"),
                           ([str(film), str(tmp_path / "o.mp4")], "writes Matroska"),
                           ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t"),
+                          ([str(film), str(tmp_path / "o.mkv"), "-frames:v", "9"], "with -ss/-t/-to/-frames:v"),
                           ([str(film), str(tmp_path / "o.mkv"), "--original", "-"], "needs an --original file"),
                           ([str(film), str(tmp_path / "o.mkv"), "--deinterlace", "ivtc"], "cannot undo a 3:2")):
         done = run_cli("run", *args, "--workers", "2", "--stages", "gray")
