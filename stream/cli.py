@@ -443,6 +443,20 @@ def attached(argv: list[str]) -> list[str]:
     return out
 
 
+def input_first(words: list[str]) -> list[str]:
+    """ffmpeg's ``-i IN`` as the input: IN moved ahead of the other words, where argparse reads IN."""
+    if "-i" not in words:
+        return words
+    at = words.index("-i")
+    rest = words[:at] + words[at + 2 :]
+    if at + 1 == len(words):
+        raise UsageError("-i names no input", "write -i IN")
+    if "-i" in rest:
+        raise UsageError("dfstream reads one input, and -i is given twice",
+                         "give one; the video a processed one was made from is --original")
+    return [words[at + 1], *rest]
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line; for ``run``, options may come before, between and after IN and OUT (as with
     ffmpeg), which argparse's subcommands cannot do, so ``run``'s own parser reads it intermixed."""
@@ -453,7 +467,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         words.insert(0, "run")  # 'dfstream IN OUT' is short for 'dfstream run IN OUT'
         argv = ["run", *argv]
     if words[:1] == ["run"] and not {"-h", "--help"} & set(words):
-        args = parser.run.parse_intermixed_args(words[1:])
+        args = parser.run.parse_intermixed_args(input_first(words[1:]))
         args.debug, args.command = "--debug" in argv, "run"
         return args
     return parser.parse_args(argv)

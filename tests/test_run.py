@@ -506,6 +506,26 @@ def test_stream_choices_that_cannot_be_met_are_refused(tmp_path, options, status
     assert not out.exists() and not list(tmp_path.glob("out*"))
 
 
+@pytest.mark.parametrize("argv", [["-i", "in.mkv", "out.mkv"], ["-y", "out.mkv", "-i", "in.mkv"],
+                                  ["run", "-map", "-0:s", "-i", "in.mkv", "out.mkv", "-an"]])
+def test_ffmpeg_s_i_names_the_input(argv):
+    """``-i IN`` anywhere, as ffmpeg takes it, and negative maps read as maps, not options."""
+    from dfstream.cli import parse
+
+    args = parse(argv)
+    assert (args.input, args.output) == ("in.mkv", "out.mkv")
+    assert args.maps == (["-0:s"] if "-map" in argv else [])
+
+
+@pytest.mark.parametrize("argv, message", [(["-i", "a.mkv", "-i", "b.mkv", "out.mkv"], "-i is given twice"),
+                                           (["out.mkv", "-i"], "-i names no input")])
+def test_ffmpeg_s_i_refused_where_it_names_no_one_input(argv, message):
+    from dfstream.cli import parse
+
+    with pytest.raises(dfstream.DfstreamError, match=message):
+        parse(argv)
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4."""
     out = tmp_path / "out.mkv"
