@@ -137,7 +137,9 @@ def _run_arguments(parser) -> None:
     parser.add_argument("-an", dest="audio", action="store_false", help="no audio, as ffmpeg's -an")
     parser.add_argument("-metadata", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="set a tag of the output file, as ffmpeg's: title=..., comment=...; KEY= removes it "
-                             "(repeatable)")
+                             "(repeatable); -metadata:s:a:0 KEY=VALUE one of its streams' (s:v, s:a, s:s:1, ...)")
+    parser.add_argument("--stream-metadata", nargs=2, action="append", default=[], metavar=("SPEC", "KEY=VALUE"),
+                        help=argparse.SUPPRESS)  # -metadata:s:SPEC KEY=VALUE, as ``attached`` rewrites it
     parser.add_argument("-sn", dest="subtitles", action="store_false", help="no subtitles, as ffmpeg's -sn")
     parser.add_argument("--stages", default="colorize,stabilize",
                         help="comma-separated chain of colorize, stabilize, cartoonize, gray "
@@ -349,7 +351,7 @@ def run_options(args):
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         deinterlace=args.deinterlace,
         start=args.start, duration=duration(args), frames=args.frames, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
-        metadata=dict(args.metadata),
+        metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt, dict(args.encoder_option),
@@ -435,12 +437,27 @@ def _terminate(signum, frame):
 
 
 def attached(argv: list[str]) -> list[str]:
-    """``-map SPEC`` as ``-map=SPEC``: argparse takes ffmpeg's negative maps (-map -0:s) for options."""
+    """``-map SPEC`` as ``-map=SPEC`` (argparse takes ffmpeg's negative maps, -map -0:s, for
+    options); ffmpeg's per-stream ``-metadata:s:SPEC`` as ``--stream-metadata SPEC``, its global
+    ``-metadata:g`` as ``-metadata``."""
     out, words = [], iter(argv)
     for word in words:
-        following = next(words, None) if word == "-map" else None
-        out.append(word if following is None else f"-map={following}")
+        if word == "-map":
+            following = next(words, None)
+            out.append(word if following is None else f"-map={following}")
+        elif word in ("-metadata:s", "-metadata:g") or word.startswith("-metadata:s:"):
+            out += ["-metadata"] if word == "-metadata:g" else ["--stream-metadata", word[len("-metadata:s:"):]]
+        else:
+            out.append(word)
     return out
+
+
+def stream_tags(given: list[list[str]]) -> tuple[tuple[str, str, str], ...]:
+    """(specifier, key, value) of each -metadata:s:SPEC KEY=VALUE."""
+    try:
+        return tuple((spec, *key_value(pair)) for spec, pair in given)
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"-metadata:s: {err}", "write -metadata:s:a:0 language=eng") from None
 
 
 def input_first(words: list[str]) -> list[str]:

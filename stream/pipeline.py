@@ -77,6 +77,7 @@ class Options:
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
     metadata: dict[str, str] = field(default_factory=dict)  # the output file's tags, as ffmpeg's -metadata ('': removed)
+    stream_metadata: tuple = ()  # (output stream specifier 'a:0', key, value): ffmpeg's -metadata:s:a:0 key=value
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     format: str | None = None
     overwrite: bool = False
@@ -410,7 +411,8 @@ class Pipeline:
         if target is not None:
             check_target(target, self.source.name, opts.overwrite)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
-                        opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata)
+                        opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
+                        stream_metadata=opts.stream_metadata)
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)

@@ -295,7 +295,8 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     inputs = [av.open(p) for p in parts]
     try:
         sink = Sink(target, source, options.encoder, None, None, options.format, options.overwrite, notes,
-                    copy_video=inputs[0].streams.video[0], metadata=options.metadata)
+                    copy_video=inputs[0].streams.video[0], metadata=options.metadata,
+                    stream_metadata=options.stream_metadata)
         try:
             video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
             other = (p for p in demuxed(source.container, *source.passthrough) if p.size) if source.passthrough else ()

@@ -17,6 +17,7 @@ import av
 
 from .colour import LAYOUTS, PixelLayout, Tags
 from .errors import DfstreamError, UsageError
+from .mapping import Specifier
 from .source import IMAGE_TYPES, Source, describe_av_error, is_url
 
 # Containers that can only be written front to back need fragments when not seekable.
@@ -252,7 +253,7 @@ class Sink:
     def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout | None,
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None,
-                 metadata: dict[str, str] | None = None):
+                 metadata: dict[str, str] | None = None, stream_metadata=()):
         self.target = target
         self.settings = settings
         self.layout = layout
@@ -289,7 +290,7 @@ class Sink:
                           else self._add_video(source, settings, low_latency))
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
             self._add_attachments(source.attachments)
-            self._copy_tags(source, metadata or {})
+            self._copy_tags(source, metadata or {}, stream_metadata)
         except Exception:
             self.abort()
             raise
@@ -299,10 +300,11 @@ class Sink:
         self._moved = 0  # packets whose decode time went back, moved on
         self._refused = 0  # damaged packets the muxer refused, left out
 
-    def _copy_tags(self, source: Source, metadata: dict[str, str]) -> None:
+    def _copy_tags(self, source: Source, metadata: dict[str, str], stream_metadata) -> None:
         """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,
         title) and disposition (default, forced), and the chapters within the trimmed window; then
-        the file's tags given (-metadata), an empty one removed."""
+        the tags given, an empty one removed: the file's (-metadata) and, per (output stream
+        specifier, key, value), the streams' (-metadata:s:a:0 language=eng)."""
         tags = content_tags(source.container.metadata) | metadata
         self.container.metadata.update({k: v for k, v in tags.items() if v})
         outputs = {source.video.index: self.video}
@@ -312,6 +314,17 @@ class Sink:
                 outputs[stream.index].metadata.update(content_tags(stream.metadata))
                 outputs[stream.index].disposition = stream.disposition & ~av.stream.Disposition.attached_pic
                 # the video written moves, even made from cover art alone (which MP4 then refuses)
+        for spec, key, value in stream_metadata:
+            named = Specifier.parse(f"0:{spec}" if spec else "0")
+            found = named.matches(list(self.container.streams))
+            if not found and not named.optional:
+                raise UsageError(f"-metadata:s:{spec} matches no stream of the output",
+                                 "number the streams as written: s:v, s:a:0, s:s:1, ...")
+            for stream in found:
+                if value:
+                    stream.metadata[key] = value
+                else:
+                    stream.metadata.pop(key, None)
         chapters = trimmed_chapters(source.container.chapters(), source.start, source.duration)
         if chapters:
             self.container.set_chapters(chapters)

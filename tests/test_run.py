@@ -526,6 +526,22 @@ def test_ffmpeg_s_i_refused_where_it_names_no_one_input(argv, message):
         parse(argv)
 
 
+def test_metadata_s_sets_a_stream_s_tags(tmp_path):
+    """-metadata:s:a:1 language=ger tags the second audio stream written, as ffmpeg's; an empty
+    value removes the tag; a stream the output lacks is a one-line error, with nothing written."""
+    src, out = many_streams(tmp_path), tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "none", "-metadata:s:a:1", "language=ger", "-metadata:s:s:0", "language=",
+                "-metadata:s:v", "title=Restored", "-metadata:s:d?", "title=none")
+    assert r.returncode == 0, r.stderr
+    assert kinds(out) == ["video h264", "audio aac eng", "audio flac ger", "subtitle srt", "attachment text.otf"]
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].metadata.get("title") == "Restored"
+    failed = tmp_path / "failed.mkv"
+    r = run_cli(src, failed, "--stages", "none", "-metadata:s:a:2", "language=ger")
+    assert r.returncode == 2 and b"-metadata:s:a:2 matches no stream of the output" in r.stderr, r.stderr
+    assert not list(tmp_path.glob("failed*"))
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4."""
     out = tmp_path / "out.mkv"
