@@ -32,7 +32,7 @@ NETWORK_FORMATS = {"udp": "mpegts", "srt": "mpegts", "tcp": "mpegts", "rtp": "rt
 TS_NONSTRICT = 0x20000  # AVFMT_TS_NONSTRICT: the format allows equal decode times in a stream
 ENCODING_TAGS = {"DURATION", "BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS_WRITING_APP",
                  "_STATISTICS_WRITING_DATE_UTC", "_STATISTICS_TAGS", "ENCODER", "MAJOR_BRAND", "MINOR_VERSION",
-                 "COMPATIBLE_BRANDS"}
+                 "COMPATIBLE_BRANDS", "SOFTWARE"}  # SOFTWARE: AVI's writing application (ISFT)
 TEXT_SUBTITLES = ("mov_text", "subrip", "webvtt", "ass")  # text encoders, in the order one is chosen
 CARRIED = {"mpegts": {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "dts", "truehd", "opus", "dvb_subtitle",
                       "dvb_teletext"}}  # what MPEG-TS carries: PyAV's list holds only its defaults (MP2)
