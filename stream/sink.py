@@ -158,6 +158,10 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     none of that gets the format it takes that loses least, as ffmpeg picks one: depth first (a
     note), then chroma, then range, then the smallest (ProRes from 8-bit 4:2:0: yuv422p10le).
     """
+    if settings.codec == "copy":
+        raise UsageError("-c:v copy: dfstream encodes the frames it writes, processed or not (--stages none)",
+                         "pass a video encoder (libx264, libx265, ffv1, ...); to copy the video unchanged, "
+                         "ffmpeg -c copy does it")
     try:
         codec = av.codec.Codec(settings.codec, "w")
     except Exception:

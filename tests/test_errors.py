@@ -144,6 +144,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--batch", "0"], "must be 1 or more"),
     (["--codec", "nope"], "unknown video encoder"),
     (["--codec", "aac"], "not a video encoder"),
+    (["-c:v", "copy", "--stages", "none"], "-c:v copy: dfstream encodes the frames it writes"),
     (["--pix-fmt", "rgb48"], "not supported"),
     (["--pix-fmt", "gray12le"], "cannot encode"),
     (["-f", "nosuchformat"], "cannot write format"),
