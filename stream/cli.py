@@ -114,6 +114,15 @@ def _engine_options(args):
                          render_factor=args.render_factor, backend=args.backend)
 
 
+def _stream_arguments(parser) -> None:
+    """Which streams of the input are kept, shared by run, batch and info."""
+    parser.add_argument("-map", dest="maps", action="append", default=[], metavar="SPEC",
+                        help="keep these streams, in this order, as ffmpeg's -map: 0:a:1, 0:m:language:eng, "
+                             "-0:s (leave out), 0:s? (may match none); repeatable (default: every stream)")
+    parser.add_argument("-an", dest="audio", action="store_false", help="no audio, as ffmpeg's -an")
+    parser.add_argument("-sn", dest="subtitles", action="store_false", help="no subtitles, as ffmpeg's -sn")
+
+
 def _run_arguments(parser) -> None:
     """Everything that shapes a run, shared by run and batch."""
     parser.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
@@ -131,16 +140,12 @@ def _run_arguments(parser) -> None:
                        help="stop at this time of the input, as ffmpeg's -to before -i")
     parser.add_argument("-frames:v", "-vframes", "--frames", dest="frames", type=positive_int, metavar="N",
                         help="stop after N video frames, as ffmpeg's -frames:v")
-    parser.add_argument("-map", dest="maps", action="append", default=[], metavar="SPEC",
-                        help="keep these streams, in this order, as ffmpeg's -map: 0:a:1, 0:m:language:eng, "
-                             "-0:s (leave out), 0:s? (may match none); repeatable (default: every stream)")
-    parser.add_argument("-an", dest="audio", action="store_false", help="no audio, as ffmpeg's -an")
+    _stream_arguments(parser)
     parser.add_argument("-metadata", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="set a tag of the output file, as ffmpeg's: title=..., comment=...; KEY= removes it "
                              "(repeatable); -metadata:s:a:0 KEY=VALUE one of its streams' (s:v, s:a, s:s:1, ...)")
     parser.add_argument("--stream-metadata", nargs=2, action="append", default=[], metavar=("SPEC", "KEY=VALUE"),
                         help=argparse.SUPPRESS)  # -metadata:s:SPEC KEY=VALUE, as ``attached`` rewrites it
-    parser.add_argument("-sn", dest="subtitles", action="store_false", help="no subtitles, as ffmpeg's -sn")
     parser.add_argument("--stages", default="colorize,stabilize",
                         help="comma-separated chain of colorize, stabilize, cartoonize, gray "
                              "(default colorize,stabilize); none = passthrough")
@@ -215,7 +220,13 @@ def build_parser() -> Parser:
     _run_arguments(lib)
     lib.set_defaults(func=cmd_batch)
 
-    info = sub.add_parser("info", help="devices, backends, stages and versions")
+    info = sub.add_parser("info", help="devices, backends, stages and versions; with IN, what a run does with "
+                                       "each of its streams")
+    info.add_argument("input", nargs="?", help="a video: its streams, and which a run processes, keeps or leaves")
+    info.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
+    info.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                      help="demuxer/protocol option (repeatable)")
+    _stream_arguments(info)
     info.set_defaults(func=cmd_info)
 
     ev = sub.add_parser("eval", help="warping error, fidelity and colourfulness of a video")
@@ -405,9 +416,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .info import report
+    from .info import report, streams
+    from .mapping import Selection
 
-    print("\n".join(report()))
+    if args.input:
+        selection = Selection(tuple(args.maps), args.audio, args.subtitles)
+        print("\n".join(streams(args.input, selection, args.input_format, dict(args.input_option))))
+    else:
+        print("\n".join(report()))
     return 0
 
 

@@ -84,3 +84,46 @@ def report() -> list[str]:
                                              "onnxruntime-gpu", "torch-tensorrt", "nvidia-ml-py")]
     lines.append("          " + ", ".join(o for o in others if not o.endswith("None")))
     return lines
+
+
+def streams(name: str, select, input_format: str | None = None, options: dict | None = None) -> list[str]:
+    """What a run with these stream choices (``select``: -map, -an, -sn) does with each stream of
+    input ``name``, as ffprobe lists them: processed, kept, or left and why."""
+    from .source import Source
+
+    source = Source(name, input_format, options, select=select, deinterlace="off")
+    try:
+        container = source.container
+        seconds = f", {container.duration / av.time_base:.2f} s" if container.duration else ""
+        lines = [f"{name}: {container.format.long_name}{seconds}"]
+        kept = source.passthrough + source.attachments
+        for stream in container.streams:
+            fate = ("processed" if stream is source.video else "kept" if stream in kept
+                    else "left: dfstream processes one video stream" if stream in source.ignored
+                    else "left: no audio found in it" if stream in source.silent
+                    else "left: dfstream writes no data streams" if stream in source.uncarried
+                    else "left out (-map, -an, -sn)")
+            lines.append(f"  #{stream.index} {_described(stream)}: {fate}")
+        return lines
+    finally:
+        source.close()
+
+
+def _described(stream) -> str:
+    """A stream as ffprobe would sum it up: type, codec, shape, tags and flags."""
+    ctx, what = stream.codec_context, [stream.type]
+    if stream.type == "attachment":
+        what.append(f"{stream.name} ({stream.mimetype})")
+    else:
+        what.append(getattr(ctx, "name", None) or stream.name or "unknown codec")
+    if stream.type == "video" and ctx:
+        rate = stream.guessed_rate or stream.average_rate
+        what.append(f"{ctx.width}x{ctx.height}" + (f" {float(rate):.3g} fps" if rate else "")
+                    + (f" {ctx.pix_fmt}" if ctx.pix_fmt else ""))
+    if stream.type == "audio" and ctx and ctx.sample_rate:
+        what.append(f"{ctx.sample_rate} Hz {ctx.layout.name}")
+    what += [f"'{stream.metadata[k]}'" if k == "title" else stream.metadata[k]
+             for k in ("language", "title") if stream.metadata.get(k)]
+    flags = [f for f, bit in (("default", av.stream.Disposition.default), ("forced", av.stream.Disposition.forced),
+                              ("cover art", av.stream.Disposition.attached_pic)) if stream.disposition & bit]
+    return " ".join(what) + (f" ({', '.join(flags)})" if flags else "")

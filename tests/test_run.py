@@ -542,6 +542,21 @@ def test_metadata_s_sets_a_stream_s_tags(tmp_path):
     assert not list(tmp_path.glob("failed*"))
 
 
+@pytest.mark.parametrize("options, fates", [
+    ((), ["processed", "kept", "kept", "kept", "kept"]),
+    (("-map", "0:v", "-map", "0:a:1", "-sn"), ["processed", "left out", "kept", "left out", "left out"])])
+def test_info_says_what_a_run_does_with_each_stream(tmp_path, options, fates):
+    """``dfstream info IN`` lists the streams as ffprobe does, each with what a run with the same
+    -map/-an/-sn does with it, so that a map can be written from it."""
+    r = run_cli("info", many_streams(tmp_path), *options)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].endswith("many.mkv: Matroska / WebM, 1.45 s")
+    assert lines[1] == "  #0 video h264 96x64 25 fps yuv420p: processed"
+    assert lines[3] == f"  #2 audio flac 48000 Hz stereo fra: {fates[2]}"
+    assert [line.split(": ")[1].split(" (")[0] for line in lines[1:]] == fates
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4."""
     out = tmp_path / "out.mkv"
