@@ -92,7 +92,8 @@ class Selection:
                 chosen += [s for s in found if s not in chosen]
             elif not spec.optional:
                 raise DfstreamError(f"-map '{spec.text}' matches no stream of '{name}'",
-                                    f"map a stream it has, or add '?' to allow none: -map '{spec.text}?'")
+                                    f"'dfstream info {name}' lists its streams; or add '?' to allow none: "
+                                    f"-map '{spec.text}?'")
         return [s for s in chosen if (self.audio or s.type != "audio") and (self.subtitles or s.type != "subtitle")]
 
     def video(self, container: av.container.InputContainer, name: str) -> tuple[av.VideoStream, list]:
