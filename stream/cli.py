@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from fractions import Fraction
 
 from dfstream.engines.registry import BACKENDS, STRENGTH
 
@@ -51,6 +52,18 @@ def parse_time(text: str) -> float:
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"time '{text}' is negative")
     return seconds
+
+
+def parse_ratio(text: str) -> Fraction:
+    """A picture's shape as ffmpeg's -aspect takes it: '16:9', '2.35:1' or '1.85'."""
+    try:
+        width, _, height = text.partition(":")
+        ratio = Fraction(width) / Fraction(height or 1)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"'{text}' is not an aspect ratio (use 16:9 or 1.85)") from None
+    if ratio <= 0:
+        raise argparse.ArgumentTypeError(f"aspect ratio '{text}' must be positive")
+    return ratio
 
 
 def parse_duration(text: str) -> float:
@@ -141,6 +154,9 @@ def _run_arguments(parser) -> None:
     parser.add_argument("-frames:v", "-vframes", "--frames", dest="frames", type=positive_int, metavar="N",
                         help="stop after N video frames, as ffmpeg's -frames:v")
     _stream_arguments(parser)
+    parser.add_argument("-aspect", type=parse_ratio, metavar="RATIO",
+                        help="the picture's shape as shown, as ffmpeg's -aspect: 4:3, 16:9, 1.85 (a film "
+                             "whose file says another); the pixels' shape follows")
     parser.add_argument("-metadata", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="set a tag of the output file, as ffmpeg's: title=..., comment=...; KEY= removes it "
                              "(repeatable); -metadata:s:a:0 KEY=VALUE one of its streams' (s:v, s:a, s:s:1, ...)")
@@ -361,7 +377,7 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), frames=args.frames, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
+        start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,

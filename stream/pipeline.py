@@ -13,6 +13,7 @@ import queue
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Callable, Iterator
 
 import av
@@ -73,6 +74,7 @@ class Options:
     start: float | None = None
     duration: float | None = None
     frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
+    aspect: Fraction | None = None  # ffmpeg's -aspect: the picture's shape as shown, width over height
     maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
@@ -147,6 +149,8 @@ class Pipeline:
                              options.start, options.duration, window=0 if live else 8, frames=options.frames,
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select)
+        if options.aspect:
+            self.source.shown_as(options.aspect)
         self.original = None
         self.realtime = Realtime() if options.realtime else None
         try:

@@ -350,6 +350,11 @@ class Source:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
 
+    def shown_as(self, ratio: Fraction) -> None:
+        """The picture shown ``ratio`` times as wide as high (ffmpeg's -aspect): its pixels' shape from it."""
+        self.sample_aspect_ratio = (ratio * self.height / self.width).limit_denominator(65535)
+        self.aspect = float(self.sample_aspect_ratio)
+
     def opening_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
         each data stream, and each audio stream that is ``silent``; for a disc's folder, the files read."""

@@ -150,6 +150,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["-f", "nosuchformat"], "cannot write format"),
     (["--bitrate", "fast"], "not a number"),
     (["-ss", "abc"], "not a time"),
+    (["-aspect", "wide"], "not an aspect ratio"),
     (["-t", "0"], "holds no time"),
     (["--device", "tpu"], "device"),
     (["--device", "cuda"], "no CUDA GPU"),

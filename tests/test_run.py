@@ -557,6 +557,19 @@ def test_info_says_what_a_run_does_with_each_stream(tmp_path, options, fates):
     assert [line.split(": ")[1].split(" (")[0] for line in lines[1:]] == fates
 
 
+def test_aspect_sets_the_shape_the_picture_is_shown_at(tmp_path):
+    """-aspect 16:9 on 96x64 pixels writes them 32:27 wide, as ffmpeg's -aspect, and the stages
+    (the colorizer placing its still) and the preview take that shape too."""
+    src, out = make_clip(tmp_path / "in.mkv", frames=5), tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "none", "-aspect", "16:9")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(32, 27)
+    pipeline = dfstream.pipeline.Pipeline(str(src), dfstream.Options(aspect=Fraction(16, 9)))
+    assert pipeline.source.aspect == 32 / 27
+    pipeline.source.close()
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4."""
     out = tmp_path / "out.mkv"
