@@ -66,6 +66,17 @@ def parse_ratio(text: str) -> Fraction:
     return ratio
 
 
+def frame_rate(text: str) -> str:
+    """A frame rate as FFmpeg takes it, '24', '23.976' or '24000/1001', checked."""
+    try:
+        valid = Fraction(text) > 0
+    except (ValueError, ZeroDivisionError):
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a frame rate (use 24, 23.976 or 24000/1001)")
+    return text
+
+
 def parse_duration(text: str) -> float:
     """``parse_time``, more than 0: a window with no time holds no frame."""
     seconds = parse_time(text)
@@ -146,6 +157,9 @@ def _run_arguments(parser) -> None:
                              "for codecs it lacks")
     parser.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
+    parser.add_argument("-framerate", type=frame_rate, metavar="RATE",
+                        help="frames per second of images read as a video (default 25), as ffmpeg's -framerate; "
+                             "short for --input-option framerate=RATE")
     parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
     until = parser.add_mutually_exclusive_group()
     until.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
@@ -375,7 +389,7 @@ def run_options(args):
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
-        input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option),
+        input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option) | ({"framerate": args.framerate} if args.framerate else {}),
         deinterlace=args.deinterlace,
         start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),

@@ -151,6 +151,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--bitrate", "fast"], "not a number"),
     (["-ss", "abc"], "not a time"),
     (["-aspect", "wide"], "not an aspect ratio"),
+    (["-framerate", "fast"], "not a frame rate"),
     (["-t", "0"], "holds no time"),
     (["--device", "tpu"], "device"),
     (["--device", "cuda"], "no CUDA GPU"),

@@ -41,7 +41,7 @@ def test_passthrough_keeps_frames_format_and_pixels(tmp_path, pix_fmt, size, cod
 
 def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_order(tmp_path):
     """How per-frame tools write their output (and the flicker sets hold it): a folder of images,
-    or FFmpeg's frame%03d.png, at 25 fps or the framerate given."""
+    or FFmpeg's frame%03d.png, at 25 fps or the framerate given (-framerate as ffmpeg's)."""
     import cv2
 
     folder = tmp_path / "frames [*]"  # glob's own characters in the name, read as they are
@@ -50,7 +50,8 @@ def test_a_folder_of_frames_or_a_numbered_pattern_is_read_as_a_video_in_name_ord
     for i, image in enumerate(images):
         cv2.imwrite(str(folder / f"{i:03d}.png"), image[..., ::-1])
     (folder / "notes.txt").write_text("not a frame")
-    for name, options, step in ((folder, ["--input-option", "framerate=10"], 0.1), (folder / "%03d.png", [], 0.04)):
+    for name, options, step in ((folder, ["--input-option", "framerate=10"], 0.1), (folder / "%03d.png", [], 0.04),
+                                (folder, ["-framerate", "24000/1001"], 1001 / 24000)):
         out = tmp_path / "out.mkv"
         r = run_cli(name, out, "--stages", "none", "--crf", "0", "-y", *options)
         assert r.returncode == 0, r.stderr
