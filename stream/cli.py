@@ -147,19 +147,29 @@ def _stream_arguments(parser) -> None:
     parser.add_argument("-sn", dest="subtitles", action="store_false", help="no subtitles, as ffmpeg's -sn")
 
 
-def _run_arguments(parser) -> None:
-    """Everything that shapes a run, shared by run and batch."""
-    parser.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
-    parser.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
+def _input_arguments(parser) -> None:
+    """How the input is read, shared by run, batch and info."""
     parser.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
-    parser.add_argument("--hwaccel", metavar="DEVICE",
-                        help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
-                             "for codecs it lacks")
     parser.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="demuxer/protocol option, e.g. framerate=30 (repeatable)")
     parser.add_argument("-framerate", type=frame_rate, metavar="RATE",
                         help="frames per second of images read as a video (default 25), as ffmpeg's -framerate; "
                              "short for --input-option framerate=RATE")
+
+
+def input_options(args) -> dict[str, str]:
+    """--input-option and -framerate, as the demuxer's options."""
+    return dict(args.input_option) | ({"framerate": args.framerate} if args.framerate else {})
+
+
+def _run_arguments(parser) -> None:
+    """Everything that shapes a run, shared by run and batch."""
+    parser.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
+    parser.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
+    _input_arguments(parser)
+    parser.add_argument("--hwaccel", metavar="DEVICE",
+                        help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
+                             "for codecs it lacks")
     parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
     until = parser.add_mutually_exclusive_group()
     until.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
@@ -253,9 +263,7 @@ def build_parser() -> Parser:
     info = sub.add_parser("info", help="devices, backends, stages and versions; with IN, what a run does with "
                                        "each of its streams")
     info.add_argument("input", nargs="?", help="a video: its streams, and which a run processes, keeps or leaves")
-    info.add_argument("--input-format", help="input format or device (v4l2, lavfi, ...)")
-    info.add_argument("--input-option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
-                      help="demuxer/protocol option (repeatable)")
+    _input_arguments(info)
     _stream_arguments(info)
     info.set_defaults(func=cmd_info)
 
@@ -389,7 +397,7 @@ def run_options(args):
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
-        input_format=args.input_format, hwaccel=args.hwaccel, input_options=dict(args.input_option) | ({"framerate": args.framerate} if args.framerate else {}),
+        input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
         start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
@@ -451,7 +459,7 @@ def cmd_info(args) -> int:
 
     if args.input:
         selection = Selection(tuple(args.maps), args.audio, args.subtitles)
-        print("\n".join(streams(args.input, selection, args.input_format, dict(args.input_option))))
+        print("\n".join(streams(args.input, selection, args.input_format, input_options(args))))
     else:
         print("\n".join(report()))
     return 0
