@@ -237,7 +237,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
     run = parser.run = sub.add_parser("run", help="stream a video through the stages")
-    run.add_argument("input", help="file, URL, device, or - for standard input")
+    run.add_argument("input", help="file, URL, device, or - for standard input (or as ffmpeg: -i IN)")
     run.add_argument("output", nargs="?",
                      help="file (container from the extension), URL (udp://, srt://, rtmp://), or - for "
                           "standard output; may be left out with --preview")
