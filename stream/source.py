@@ -203,9 +203,9 @@ def demuxed(container: av.container.InputContainer, *streams: av.stream.Stream) 
 
 def seek(container: av.container.InputContainer, video: av.VideoStream, at: int) -> None:
     """Seek so that decoding ``video`` starts at or before pts ``at``. Some demuxers (MPEG program
-    streams: a DVD's VOB) land on a packet past ``at`` that is no keyframe, and the decoder starts at
-    the next keyframe, up to a GOP later: there the seek is tried again a second earlier, then two,
-    four, ..., as far as the video's start."""
+    streams: a DVD's VOB; MPEG-TS) land on a packet past ``at`` that is no keyframe, and the decoder
+    starts at the next keyframe, up to a GOP later, or at none: there the seek is tried again a
+    second earlier, then two, four, ..., as far as the video's start."""
     back, second, lowest = 0, max(1, round(1 / (video.time_base or Fraction(1, 90000)))), video.start_time or 0
     while True:
         container.seek(at - back, stream=video, backward=True)
@@ -217,7 +217,7 @@ def seek(container: av.container.InputContainer, video: av.VideoStream, at: int)
                 continue
             if first is not None:
                 break
-        if first is None or first <= at or at - back < lowest:
+        if first is not None and first <= at or at - back < lowest:  # none: no keyframe after it
             break
         back = max(2 * back, second)
     container.seek(at - back, stream=video, backward=True)
@@ -318,7 +318,8 @@ class Source:
         self.colour = Colour.of_stream(self.format, ctx.colorspace, ctx.color_range, self.height)
         self.tags = Tags.of(ctx)
         self.rgb = False
-        self.start = start or 0.0
+        self.start = start or 0.0  # after the file's own start, as ffmpeg's -ss counts (an MPEG-TS starts at 1.4 s)
+        self.zero = (self.container.start_time or 0) / av.time_base
         self.duration = duration
         self.frames = frames
         self.window = window
@@ -345,7 +346,7 @@ class Source:
         self.read_to_end = False  # the demuxer ran out of packets (not stopped, not trimmed)
         if start or (segment and segment.warm):
             try:
-                seek(self.container, self.video, segment.warm if segment else int(start / self.time_base))
+                seek(self.container, self.video, segment.warm if segment else int((start + self.zero) / self.time_base))
             except av.error.FFmpegError as err:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
@@ -413,7 +414,8 @@ class Source:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
         stamps: Timestamps[av.VideoFrame] = Timestamps(self.window, self.frame_step)
         trimmed = self.start or self.duration is not None or self.frames
-        trim = Trim(self.start, self.duration, self.time_base, self.frames, self.frame_step) if trimmed else None
+        trim = (Trim(self.start + self.zero, self.duration, self.time_base, self.frames, self.frame_step)
+                if trimmed else None)
         reader = RGBReader(self.colour) if self.rgb else None
         try:
             for packet in demuxed(self.container, self.video, *self.passthrough):

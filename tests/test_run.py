@@ -898,12 +898,40 @@ def test_a_start_in_an_mpeg_program_stream_keeps_its_first_frames(tmp_path):
     on; the seek is tried again earlier until the frame asked for comes."""
     src = program_stream(tmp_path / "dvd.vob")
     frames = decode(src)
-    start = frames[0][1] + 2 / 25  # the input's third frame, as -ss counts on the video's own timeline
-    r = run_cli(src, tmp_path / "out.mkv", "-ss", f"{start:.3f}", "-t", "0.4", "--stages", "none",
+    assert frames[0][1] == 0.54  # where the program stream starts: -ss counts from there, as ffmpeg's
+    r = run_cli(src, tmp_path / "out.mkv", "-ss", "0.08", "-t", "0.4", "--stages", "none",
                 "--encoder-option", "qp=0")
     assert r.returncode == 0, r.stderr
     out = decode(tmp_path / "out.mkv")
     assert len(out) == 10 and np.abs(out[0][2].astype(int) - frames[2][2]).mean() < 1
+
+
+def transport_stream(path: Path, frames: int = 10) -> Path:
+    """H.264 in MPEG-TS, one keyframe for the whole clip (as a broadcast recording's long GOPs), the
+    file starting after 0 (its first decode time, 0.08 s, as FFmpeg's muxer writes it)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25, options={"g": "250"})
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        for i in range(frames):
+            for packet in v.encode(av.VideoFrame.from_ndarray(pattern(i, 64, 96), format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_start_counts_from_the_file_s_start_and_finds_a_keyframe_before_it(tmp_path):
+    """-ss 0.2 in an MPEG-TS whose frames start at 0.08 s keeps the frames from 0.28 s, as ffmpeg's
+    -ss counts (from the file's start); FFmpeg's seek lands past its only keyframe, where nothing
+    can be decoded, and is tried again earlier (before: no frame at all, an error)."""
+    src = transport_stream(tmp_path / "tv.ts")
+    frames = decode(src)
+    assert [f[1] for f in frames][:2] == [0.08, 0.12]
+    r = run_cli(src, tmp_path / "out.mkv", "-ss", "0.2", "--stages", "none", "--encoder-option", "qp=0")
+    assert r.returncode == 0, r.stderr
+    out = decode(tmp_path / "out.mkv")
+    assert len(out) == 5 and out[0][1] == 0
+    assert np.abs(out[0][2].astype(int) - frames[5][2]).mean() < 1 < np.abs(out[0][2].astype(int) - frames[3][2]).mean()
 
 
 def test_a_film_split_over_vob_files_is_read_whole_through_ffmpegs_concat_protocol(tmp_path):
