@@ -199,7 +199,8 @@ def _run_arguments(parser) -> None:
     rate.add_argument("--crf", "-crf", type=int, help="constant quality (x264/x265; default 18)")
     rate.add_argument("--bitrate", "-b:v", help="target bitrate, e.g. 2500k or 8M")
     enc.add_argument("--preset", "-preset", help="encoder preset (ultrafast ... veryslow)")
-    enc.add_argument("--pix-fmt", "-pix_fmt", help="output pixel format (default: the input's, if the encoder takes it)")
+    enc.add_argument("--pix-fmt", "-pix_fmt",
+                     help="output pixel format (default: the input's, if the encoder takes it)")
     enc.add_argument("--audio-codec", "-c:a", "-acodec", metavar="CODEC",
                      help="re-encode every audio stream with this encoder (aac, libopus, flac, ...); default copy: "
                           "packet for packet, re-encoded only where the container cannot hold it")
@@ -399,12 +400,14 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect, maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
+        start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect,
+        maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
-        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt, dict(args.encoder_option),
-                                args.audio_codec, args.audio_bitrate).for_target(target, args.format),
+        encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
+                                dict(args.encoder_option), args.audio_codec,
+                                args.audio_bitrate).for_target(target, args.format),
     )
 
 

@@ -45,8 +45,9 @@ class Specifier:
         if not match:
             raise UsageError(f"-map '{text}' is not a stream specifier", f"give one like {EXAMPLES}")
         if match["input"] != "0":
+            rest = text[len(match["input"]) + bool(match["leave"]):]
             raise UsageError(f"-map '{text}' names input {match['input']}, and dfstream reads one",
-                             f"number its streams from input 0: -map 0{text[len(match['input']) + bool(match['leave']):]}")
+                             f"number its streams from input 0: -map 0{rest}")
         return cls(text, bool(match["leave"]), match["type"], None if match["index"] is None else int(match["index"]),
                    (match["key"], match["value"]) if match["key"] else None, bool(match["optional"]))
 
@@ -112,5 +113,6 @@ def main_video(videos: list[av.VideoStream]) -> av.VideoStream:
         if stream.disposition & av.stream.Disposition.attached_pic:
             return 1
         ctx = stream.codec_context
-        return (ctx.width * ctx.height if ctx else 0) + 5_000_000 * bool(stream.disposition & av.stream.Disposition.default)
+        default = bool(stream.disposition & av.stream.Disposition.default)
+        return (ctx.width * ctx.height if ctx else 0) + 5_000_000 * default
     return max(videos, key=score)

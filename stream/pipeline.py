@@ -78,7 +78,7 @@ class Options:
     maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
-    metadata: dict[str, str] = field(default_factory=dict)  # the output file's tags, as ffmpeg's -metadata ('': removed)
+    metadata: dict[str, str] = field(default_factory=dict)  # the file's tags, as ffmpeg's -metadata ('': removed)
     stream_metadata: tuple = ()  # (output stream specifier 'a:0', key, value): ffmpeg's -metadata:s:a:0 key=value
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     format: str | None = None

@@ -384,7 +384,8 @@ class Sink:
         if stream.type == "audio" and codec and (target := self.settings.audio_codec):
             encoder = av.codec.Codec(target, "w")
             if supported and not {encoder.name, encoder.canonical_name} & supported:
-                raise UsageError(f"{self.container.format.name} cannot hold {encoder.canonical_name} audio (-c:a {target})",
+                fmt = self.container.format.name
+                raise UsageError(f"{fmt} cannot hold {encoder.canonical_name} audio (-c:a {target})",
                                  f"pass a -c:a that {self.container.format.name} holds (its own: "
                                  f"{self.container.default_audio_codec}), or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings.audio_bitrate)

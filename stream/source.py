@@ -77,8 +77,7 @@ def orientation(name: str, input_format: str | None, options: dict | None, index
     """How to bring a file's video upright, as its display matrix says (a phone's portrait video, a
     mirrored camera): (transpose, flip rows, flip columns), applied in that order, decided as
     ffmpeg's autorotation decides (``display_orientation``); read from the first frame of stream
-    ``index``. Nothing for
-    pipes, URLs and devices."""
+    ``index``. Nothing for pipes, URLs and devices."""
     if name == "-" or is_url(name) or input_format or not os.path.isfile(name):
         return UPRIGHT
     try:
@@ -265,13 +264,14 @@ def open_input(name: str, input_format: str | None = None, options: dict | None 
 
 
 class Source:
-    """A demuxed input with its first video stream decoded in threads.
+    """A demuxed input with its video stream (the one ffmpeg maps; ``select``: -map, -an, -sn)
+    decoded in threads.
 
     ``start``/``duration`` (seconds) trim like ffmpeg's ``-ss``/``-t``: frames from ``start``
-    for ``duration`` seconds of the video's own timeline, at most ``frames`` of them (-frames:v);
-    a trimmed output starts at 0 with its
-    first frame. ``window`` is the timestamp reorder window (frames held back; 0 for live).
-    ``layout``: the planar layout written for this input; ``luma_layout``: the decoded layout
+    (after the file's own start) for ``duration`` seconds of the video's own timeline, at most
+    ``frames`` of them (-frames:v); a trimmed output starts at 0 with its first frame. ``window``
+    is the timestamp reorder window (frames held back; 0 for live). ``layout``: the planar layout
+    written for this input; ``luma_layout``: the decoded layout
     when its Y' plane can be read as it is (else None); ``rgb``: convert frames to R'G'B'.
     ``segment``: only that segment's frames (with its warm-up before them), timestamps kept,
     no pass-through streams.
