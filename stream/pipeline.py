@@ -75,6 +75,7 @@ class Options:
     duration: float | None = None
     frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
     aspect: Fraction | None = None  # ffmpeg's -aspect: the picture's shape as shown, width over height
+    audio_delay: float = 0.0  # seconds the audio is moved later (negative: earlier), to put it back in sync
     maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
@@ -148,7 +149,8 @@ class Pipeline:
         self.source = Source(source_name, options.input_format, input_options,
                              options.start, options.duration, window=0 if live else 8, frames=options.frames,
                              hwaccel=options.hwaccel,
-                             segment=options.segment, deinterlace=options.deinterlace, select=options.select)
+                             segment=options.segment, deinterlace=options.deinterlace, select=options.select,
+                             audio_delay=options.audio_delay)
         if options.aspect:
             self.source.shown_as(options.aspect)
         self.original = None

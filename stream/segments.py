@@ -290,7 +290,8 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     from .sink import Sink
     from .source import Source, demuxed
 
-    source = Source(source_name, options.input_format, dict(options.input_options), select=options.select)
+    source = Source(source_name, options.input_format, dict(options.input_options), select=options.select,
+                    audio_delay=options.audio_delay)
     notes += source.opening_notes()
     inputs = [av.open(p) for p in parts]
     try:
@@ -299,7 +300,8 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
                     stream_metadata=options.stream_metadata)
         try:
             video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
-            other = (p for p in demuxed(source.container, *source.passthrough) if p.size) if source.passthrough else ()
+            other = (p for p in demuxed(source.container, *source.passthrough) if p.size and source.delayed(p)) \
+                if source.passthrough else ()
             frames = 0
             for packet in heapq.merge(video, other, key=_seconds):
                 if packet.stream.type == "video":

@@ -279,7 +279,8 @@ class Source:
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
-                 hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection()):
+                 hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection(),
+                 audio_delay: float = 0.0):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -322,6 +323,7 @@ class Source:
         self.zero = (self.container.start_time or 0) / av.time_base
         self.duration = duration
         self.frames = frames
+        self.audio_delay = audio_delay  # seconds the audio is moved later (earlier if negative)
         self.window = window
         self.stop = threading.Event()
         self.corrupt_packets = 0
@@ -426,7 +428,7 @@ class Source:
                         if frame.pts is not None:
                             self.last_pts = max(frame.pts, self.last_pts if self.last_pts is not None else frame.pts)
                         yield from self._progressive(stamps.push(frame, frame.pts, frame.dts), trim, reader)
-                elif packet.size:
+                elif packet.size and (packet := self.delayed(packet)):
                     yield from trim.packets(packet) if trim else (packet,)
             yield from self._progressive(stamps.flush(), trim, reader)
             if self.deinterlacer:
@@ -438,6 +440,19 @@ class Source:
         except av.error.FFmpegError as err:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
                                 "check the input is complete and readable") from None
+
+    def delayed(self, packet: av.Packet) -> av.Packet | None:
+        """A pass-through packet, moved by ``audio_delay`` if it is audio; None where that puts it
+        before the video's first frame (audio of before the film, on an input whose sound was late)."""
+        if not self.audio_delay or packet.stream.type != "audio":
+            return packet
+        shift = round(self.audio_delay / packet.time_base)
+        film = (self.video.start_time or 0) * self.time_base
+        if packet.pts is not None and (packet.pts + shift) * packet.time_base < film:
+            return None
+        packet.pts = None if packet.pts is None else packet.pts + shift
+        packet.dts = None if packet.dts is None else packet.dts + shift
+        return packet
 
     def _progressive(self, items, trim: Trim | None, reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
         """``_video_item`` of each (frame, pts) in presentation order, through the deinterlacer."""

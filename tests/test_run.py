@@ -620,6 +620,27 @@ def test_audio_encoders_that_cannot_serve_are_refused(tmp_path, options, target,
     assert not list(tmp_path.glob("out*"))
 
 
+def audio_times(path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [float(p.pts * p.time_base) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+@pytest.mark.parametrize("delay", [0.3, -0.3])
+def test_audio_delay_moves_the_sound_against_the_picture(tmp_path, delay):
+    """--audio-delay 0.3 moves every audio packet 0.3 s later; -0.3 earlier, those that would then
+    come before the film's first frame left out; the frames keep their times. Copied or re-encoded."""
+    src = make_clip(tmp_path / "in.mkv", frames=50, audio="flac")
+    moved = [t + delay for t in audio_times(src) if t + delay >= 0]
+    for name, options in (("copy.mkv", ()), ("aac.mkv", ("-c:a", "aac"))):
+        r = run_cli(src, tmp_path / name, "--stages", "none", "--audio-delay", str(delay), *options)
+        assert r.returncode == 0, r.stderr
+        assert video_times(tmp_path / name) == video_times(src)
+    assert audio_times(tmp_path / "copy.mkv") == pytest.approx(moved, abs=1e-3)
+    with av.open(str(tmp_path / "aac.mkv")) as c:
+        assert abs(next(c.decode(audio=0)).time - moved[0]) < 0.03
+    assert abs(audio_of(tmp_path / "aac.mkv")[2] - audio_of(tmp_path / "copy.mkv")[2]) < 0.03
+
+
 def test_a_data_stream_left_out_is_named(tmp_path):
     """An MPEG-TS's KLV metadata stream cannot be written: a note says so (before: dropped
     without a word); mapped away, nothing is said."""
