@@ -181,6 +181,8 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--audio-delay", type=float, default=0.0, metavar="SECONDS",
                         help="move the audio this much later (negative: earlier) to bring it in sync with the "
                              "picture, as ffmpeg's -itsoffset on a second input does")
+    parser.add_argument("--subtitle-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="the same for the subtitles")
     parser.add_argument("-aspect", type=parse_ratio, metavar="RATIO",
                         help="the picture's shape as shown, as ffmpeg's -aspect: 4:3, 16:9, 1.85 (a film "
                              "whose file says another); the pixels' shape follows")
@@ -404,7 +406,7 @@ def run_options(args):
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
         start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect,
-        audio_delay=args.audio_delay,
+        audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
         format=args.format, overwrite=args.overwrite,

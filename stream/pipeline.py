@@ -76,6 +76,7 @@ class Options:
     frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
     aspect: Fraction | None = None  # ffmpeg's -aspect: the picture's shape as shown, width over height
     audio_delay: float = 0.0  # seconds the audio is moved later (negative: earlier), to put it back in sync
+    subtitle_delay: float = 0.0  # the same for the subtitles
     maps: tuple[str, ...] = ()  # ffmpeg's -map stream specifiers: the streams kept, in order (none: all)
     audio: bool = True  # False: ffmpeg's -an, no audio stream kept
     subtitles: bool = True  # False: ffmpeg's -sn
@@ -88,6 +89,11 @@ class Options:
     progress: str = "none"
     queue_batches: int = 3
     segment: object | None = None  # a segments.Segment: that part of the input only (a worker's share)
+
+    @property
+    def delays(self) -> dict[str, float]:
+        """Seconds each type of pass-through stream is moved by."""
+        return {"audio": self.audio_delay, "subtitle": self.subtitle_delay}
 
     @property
     def select(self) -> Selection:
@@ -150,7 +156,7 @@ class Pipeline:
                              options.start, options.duration, window=0 if live else 8, frames=options.frames,
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select,
-                             audio_delay=options.audio_delay)
+                             delays=options.delays)
         if options.aspect:
             self.source.shown_as(options.aspect)
         self.original = None

@@ -291,7 +291,7 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     from .source import Source, demuxed
 
     source = Source(source_name, options.input_format, dict(options.input_options), select=options.select,
-                    audio_delay=options.audio_delay)
+                    delays=options.delays)
     notes += source.opening_notes()
     inputs = [av.open(p) for p in parts]
     try:

@@ -280,7 +280,7 @@ class Source:
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
                  hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection(),
-                 audio_delay: float = 0.0):
+                 delays: dict[str, float] | None = None):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -323,7 +323,7 @@ class Source:
         self.zero = (self.container.start_time or 0) / av.time_base
         self.duration = duration
         self.frames = frames
-        self.audio_delay = audio_delay  # seconds the audio is moved later (earlier if negative)
+        self.delays = delays or {}  # per stream type: seconds it is moved later (earlier if negative)
         self.window = window
         self.stop = threading.Event()
         self.corrupt_packets = 0
@@ -442,11 +442,11 @@ class Source:
                                 "check the input is complete and readable") from None
 
     def delayed(self, packet: av.Packet) -> av.Packet | None:
-        """A pass-through packet, moved by ``audio_delay`` if it is audio; None where that puts it
-        before the video's first frame (audio of before the film, on an input whose sound was late)."""
-        if not self.audio_delay or packet.stream.type != "audio":
+        """A pass-through packet, moved by its type's delay (``delays``); None where that puts it
+        before the video's first frame (sound of before the film, on an input whose sound was late)."""
+        if not (delay := self.delays.get(packet.stream.type)):
             return packet
-        shift = round(self.audio_delay / packet.time_base)
+        shift = round(delay / packet.time_base)
         film = (self.video.start_time or 0) * self.time_base
         if packet.pts is not None and (packet.pts + shift) * packet.time_base < film:
             return None

@@ -641,6 +641,16 @@ def test_audio_delay_moves_the_sound_against_the_picture(tmp_path, delay):
     assert abs(audio_of(tmp_path / "aac.mkv")[2] - audio_of(tmp_path / "copy.mkv")[2]) < 0.03
 
 
+def test_subtitle_delay_moves_the_subtitles(tmp_path):
+    """--subtitle-delay 0.5 shows each subtitle half a second later, copied (Matroska) or converted
+    (mov_text into MP4)."""
+    src = with_subtitles(tmp_path, "vs.mkv")
+    for name in ("out.mkv", "out.mp4"):
+        r = run_cli(src, tmp_path / name, "--stages", "none", "--subtitle-delay", "0.5")
+        assert r.returncode == 0, r.stderr
+        assert [(round(t - 0.5, 3), *rest) for t, *rest in subtitles(tmp_path / name)[1]] == subtitles(src)[1]
+
+
 def test_a_data_stream_left_out_is_named(tmp_path):
     """An MPEG-TS's KLV metadata stream cannot be written: a note says so (before: dropped
     without a word); mapped away, nothing is said."""
