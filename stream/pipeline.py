@@ -421,7 +421,7 @@ class Pipeline:
             check_display()
         sink = None
         if target is not None:
-            check_target(target, self.source.name, opts.overwrite)
+            check_target(target, self.source.name, opts.overwrite, opts.original)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
                         stream_metadata=opts.stream_metadata)

@@ -226,7 +226,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
     from .sink import check_target, temporary_name
 
     check(source, target, options)
-    check_target(target, source, options.overwrite)
+    check_target(target, source, options.overwrite, options.original)
     refuse_early(address, options)
     options = replace(options, encoder=options.encoder.for_target(target, options.format))
     times, keys = frame_times(source, options.input_format, dict(options.input_options), options.select)

@@ -211,14 +211,16 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     return best
 
 
-def check_target(target: str, source_name: str, overwrite: bool) -> None:
-    """Refuse before any work: same file as the input, existing without -y, unwritable place."""
+def check_target(target: str, source_name: str, overwrite: bool, original: str | None = None) -> None:
+    """Refuse before any work: same file as the input or the --original, existing without -y,
+    unwritable place."""
     if target == "-" or is_url(target):
         return
-    if source_name != "-" and not is_url(source_name) and os.path.exists(source_name):
-        if os.path.abspath(target) == os.path.abspath(source_name) or (
-                os.path.exists(target) and os.path.samefile(target, source_name)):
-            raise DfstreamError(f"output '{target}' is the input", "choose another output name")
+    for what, name in (("the input", source_name), ("the --original", original)):
+        if name and name != "-" and not is_url(name) and os.path.exists(name) and (
+                os.path.abspath(target) == os.path.abspath(name)
+                or os.path.exists(target) and os.path.samefile(target, name)):
+            raise DfstreamError(f"output '{target}' is {what}", "choose another output name")
     if os.path.isdir(target):
         raise DfstreamError(f"output '{target}' is a directory", "give a file name")
     if os.path.splitext(target)[1].lower() in IMAGE_TYPES:  # a single image, or frames%05d.png

@@ -103,6 +103,16 @@ def test_output_problems(tmp_path, clip):
     assert leftovers(tmp_path, ["clip.mkv"]) == []
 
 
+def test_the_original_is_never_written_over(tmp_path, clip):
+    """An output named as the --original, with -y, is refused before any work, and the original
+    is left as it was (before: the run read it, then renamed its output over it)."""
+    original = tmp_path / "original.mkv"
+    original.write_bytes(clip.read_bytes())
+    assert_one_line_error(run_cli(clip, original, "--original", original, "--stages", "stabilize", "-y", "-q"),
+                          "output", "is the --original")
+    assert original.read_bytes() == clip.read_bytes()
+
+
 def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(tmp_path):
     """A full disk, as the kernel refuses a write past a file-size limit (EFBIG, as ENOSPC): the
     run stops with the reason, and neither the output nor its temporary file is left."""
