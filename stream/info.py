@@ -95,7 +95,10 @@ def streams(name: str, select, input_format: str | None = None, options: dict | 
     try:
         container = source.container
         seconds = f", {container.duration / av.time_base:.2f} s" if container.duration else ""
-        lines = [f"{name}: {container.format.long_name}{seconds}"]
+        title = f", '{container.metadata['title']}'" if container.metadata.get("title") else ""
+        chapters = len(container.chapters())
+        lines = [f"{name}: {container.format.long_name}{seconds}{title}"
+                 + (f", {chapters} chapter{'s' * (chapters > 1)}" if chapters else "")]
         kept = source.passthrough + source.attachments
         for stream in container.streams:
             fate = ("processed" if stream is source.video else "kept" if stream in kept

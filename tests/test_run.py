@@ -556,6 +556,8 @@ def test_info_says_what_a_run_does_with_each_stream(tmp_path, options, fates):
     assert lines[1] == "  #0 video h264 96x64 25 fps yuv420p: processed"
     assert lines[3] == f"  #2 audio flac 48000 Hz stereo fra: {fates[2]}"
     assert [line.split(": ")[1].split(" (")[0] for line in lines[1:]] == fates
+    r = run_cli("info", tagged(tmp_path))
+    assert r.stdout.decode().splitlines()[0].endswith(", 'My film', 2 chapters"), r.stdout
 
 
 def test_aspect_sets_the_shape_the_picture_is_shown_at(tmp_path):
