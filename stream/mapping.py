@@ -18,7 +18,7 @@ pick among them. Stream specifiers, as ffmpeg's, for the one input (0):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import av
 
@@ -40,13 +40,15 @@ class Specifier:
     optional: bool  # 0:s?: may match nothing
 
     @classmethod
-    def parse(cls, text: str) -> Specifier:
+    def parse(cls, text: str, given: str | None = None) -> Specifier:
+        """``text`` as a specifier; ``given``: the option as the user wrote it, for errors."""
+        given = given or f"-map '{text}'"
         match = SPECIFIER.fullmatch(text)
         if not match:
-            raise UsageError(f"-map '{text}' is not a stream specifier", f"give one like {EXAMPLES}")
+            raise UsageError(f"{given} is not a stream specifier", f"give one like {EXAMPLES}")
         if match["input"] != "0":
             rest = text[len(match["input"]) + bool(match["leave"]):]
-            raise UsageError(f"-map '{text}' names input {match['input']}, and dfstream reads one",
+            raise UsageError(f"{given} names input {match['input']}, and dfstream reads one",
                              f"number its streams from input 0: -map 0{rest}")
         return cls(text, bool(match["leave"]), match["type"], None if match["index"] is None else int(match["index"]),
                    (match["key"], match["value"]) if match["key"] else None, bool(match["optional"]))
@@ -76,16 +78,16 @@ class Selection:
     maps: tuple[str, ...] = ()
     audio: bool = True
     subtitles: bool = True
+    specifiers: tuple[Specifier, ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
-        for text in self.maps:
-            Specifier.parse(text)  # a bad one is refused before anything is opened
+    def __post_init__(self):  # a bad map is refused before anything is opened
+        object.__setattr__(self, "specifiers", tuple(map(Specifier.parse, self.maps)))
 
     def streams(self, container: av.container.InputContainer, name: str) -> list[av.stream.Stream]:
         """The input's streams that are kept, in the order they are written."""
         streams = list(container.streams)
         chosen = streams if not self.maps else []
-        for spec in map(Specifier.parse, self.maps):
+        for spec in self.specifiers:
             found = spec.matches(streams)
             if spec.leave:
                 chosen = [s for s in chosen if s not in found]
@@ -97,9 +99,11 @@ class Selection:
                                     f"-map '{spec.text}?'")
         return [s for s in chosen if (self.audio or s.type != "audio") and (self.subtitles or s.type != "subtitle")]
 
-    def video(self, container: av.container.InputContainer, name: str) -> tuple[av.VideoStream, list]:
-        """The video stream processed and the other video streams kept by the maps (ignored)."""
-        videos = [s for s in self.streams(container, name) if s.type == "video"]
+    @staticmethod
+    def video(kept: list[av.stream.Stream], name: str) -> tuple[av.VideoStream, list]:
+        """Of the streams ``kept`` (``streams``) of input ``name``, the video stream processed and
+        the other video streams (ignored)."""
+        videos = [s for s in kept if s.type == "video"]
         if not videos:
             raise DfstreamError(f"-map selects no video stream of '{name}'", "map one too: -map 0:v")
         video = main_video(videos)

@@ -60,7 +60,7 @@ def frame_times(name: str, input_format: str | None = None, options: dict | None
         if not container.streams.video:
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
         times, keys = [], set()
-        for packet in demuxed(container, select.video(container, name)[0]):
+        for packet in demuxed(container, select.video(select.streams(container, name), name)[0]):
             t = packet.pts if packet.pts is not None else packet.dts
             if t is not None and packet.size:
                 times.append(t)
@@ -132,7 +132,8 @@ def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[i
     index = {t: i for i, t in enumerate(times)}
     container = open_input(name, options.input_format, dict(options.input_options), None)
     try:
-        video = options.select.video(container, name)[0]
+        select = options.select
+        video = select.video(select.streams(container, name), name)[0]
         video.thread_type = "AUTO"
         seconds = float((times[-1] - times[0]) * video.time_base) / max(1, len(times) - 1)
         reach = max(1, min(round(len(times) / (len(ideals) + 1) / 4), round(WINDOW / max(seconds, 1e-6))))
@@ -288,7 +289,7 @@ def run_segments(source: str, target: str, options, workers: int | None = None, 
 def join(source_name: str, parts: list[str], target: str, options, notes: list[str]) -> int:
     """The segments' video packets and the input's audio and subtitles, copied into ``target``."""
     from .sink import Sink
-    from .source import Source, demuxed
+    from .source import Source
 
     source = Source(source_name, options.input_format, dict(options.input_options), select=options.select,
                     delays=options.delays)
@@ -300,8 +301,7 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
                     stream_metadata=options.stream_metadata)
         try:
             video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
-            other = (p for p in demuxed(source.container, *source.passthrough) if p.size and source.delayed(p)) \
-                if source.passthrough else ()
+            other = source.copied() if source.passthrough else ()
             frames = 0
             for packet in heapq.merge(video, other, key=_seconds):
                 if packet.stream.type == "video":

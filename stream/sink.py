@@ -321,7 +321,7 @@ class Sink:
                 outputs[stream.index].disposition = stream.disposition & ~av.stream.Disposition.attached_pic
                 # the video written moves, even made from cover art alone (which MP4 then refuses)
         for spec, key, value in stream_metadata:
-            named = Specifier.parse(f"0:{spec}" if spec else "0")
+            named = Specifier.parse(f"0:{spec}" if spec else "0", f"-metadata:s:{spec}")
             found = named.matches(list(self.container.streams))
             if not found and not named.optional:
                 raise UsageError(f"-metadata:s:{spec} matches no stream of the output",
@@ -388,8 +388,8 @@ class Sink:
             if supported and not {encoder.name, encoder.canonical_name} & supported:
                 fmt = self.container.format.name
                 raise UsageError(f"{fmt} cannot hold {encoder.canonical_name} audio (-c:a {target})",
-                                 f"pass a -c:a that {self.container.format.name} holds (its own: "
-                                 f"{self.container.default_audio_codec}), or write .mkv")
+                                 f"pass a -c:a that {fmt} holds (its own: {self.container.default_audio_codec}), "
+                                 "or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings.audio_bitrate)
         if codec and (not supported or codec in supported):  # empty: the muxer takes anything
             return self.container.add_stream_from_template(stream)

@@ -287,8 +287,9 @@ class Source:
             self.container.close()
             raise DfstreamError(f"'{name}' has no video stream", "give a file with video")
         try:
-            self.video, self.ignored = select.video(self.container, name)  # ffmpeg maps one video too
-            kept = [] if segment else select.streams(self.container, name)
+            kept = select.streams(self.container, name)
+            self.video, self.ignored = select.video(kept, name)  # ffmpeg maps one video too
+            kept = [] if segment else kept
         except DfstreamError:
             self.container.close()
             raise
@@ -441,6 +442,12 @@ class Source:
             raise DfstreamError(f"reading '{self.name}' failed: {describe_av_error(err)}",
                                 "check the input is complete and readable") from None
 
+    def copied(self) -> Iterator[av.Packet]:
+        """The pass-through packets alone, in demux order, moved by their delays (a join's)."""
+        for packet in demuxed(self.container, *self.passthrough):
+            if packet.size and (packet := self.delayed(packet)):
+                yield packet
+
     def delayed(self, packet: av.Packet) -> av.Packet | None:
         """A pass-through packet, moved by its type's delay (``delays``); None where that puts it
         before the video's first frame (sound of before the film, on an input whose sound was late)."""
@@ -540,7 +547,7 @@ class Trim:
 
     def rest(self) -> list[av.Packet]:
         """At the end of the input, with fewer than ``frames`` frames: the packets held, in the window."""
-        self.frames = self.reached = None
+        self.frames = None
         return self.released() if self.origin is not None else []
 
     def packets(self, packet: av.Packet) -> list[av.Packet]:
