@@ -116,7 +116,8 @@ class SegmentWorker:
 
         if self.error:
             return segment.index, 0, self.error
-        return (segment.index, *run_one(source, target, replace(self.options, segment=segment)))
+        part = replace(self.options, segment=segment, metadata={}, stream_metadata=())  # the join tags the film
+        return (segment.index, *run_one(source, target, part))
 
 
 def cuts_near(name: str, options, times: list[int], ideals: list[int]) -> dict[int, int]:

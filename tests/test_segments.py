@@ -272,6 +272,37 @@ def test_de_flickering_with_the_original_in_segments_matches_a_single_run(film, 
     assert max(float(g.mean()) for g in gaps) < 5e-4 and max(float(g.max()) for g in gaps) < 4 / 255
 
 
+def test_segments_keep_the_streams_tags_and_delays_a_single_run_keeps(film, tmp_path, ray_instance):
+    """-map, --audio-delay, -metadata and an attachment reach the joined film as they reach a single
+    run's: the same streams, the audio at the same (moved) times, the same tags and font."""
+    src = tmp_path / "fonts.mkv"
+    with av.open(str(film)) as i, av.open(str(src), "w") as o:
+        outs = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        o.add_attachment("text.otf", "font/otf", b"OTTO text font")
+        for p in i.demux():
+            if p.size:
+                p.stream = outs[p.stream.index]
+                o.mux(p)
+    options = dict(stages="gray", encoder=LOSSLESS, maps=("0:a", "0:v", "0:t"), audio_delay=0.2,
+                   metadata={"title": "Goat"}, stream_metadata=(("a:0", "language", "fra"),))
+    dfstream.process(str(src), str(tmp_path / "one.mkv"), **options)
+    assert run_segments(str(src), str(tmp_path / "seg.mkv"), dfstream.Options(**options), workers=2, count=2,
+                        say=lambda _: None) == 90
+
+    def written(path):
+        with av.open(str(path)) as c:
+            return ([(s.type, s.metadata.get("language")) for s in c.streams], c.metadata.get("title"),
+                    [bytes(a.data) for a in c.streams.attachments],
+                    [float(p.pts * p.time_base) for p in c.demux(c.streams.audio[0]) if p.size])
+
+    one, seg = written(tmp_path / "one.mkv"), written(tmp_path / "seg.mkv")
+    assert one == seg
+    assert one[:3] == ([("video", None), ("audio", "fra"), ("attachment", None)], "Goat", [b"OTTO text font"])
+    with av.open(str(film)) as c:
+        assert one[3][0] == pytest.approx(float(next(p for p in c.demux(c.streams.audio[0]) if p.size).pts
+                                                * c.streams.audio[0].time_base) + 0.2, abs=1e-3)
+
+
 def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
     for args, message in ((["-", str(tmp_path / "o.mkv")], "needs an input file"),
                           ([str(film), str(tmp_path / "o.mp4")], "writes Matroska"),
