@@ -331,7 +331,8 @@ class Sink:
                     stream.metadata[key] = value
                 else:
                     stream.metadata.pop(key, None)
-        chapters = trimmed_chapters(source.container.chapters(), source.start, source.duration)
+        start = source.start + source.zero if source.trimmed else 0.0  # where the video's time 0 was
+        chapters = trimmed_chapters(source.container.chapters(), start, source.duration)
         if chapters:
             self.container.set_chapters(chapters)
 

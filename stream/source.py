@@ -413,12 +413,17 @@ class Source:
         return (f"'{self.name}' ends at {reached:.2f} s, its header says {declared:.2f} s: the file may be "
                 f"incomplete (a download or copy cut short)")
 
+    @property
+    def trimmed(self) -> bool:
+        """Whether -ss, -t or -frames:v cut the input: its kept part is then moved to start at 0,
+        else the input's timestamps are kept."""
+        return bool(self.start or self.duration is not None or self.frames)
+
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
         stamps: Timestamps[av.VideoFrame] = Timestamps(self.window, self.frame_step)
-        trimmed = self.start or self.duration is not None or self.frames
         trim = (Trim(self.start + self.zero, self.duration, self.time_base, self.frames, self.frame_step)
-                if trimmed else None)
+                if self.trimmed else None)
         reader = RGBReader(self.colour) if self.rgb else None
         try:
             for packet in demuxed(self.container, self.video, *self.passthrough):

@@ -364,9 +364,10 @@ def test_text_subtitles_a_container_cannot_hold_are_converted(tmp_path, source, 
     assert subtitles(out) == (written, expected)
 
 
-def tagged(tmp_path):
+def tagged(tmp_path, late: int = 0):
     """A clip with a title, an audio stream in French with mkvmerge's statistics (stale once
-    re-encoded or cut), marked default, and two chapters of a second each."""
+    re-encoded or cut), marked default, and two chapters of a second each; ``late``: seconds
+    its timeline, chapters included, starts after 0 (a part cut from a longer file)."""
     clip = make_clip(tmp_path / "plain.mkv", frames=50, audio="aac")
     src = tmp_path / "tagged.mkv"
     with av.open(str(clip)) as i, av.open(str(src), "w") as o:
@@ -375,10 +376,13 @@ def tagged(tmp_path):
         audio = o.add_stream_from_template(i.streams.audio[0])
         audio.metadata.update({"language": "fra", "title": "French", "BPS-eng": "96000", "NUMBER_OF_FRAMES-eng": "99"})
         audio.disposition = av.stream.Disposition.default
-        o.set_chapters([{"id": n, "start": 1000 * (n - 1), "end": 1000 * n, "time_base": Fraction(1, 1000),
-                         "metadata": {"title": title}} for n, title in ((1, "One"), (2, "Two"))])
+        o.set_chapters([{"id": n, "start": 1000 * (n - 1 + late), "end": 1000 * (n + late),
+                         "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+                        for n, title in ((1, "One"), (2, "Two"))])
         for p in i.demux():
             if p.size:
+                shift = round(late / p.time_base)
+                p.pts, p.dts = p.pts + shift, None if p.dts is None else p.dts + shift
                 p.stream = video if p.stream.type == "video" else audio
                 o.mux(p)
     return src
@@ -399,6 +403,25 @@ def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters)
         assert audio.language == "fra" and audio.metadata.get("title", audio.metadata.get("name")) == "French"
         assert not any(k.startswith(("BPS", "NUMBER_OF_FRAMES")) for k in audio.metadata)
         assert audio.disposition & av.stream.Disposition.default
+        assert [(float(ch["start"] * ch["time_base"]), float(ch["end"] * ch["time_base"]), ch["metadata"]["title"])
+                for ch in c.chapters()] == chapters
+
+
+@pytest.mark.parametrize("trim, chapters", [((), [(1.0, 2.0, "One"), (2.0, 3.0, "Two")]),
+                                            (("-ss", "0.5"), [(0.0, 0.5, "One"), (0.5, 1.5, "Two")]),
+                                            (("-t", "1.5"), [(0.0, 1.0, "One"), (1.0, 1.5, "Two")])])
+def test_chapters_follow_the_video_in_a_file_that_starts_late(tmp_path, trim, chapters):
+    """In a file whose timeline starts at 1 s, -ss and -t count from that start, as ffmpeg's, and
+    the chapters move with the video; untrimmed, both keep the input's times."""
+    src = tagged(tmp_path, late=1)
+    out = tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "none", *trim)
+    assert r.returncode == 0, r.stderr
+    with av.open(str(src)) as c:
+        assert c.start_time == 1_000_000
+    with av.open(str(out)) as c:
+        first = next(c.demux(c.streams.video[0]))
+        assert float(first.pts * first.time_base) == chapters[0][0]
         assert [(float(ch["start"] * ch["time_base"]), float(ch["end"] * ch["time_base"]), ch["metadata"]["title"])
                 for ch in c.chapters()] == chapters
 
