@@ -422,8 +422,8 @@ class Source:
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
         stamps: Timestamps[av.VideoFrame] = Timestamps(self.window, self.frame_step)
-        trim = (Trim(self.start + self.zero, self.duration, self.time_base, self.frames, self.frame_step)
-                if self.trimmed else None)
+        step = max(1, round(1 / (self.rate * self.time_base)))  # a frame as it comes out (ivtc: a film frame)
+        trim = Trim(self.start + self.zero, self.duration, self.time_base, self.frames, step) if self.trimmed else None
         reader = RGBReader(self.colour) if self.rgb else None
         try:
             for packet in demuxed(self.container, self.video, *self.passthrough):

@@ -827,10 +827,11 @@ def fields_apart(path: Path, interlaced: bool, frames: int = 8, apart: int = 6, 
     return path
 
 
-def telecined(path: Path, frames: int = 48) -> Path:
+def telecined(path: Path, frames: int = 48, audio: bool = False) -> Path:
     """Film at 23.976 fps telecined to 29.97 (3:2 pulldown), as NTSC broadcasts and some DVDs hold
     it: a bar 3 pixels further on each film frame, whose fields are laid out 2, 3, 2, 3, ... over
-    interlaced frames (top field first), 60 frames of 48."""
+    interlaced frames (top field first), 60 frames of 48; ``audio``: PCM beside it, in packets
+    of 1 ms."""
     pictures = []
     for i in range(frames):
         picture = np.full((96, 160), 40, np.uint8)
@@ -840,6 +841,13 @@ def telecined(path: Path, frames: int = 48) -> Path:
         v = out.add_stream("libx264", rate=Fraction(30000, 1001),
                            options={"qp": "0", "x264-params": "interlaced=1:tff=1"})
         v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        if audio:
+            a = out.add_stream("pcm_s16le", rate=48000, layout="mono")
+            for n in range(len(pictures) // 2 * 1001 // 30 + 1):
+                sound = av.AudioFrame.from_ndarray(np.zeros((1, 48), np.int16), format="s16", layout="mono")
+                sound.sample_rate, sound.pts = 48000, 48 * n
+                for packet in a.encode(sound):
+                    out.mux(packet)
         for top, bottom in zip(pictures[0::2], pictures[1::2]):
             woven = top.copy()
             woven[1::2] = bottom[1::2]
@@ -867,6 +875,20 @@ def test_a_pulldown_is_undone_when_asked(tmp_path):
     assert np.allclose(steps, 1001 / 24000, atol=1.5e-3)
     refused = run_cli(src, tmp_path / "x.mkv", "--stages", "stabilize", "--original", src, "--deinterlace", "ivtc")
     assert refused.returncode != 0 and b"cannot pair a video with its --original" in refused.stderr
+
+
+def test_frames_v_after_a_pulldown_cuts_the_audio_at_the_last_film_frame(tmp_path):
+    """-frames:v 24 after ``ivtc`` keeps 24 film frames and the audio to the end of the last, 24 x
+    1001/24000 s, as -t 1.001 does (not a 29.97 fps frame after its start, 8 ms short)."""
+    src = telecined(tmp_path / "ntsc.mkv", audio=True)
+    ends = {}
+    for name, options in (("frames", ("-frames:v", "24")), ("t", ("-t", "1.001"))):
+        out = tmp_path / f"{name}.mkv"
+        r = run_cli(src, out, "--stages", "none", "--deinterlace", "ivtc", *options)
+        assert r.returncode == 0, r.stderr
+        assert len(video_times(out)) == 24
+        ends[name] = audio_of(out)[2]
+    assert ends["frames"] == pytest.approx(1.001, abs=0.0015) and ends["frames"] == ends["t"]
 
 
 def test_telecined_film_is_told_from_interlaced_video(tmp_path):
