@@ -475,7 +475,8 @@ class Pipeline:
 
     def _nothing_decoded(self) -> DfstreamError:
         if self.options.start is not None or self.options.duration is not None:
-            return DfstreamError(f"no video frame of '{self.source.name}' lies in the -ss/-t window",
+            length = f" ({self.source.declared[1]:.2f} s long)" if self.source.declared else ""
+            return DfstreamError(f"no video frame of '{self.source.name}'{length} lies in the -ss/-t window",
                                  "choose -ss within the input's duration")
         return DfstreamError(f"no video frame could be decoded from '{self.source.name}'",
                              "check that the input is complete and not damaged (ffprobe shows it)")

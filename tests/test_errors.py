@@ -180,3 +180,11 @@ def test_bad_options(tmp_path, clip, args, words):
 def test_usage_errors_exit_2(tmp_path, clip):
     assert run_cli(clip, tmp_path / "o.mp4", "--stages", "sparkle").returncode == 2
     assert run_cli(tmp_path / "nope.mp4", tmp_path / "o.mp4").returncode == 1
+
+
+def test_a_start_past_the_end_names_the_input_length(tmp_path):
+    """-ss past the last frame: one line that says how long the input is, and no output."""
+    src = make_clip(tmp_path / "in.mkv", frames=12)
+    r = run_cli(src, tmp_path / "out.mkv", "-ss", "99")
+    assert_one_line_error(r, "lies in the -ss/-t window", "(0.48 s long)")
+    assert leftovers(tmp_path, ["in.mkv"]) == []
