@@ -332,7 +332,8 @@ class Sink:
                 else:
                     stream.metadata.pop(key, None)
         start = source.start + source.zero if source.trimmed else 0.0  # where the video's time 0 was
-        chapters = trimmed_chapters(source.container.chapters(), start, source.duration)
+        ends = [t for t in (source.duration, source.frames and source.frames / source.rate) if t is not None]
+        chapters = trimmed_chapters(source.container.chapters(), start, min(ends, default=None))
         if chapters:
             self.container.set_chapters(chapters)
 

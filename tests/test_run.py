@@ -409,10 +409,12 @@ def test_tags_dispositions_and_chapters_are_kept(tmp_path, name, trim, chapters)
 
 @pytest.mark.parametrize("trim, chapters", [((), [(1.0, 2.0, "One"), (2.0, 3.0, "Two")]),
                                             (("-ss", "0.5"), [(0.0, 0.5, "One"), (0.5, 1.5, "Two")]),
-                                            (("-t", "1.5"), [(0.0, 1.0, "One"), (1.0, 1.5, "Two")])])
+                                            (("-t", "1.5"), [(0.0, 1.0, "One"), (1.0, 1.5, "Two")]),
+                                            (("-frames:v", "20"), [(0.0, 0.8, "One")])])
 def test_chapters_follow_the_video_in_a_file_that_starts_late(tmp_path, trim, chapters):
     """In a file whose timeline starts at 1 s, -ss and -t count from that start, as ffmpeg's, and
-    the chapters move with the video; untrimmed, both keep the input's times."""
+    the chapters move with the video; untrimmed, both keep the input's times. -frames:v cuts
+    them at the end of its last frame."""
     src = tagged(tmp_path, late=1)
     out = tmp_path / "out.mkv"
     r = run_cli(src, out, "--stages", "none", *trim)
