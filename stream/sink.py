@@ -378,7 +378,23 @@ class Sink:
         ctx.color_primaries, ctx.color_trc = self.tags.primaries, self.tags.trc
         if self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):
             ctx.codec_tag = "hvc1"
+        self._open_encoder(ctx, settings.codec, options)
         return stream
+
+    @staticmethod
+    def _open_encoder(ctx: av.CodecContext, codec: str, options: dict[str, str]) -> None:
+        """Open the encoder now, so that an option it does not have (FFmpeg leaves those over) or a
+        value it refuses is an error before any work, not a setting silently ignored."""
+        fix = f"check --encoder-option, --crf and --preset ('ffmpeg -h encoder={codec}' lists its options)"
+        try:
+            ctx.open()
+        except (ValueError, av.error.FFmpegError) as err:
+            given = ", ".join(f"{k}={v}" for k, v in options.items())
+            raise UsageError(f"encoder '{codec}' refused its settings ({given}): {describe_av_error(err)}",
+                             fix) from None
+        if ctx.options:
+            unknown = ", ".join(f"'{k}'" for k in ctx.options)
+            raise UsageError(f"encoder '{codec}' has no option {unknown}", fix)
 
     def _add_copy(self, stream: av.stream.Stream):
         """Copy a stream packet for packet; re-encode audio the container cannot hold, or all audio

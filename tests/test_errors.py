@@ -188,3 +188,15 @@ def test_a_start_past_the_end_names_the_input_length(tmp_path):
     r = run_cli(src, tmp_path / "out.mkv", "-ss", "99")
     assert_one_line_error(r, "lies in the -ss/-t window", "(0.48 s long)")
     assert leftovers(tmp_path, ["in.mkv"]) == []
+
+
+@pytest.mark.parametrize("options, words", [(("--encoder-option", "bogus=1"), ("has no option 'bogus'",)),
+                                            (("-c:v", "mpeg4", "-crf", "20"), ("'mpeg4' has no option 'crf'",)),
+                                            (("--encoder-option", "crf=abc"), ("refused its settings", "crf=abc"))])
+def test_encoder_settings_it_does_not_take_are_refused(tmp_path, options, words):
+    """An option the encoder lacks, or a value it refuses: one line naming it before any work,
+    nothing written (FFmpeg would leave an unknown one over and encode at its defaults)."""
+    src = make_clip(tmp_path / "in.mkv", frames=4)
+    r = run_cli(src, tmp_path / "out.mkv", *options)
+    assert_one_line_error(r, *words, "ffmpeg -h encoder=")
+    assert leftovers(tmp_path, ["in.mkv"]) == []
