@@ -212,6 +212,8 @@ def _run_arguments(parser) -> None:
     enc.add_argument("--audio-bitrate", "-b:a", metavar="BITRATE", help="bitrate of re-encoded audio, e.g. 192k")
     enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable)")
+    enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
+                                                        "index first, so that a web player starts before the file is in")
     work = parser.add_argument_group("processing")
     work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
     work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
@@ -413,7 +415,7 @@ def run_options(args):
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
-                                args.audio_bitrate).for_target(target, args.format),
+                                args.audio_bitrate, args.movflags).for_target(target, args.format),
     )
 
 

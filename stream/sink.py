@@ -7,6 +7,8 @@ run leaves nothing under the target name. ``-`` writes to standard output.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import tempfile
@@ -58,6 +60,7 @@ class EncoderSettings:
     options: dict[str, str] = field(default_factory=dict)
     audio_codec: str | None = None
     audio_bitrate: str | None = None
+    movflags: str | None = None  # MP4 and MOV muxer flags, as ffmpeg's -movflags (+faststart)
 
     def __post_init__(self):
         if self.audio_codec == "copy":
@@ -294,6 +297,8 @@ class Sink:
             self.copying = copy_video is not None
             self.video = (self.container.add_stream_from_template(copy_video) if self.copying
                           else self._add_video(source, settings, low_latency))
+            if settings.movflags:
+                self._set_movflags(settings.movflags)
             self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
             self._add_attachments(source.attachments)
             self._copy_tags(source, metadata or {}, stream_metadata)
@@ -305,6 +310,25 @@ class Sink:
         self._last_dts: dict[int, tuple[int, Fraction]] = {}  # per output stream: the last one muxed
         self._moved = 0  # packets whose decode time went back, moved on
         self._refused = 0  # damaged packets the muxer refused, left out
+
+    def _set_movflags(self, given: str) -> None:
+        """ffmpeg's -movflags: "+flag" adds to what a pipe needs (fragments), "flag" replaces it."""
+        if self.container.format.name not in FRAGMENTED:
+            raise UsageError(f"-movflags is an option of MP4 and MOV output, not of {self.container.format.name}",
+                             "drop it, or write .mp4 or .mov")
+        options = self.container.container_options
+        options["movflags"] = options.get("movflags", "") + given if given[0] in "+-" else given
+        fmt = self.container.format.name
+        probe = av.open(io.BytesIO(), "w", format=fmt, container_options={"movflags": options["movflags"]})
+        try:  # a header written to memory, so that a flag the muxer lacks is refused before any work
+            probe.add_stream_from_template(self.video)
+            probe.start_encoding()
+        except av.error.FFmpegError as err:
+            raise UsageError(f"{fmt} refused -movflags {given}: {describe_av_error(err)}",
+                             f"give flags of FFmpeg's {fmt} muxer, e.g. +faststart ('ffmpeg -h muxer={fmt}')") from None
+        finally:
+            with contextlib.suppress(av.error.FFmpegError):  # +faststart's second pass needs a file
+                probe.close()
 
     def _copy_tags(self, source: Source, metadata: dict[str, str], stream_metadata) -> None:
         """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,

@@ -200,3 +200,13 @@ def test_encoder_settings_it_does_not_take_are_refused(tmp_path, options, words)
     r = run_cli(src, tmp_path / "out.mkv", *options)
     assert_one_line_error(r, *words, "ffmpeg -h encoder=")
     assert leftovers(tmp_path, ["in.mkv"]) == []
+
+
+def test_movflags_that_do_not_apply_are_refused(tmp_path):
+    """-movflags into Matroska, or a flag the MP4 muxer lacks: one line, nothing written."""
+    src = make_clip(tmp_path / "in.mkv", frames=4)
+    assert_one_line_error(run_cli(src, tmp_path / "out.mkv", "-movflags", "+faststart"),
+                          "-movflags is an option of MP4 and MOV output, not of matroska")
+    assert_one_line_error(run_cli(src, tmp_path / "out.mp4", "-movflags", "+fastest"),
+                          "mp4 refused -movflags +fastest", "ffmpeg -h muxer=mp4")
+    assert leftovers(tmp_path, ["in.mkv"]) == []

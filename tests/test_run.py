@@ -1315,3 +1315,24 @@ def test_info_lists_devices_backends_and_stages():
     for word in ("devices: cpu", "onnxruntime", "tensorrt", "gray", "FFmpeg", "decoding: software"):
         assert word in text
     assert torch.__version__ in text
+
+
+def top_boxes(path) -> list[str]:
+    """The names of an MP4's top-level boxes, in file order."""
+    data, at, names = Path(path).read_bytes(), 0, []
+    while at < len(data):
+        names.append(data[at + 4 : at + 8].decode())
+        at += int.from_bytes(data[at : at + 4], "big")
+    return names
+
+
+def test_movflags_faststart_puts_the_index_first(tmp_path):
+    """-movflags +faststart, as ffmpeg's: the MP4's index (moov) ahead of its media (mdat), so that a
+    web player starts before the file is in; without it the index comes last."""
+    src = make_clip(tmp_path / "in.mkv", frames=8)
+    for name, options in (("fast.mp4", ("-movflags", "+faststart")), ("plain.mp4", ())):
+        r = run_cli(src, tmp_path / name, "--stages", "none", *options)
+        assert r.returncode == 0, r.stderr
+    fast, plain = top_boxes(tmp_path / "fast.mp4"), top_boxes(tmp_path / "plain.mp4")
+    assert fast.index("moov") < fast.index("mdat") and plain.index("moov") > plain.index("mdat")
+    assert len(decode(tmp_path / "fast.mp4")) == 8
