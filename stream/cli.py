@@ -164,7 +164,10 @@ def input_options(args) -> dict[str, str]:
 
 def _run_arguments(parser) -> None:
     """Everything that shapes a run, shared by run and batch."""
-    parser.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
+    exists = parser.add_mutually_exclusive_group()
+    exists.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
+    exists.add_argument("-n", dest="overwrite", action="store_false",
+                        help="never overwrite, as ffmpeg's -n: an existing output is an error (the default)")
     parser.add_argument("-f", "--format", help="output container (matroska, nut, mpegts, mp4, ...)")
     _input_arguments(parser)
     parser.add_argument("--hwaccel", metavar="DEVICE",

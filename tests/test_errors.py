@@ -131,9 +131,12 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(tmp_path):
 
 
 def test_existing_output_needs_y(tmp_path, clip):
+    """Without -y, or with ffmpeg's -n, an existing output is an error; -y and -n together too."""
     out = tmp_path / "out.mp4"
     out.write_bytes(b"precious")
     assert_one_line_error(run_cli(clip, out), "exists", "-y")
+    assert_one_line_error(run_cli(clip, out, "-n"), "exists", "-y")
+    assert_one_line_error(run_cli(clip, out, "-n", "-y"), "not allowed with argument")
     assert out.read_bytes() == b"precious"
     assert run_cli(clip, out, "-y", "-q").returncode == 0
     assert out.read_bytes() != b"precious"
