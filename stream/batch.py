@@ -128,7 +128,7 @@ def batch(inputs: list[str], folder: str, options, extension: str = "mkv", addre
     jobs = plan(expand(inputs), folder, extension)
     refuse_early(address, options)
     os.makedirs(folder, exist_ok=True)
-    todo = [j for j in jobs if not os.path.exists(j.target)]
+    todo = jobs if options.overwrite else [j for j in jobs if not os.path.exists(j.target)]
     if len(todo) < len(jobs):
         say(f"{len(jobs) - len(todo)} of {len(jobs)} files already done, skipped")
     options = replace(options, progress="none", preview=None)

@@ -12,6 +12,7 @@ from tests.conftest import decode, make_clip, run_cli
 
 
 def test_a_library_runs_on_two_workers_lists_failures_and_resumes(tmp_path):
+    """Failures listed, a re-run skips what is done, and with -y does it all again."""
     library = tmp_path / "reels"
     library.mkdir()
     for i in range(3):
@@ -34,6 +35,9 @@ def test_a_library_runs_on_two_workers_lists_failures_and_resumes(tmp_path):
     again = run_cli("batch", library, "-o", out, "--stages", "gray", "--workers", "2", timeout=300)
     assert again.returncode == 0, again.stderr
     assert b"2 of 3 files already done, skipped" in again.stderr and b"files 1/1, frames 9" in again.stderr
+    redone = run_cli("batch", library, "-o", out, "--stages", "none", "--workers", "2", "-y", timeout=300)
+    assert redone.returncode == 0 and b"already done" not in redone.stderr, redone.stderr
+    assert b"files 3/3, frames 27" in redone.stderr
 
 
 def test_without_ray_batch_and_workers_say_how_to_install_it(tmp_path):
