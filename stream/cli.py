@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from fractions import Fraction
@@ -41,17 +42,21 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, f"see '{self.prog} --help'")
 
 
+TIME = re.compile(r"(-?)(?:(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)|(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?)")
+UNITS = {None: 1, "s": 1, "ms": 1e-3, "us": 1e-6}
+
+
 def parse_time(text: str) -> float:
-    """Seconds as '12.5', 'MM:SS' or 'HH:MM:SS.ms', like ffmpeg's -ss and -t."""
-    try:
-        seconds = 0.0
-        for part in text.split(":"):
-            seconds = seconds * 60 + float(part)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a time (use 12.5 or 00:01:02.5)") from None
-    if seconds < 0:
+    """Seconds in ffmpeg's time duration syntax: '12.5', '1500ms', 'MM:SS' or 'HH:MM:SS.ms'."""
+    match = TIME.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time (use 12.5, 1500ms or 00:01:02.5)")
+    sign, hours, minutes, seconds, plain, unit = match.groups()
+    if sign:
         raise argparse.ArgumentTypeError(f"time '{text}' is negative")
-    return seconds
+    if plain is not None:
+        return float(plain) * UNITS[unit]
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def parse_ratio(text: str) -> Fraction:
@@ -173,7 +178,7 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--hwaccel", metavar="DEVICE",
                         help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
                              "for codecs it lacks")
-    parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (seconds or HH:MM:SS)")
+    parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (12.5, 1500ms, MM:SS or HH:MM:SS.ms)")
     until = parser.add_mutually_exclusive_group()
     until.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
     until.add_argument("-to", "--to", type=parse_time, metavar="END",

@@ -163,6 +163,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["-f", "nosuchformat"], "cannot write format"),
     (["--bitrate", "fast"], "not a number"),
     (["-ss", "abc"], "not a time"),
+    (["-t", "nan"], "not a time"),
     (["-aspect", "wide"], "not an aspect ratio"),
     (["-framerate", "fast"], "not a frame rate"),
     (["-t", "0"], "holds no time"),

@@ -602,11 +602,14 @@ def test_aspect_sets_the_shape_the_picture_is_shown_at(tmp_path):
 
 
 def test_to_stops_at_a_time_of_the_input(tmp_path):
-    """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4."""
-    out = tmp_path / "out.mkv"
-    r = run_cli(make_clip(tmp_path / "in.mkv", frames=25), out, "--stages", "none", "-ss", "0.2", "-to", "0.6")
-    assert r.returncode == 0, r.stderr
-    assert len(decode(out)) == 10
+    """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4; so
+    do ffmpeg's other spellings of those times, 200ms and 00:00.6."""
+    src = make_clip(tmp_path / "in.mkv", frames=25)
+    for times in (("-ss", "0.2", "-to", "0.6"), ("-ss", "200ms", "-to", "00:00.6")):
+        out = tmp_path / "out.mkv"
+        r = run_cli(src, out, "--stages", "none", "-y", *times)
+        assert r.returncode == 0, r.stderr
+        assert len(decode(out)) == 10
 
 
 def audio_of(path) -> tuple[str, int | None, float]:
