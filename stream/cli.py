@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import signal
 import sys
@@ -106,8 +107,10 @@ def _number(cast, what: str, valid, rule: str):
 
 
 positive_int = _number(int, "a whole number", lambda v: v >= 1, "1 or more")
-positive_float = _number(float, "a number", lambda v: v > 0, "above 0")
+positive_float = _number(float, "a number", lambda v: 0 < v < math.inf, "above 0")
 fraction = _number(float, "a number", lambda v: 0 <= v < 1, "at least 0 and below 1")
+unit_range = _number(float, "a number", lambda v: 0 <= v <= 1, "from 0 to 1")
+seconds = _number(float, "a number of seconds", math.isfinite, "finite")
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -186,10 +189,10 @@ def _run_arguments(parser) -> None:
     parser.add_argument("-frames:v", "-vframes", "--frames", dest="frames", type=positive_int, metavar="N",
                         help="stop after N video frames, as ffmpeg's -frames:v")
     _stream_arguments(parser)
-    parser.add_argument("--audio-delay", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--audio-delay", type=seconds, default=0.0, metavar="SECONDS",
                         help="move the audio this much later (negative: earlier) to bring it in sync with the "
                              "picture, as ffmpeg's -itsoffset on a second input does")
-    parser.add_argument("--subtitle-delay", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--subtitle-delay", type=seconds, default=0.0, metavar="SECONDS",
                         help="the same for the subtitles")
     parser.add_argument("-aspect", type=parse_ratio, metavar="RATIO",
                         help="the picture's shape as shown, as ffmpeg's -aspect: 4:3, 16:9, 1.85 (a film "
@@ -231,7 +234,7 @@ def _run_arguments(parser) -> None:
                            "progressive with FFmpeg's bwdif (default); "
                            "off: processed as decoded, fields and all; ivtc: film telecined to 29.97 fps "
                            "(3:2 pulldown) brought back to 23.976 (fieldmatch, decimate)")
-    work.add_argument("--scene-threshold", type=float, default=0.12,
+    work.add_argument("--scene-threshold", type=unit_range, default=0.12,
                       help="luma change that counts as a scene cut (0-1, default 0.12)")
     parser.add_argument("--progress", choices=MODES, default="auto",
                         help="bar on a terminal, plain lines otherwise; json for programs")
@@ -293,7 +296,7 @@ def build_parser() -> Parser:
 
     demo = sub.add_parser("demo", help="colorize and stabilize a generated clip, no files needed")
     demo.add_argument("folder", nargs="?", default="dfstream-demo", help="where to write (default dfstream-demo)")
-    demo.add_argument("--seconds", type=float, default=4.0, help="clip length (default 4)")
+    demo.add_argument("--seconds", type=positive_float, default=4.0, help="clip length (default 4)")
     demo.add_argument("--size", default="640x360", help="clip size (default 640x360)")
     demo.set_defaults(func=cmd_demo)
     bench = sub.add_parser("bench", help="throughput of each stage and the whole chain on this machine")
