@@ -111,6 +111,7 @@ positive_float = _number(float, "a number", lambda v: 0 < v < math.inf, "above 0
 fraction = _number(float, "a number", lambda v: 0 <= v < 1, "at least 0 and below 1")
 unit_range = _number(float, "a number", lambda v: 0 <= v <= 1, "from 0 to 1")
 seconds = _number(float, "a number of seconds", math.isfinite, "finite")
+quality = _number(float, "a number", lambda v: 0 <= v < math.inf, "0 or more")
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -212,7 +213,7 @@ def _run_arguments(parser) -> None:
     enc.add_argument("--codec", "-c:v", "-vcodec", help="video encoder (default libx264, or the container's own "
                                                          "where it holds no H.264: WebM libvpx-vp9)")
     rate = enc.add_mutually_exclusive_group()
-    rate.add_argument("--crf", "-crf", type=int, help="constant quality (x264/x265; default 18)")
+    rate.add_argument("--crf", "-crf", type=quality, help="constant quality (x264/x265; default 18; 17.5 works too)")
     rate.add_argument("--bitrate", "-b:v", help="target bitrate, e.g. 2500k or 8M")
     enc.add_argument("--preset", "-preset", help="encoder preset (ultrafast ... veryslow)")
     enc.add_argument("--pix-fmt", "-pix_fmt",

@@ -53,7 +53,7 @@ class EncoderSettings:
     of every audio stream kept, at ``audio_bitrate`` (-b:a); None: copied packet for packet."""
 
     codec: str | None = None
-    crf: int | None = None
+    crf: float | None = None
     bitrate: str | None = None
     preset: str | None = None
     pix_fmt: str | None = None
@@ -105,7 +105,7 @@ class EncoderSettings:
         if self.preset:
             opts["preset"] = self.preset
         if self.crf is not None:
-            opts["crf"] = str(self.crf)
+            opts["crf"] = f"{self.crf:g}"
         elif self.bitrate is None and "qp" not in opts and self.codec in ("libx264", "libx265"):
             opts.setdefault("crf", "18")
         return opts

@@ -153,7 +153,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--cartoonizer", "classic:wobbly", "--stages", "cartoonize"], "unknown classic cartoon preset"),
     (["--cartoonizer", "magic", "--stages", "cartoonize"], "unknown cartoonize engine"),
     (["--stages", "gray,gray"], "twice"),
-    (["--crf", "abc"], "invalid int"),
+    (["--crf", "abc"], "'abc' is not a number"),
     (["--batch", "0"], "must be 1 or more"),
     (["--codec", "nope"], "unknown video encoder"),
     (["--codec", "aac"], "not a video encoder"),

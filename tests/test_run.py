@@ -1339,3 +1339,11 @@ def test_movflags_faststart_puts_the_index_first(tmp_path):
     fast, plain = top_boxes(tmp_path / "fast.mp4"), top_boxes(tmp_path / "plain.mp4")
     assert fast.index("moov") < fast.index("mdat") and plain.index("moov") > plain.index("mdat")
     assert len(decode(tmp_path / "fast.mp4")) == 8
+
+
+def test_a_fractional_crf_reaches_the_encoder(tmp_path):
+    """-crf 20.5, as ffmpeg takes it: x264 records the settings it encoded with in the stream."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(make_clip(tmp_path / "in.mkv", frames=4), out, "--stages", "none", "-crf", "20.5")
+    assert r.returncode == 0, r.stderr
+    assert b" crf=20.5 " in out.read_bytes()
