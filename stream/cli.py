@@ -410,7 +410,7 @@ def cmd_models(args) -> int:
 def run_options(args):
     """The Options of a run from its command line."""
     from .pipeline import Options
-    from .sink import EncoderSettings
+    from .sink import EncoderSettings, still_frames
 
     target = args.output if hasattr(args, "output") else f"x.{args.ext}"  # batch: its outputs' type
     return Options(
@@ -419,7 +419,7 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), frames=args.frames, aspect=args.aspect,
+        start=args.start, duration=duration(args), frames=still_frames(target, args.frames), aspect=args.aspect,
         audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),

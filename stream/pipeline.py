@@ -38,7 +38,7 @@ from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
 from .signals import stop_on_signals
-from .sink import EncoderSettings, Sink, check_target, output_layout
+from .sink import EncoderSettings, Sink, check_target, output_layout, still_frames
 from .source import Source, VideoItem
 from .summary import Batch, OutputFrame, Summary
 from .threads import SharedCores
@@ -541,6 +541,7 @@ def process(source: str, target: str, stages: str | list = "none", **options) ->
     that names no codec gets the command line's: libx264, or the container's own where it holds
     no H.264."""
     options["encoder"] = options.get("encoder", EncoderSettings()).for_target(target, options.get("format"))
+    options["frames"] = still_frames(target, options.get("frames"))
     return Pipeline(source, Options(stages=stages, **options)).run(target)
 
 

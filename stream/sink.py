@@ -20,7 +20,8 @@ import av
 from .colour import LAYOUTS, PixelLayout, Tags
 from .errors import DfstreamError, UsageError
 from .mapping import Specifier
-from .source import IMAGE_TYPES, Source, describe_av_error, is_url
+from .planes import ACCURATE
+from .source import IMAGE_TYPES, NUMBERED, Source, describe_av_error, is_url
 
 # Containers that can only be written front to back need fragments when not seekable.
 FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
@@ -43,6 +44,11 @@ DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1
 # timestamp by the B-frame delay instead; nut refuses negative presentation times (an AAC stream's
 # priming samples): where there are some, FFmpeg's shift stays (``Sink.mux``)
 KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts", "nut"}
+STILLS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
+          ".webp": "libwebp", ".dpx": "dpx"}  # the encoder of a still, by its name, as ffmpeg picks it
+RGB_STILLS = {"png", "tiff", "bmp", "dpx"}  # written in R'G'B': the frames turned to it from Y'CbCr 4:4:4
+RGB_FORMATS = ("rgb48le", "rgb48be", "rgb24", "bgr24", "rgba", "bgra")  # theirs, deepest first
+FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
 
 
@@ -111,9 +117,27 @@ class EncoderSettings:
         return opts
 
 
+def is_still(target: str | None) -> bool:
+    """An image name with no sequence pattern: one still, the first frame (of -ss on)."""
+    return bool(target) and os.path.splitext(target)[1].lower() in STILLS and not NUMBERED.search(target)
+
+
+def still_frames(target: str | None, frames: int | None) -> int | None:
+    """-frames:v for ``target``: a still holds one frame; more is refused."""
+    if not is_still(target):
+        return frames
+    if frames not in (None, 1):
+        raise UsageError(f"'{target}' is one still: -frames:v {frames} asks for more frames",
+                         "drop -frames:v, or write a video (.mkv)")
+    return 1
+
+
 def default_codec(target: str | None, fmt: str | None = None) -> str:
-    """The video encoder when none is asked for, as ffmpeg picks one: libx264 where the output
-    container can start a file of H.264, else the container's own (WebM: libvpx-vp9, Ogg: VP8)."""
+    """The video encoder when none is asked for, as ffmpeg picks one: a still's by its name (PNG,
+    JPEG, TIFF, ...), libx264 where the output container can start a file of H.264, else the
+    container's own (WebM: libvpx-vp9, Ogg: VP8)."""
+    if not fmt and is_still(target):
+        return STILLS[os.path.splitext(target)[1].lower()]
     if not fmt and (not target or target == "-" or is_url(target)):
         return "libx264"
     try:  # nothing is written until a header is: this only asks which format the name means
@@ -173,6 +197,8 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     if codec.type != "video":
         raise UsageError(f"'{settings.codec}' is not a video encoder", "pass --codec libx264")
     supported = [f.name for f in codec.video_formats or []]
+    if settings.codec in FULL_RANGE_ONLY:
+        supported = [f for f in supported if f.startswith("yuvj")]
     if settings.pix_fmt:
         if settings.pix_fmt not in LAYOUTS:
             raise UsageError(f"pixel format '{settings.pix_fmt}' is not supported",
@@ -190,6 +216,8 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     if odd:
         wanted = f"yuv444p{depth}"
     like = LAYOUTS[wanted]
+    if settings.codec in RGB_STILLS and not like.gray:  # the sink turns it to the encoder's R'G'B', from 12 bits
+        return LAYOUTS["yuv444p12le"]                    # so that 8-bit R'G'B' comes within a code of the frame
 
     def loss(layout: PixelLayout) -> tuple:  # as ffmpeg picks: depth lost, chroma lost, range, the smallest
         chroma = (0 if like.gray else 99 if layout.gray
@@ -226,8 +254,8 @@ def check_target(target: str, source_name: str, overwrite: bool, original: str |
             raise DfstreamError(f"output '{target}' is {what}", "choose another output name")
     if os.path.isdir(target):
         raise DfstreamError(f"output '{target}' is a directory", "give a file name")
-    if os.path.splitext(target)[1].lower() in IMAGE_TYPES:  # a single image, or frames%05d.png
-        raise DfstreamError(f"output '{target}' names images: dfstream writes a video",
+    if os.path.splitext(target)[1].lower() in IMAGE_TYPES and not is_still(target):  # frames%05d.png
+        raise DfstreamError(f"output '{target}' names a sequence of images: dfstream writes a video or one still",
                             "write OUT.mkv (with --pix-fmt yuv444p --crf 0 every frame is kept exactly)")
     if is_device(target):
         return  # /dev/null, a FIFO: nothing there to lose
@@ -294,13 +322,15 @@ class Sink:
         try:
             if low_latency:
                 settings = settings.low_latency()
+            self._rgb: str | None = None  # a still's R'G'B' format, which frames are turned to
             self.copying = copy_video is not None
             self.video = (self.container.add_stream_from_template(copy_video) if self.copying
                           else self._add_video(source, settings, low_latency))
             if settings.movflags:
                 self._set_movflags(settings.movflags)
-            self.streams = {s.index: out for s in source.passthrough if (out := self._add_copy(s))}
-            self._add_attachments(source.attachments)
+            still = is_still(target)  # one picture: the sound, subtitles and attachments are not asked for
+            self.streams = {s.index: out for s in source.passthrough if not still and (out := self._add_copy(s))}
+            self._add_attachments([] if still else source.attachments)
             self._copy_tags(source, metadata or {}, stream_metadata)
         except Exception:
             self.abort()
@@ -389,7 +419,10 @@ class Sink:
             raise UsageError(f"cannot use encoder '{settings.codec}': {err}",
                              f"pass a --codec that {self.container.format.name} holds, or another -f") from None
         stream.width, stream.height = source.width, source.height
-        stream.pix_fmt = self.layout.name
+        formats = [f.name for f in stream.codec_context.codec.video_formats or []]
+        self._rgb = (next(f for f in RGB_FORMATS if f in formats and (source.layout.bits > 8 or "48" not in f))
+                     if settings.codec in RGB_STILLS and self.layout.name not in formats else None)
+        stream.pix_fmt = self._rgb or self.layout.name
         if not low_latency:
             stream.thread_type = "AUTO"  # frame threads as well as slices; --latency low keeps slices only
         ctx = stream.codec_context
@@ -521,6 +554,8 @@ class Sink:
             self._moved += 1
 
     def write_frame(self, frame: av.VideoFrame) -> None:
+        if self._rgb:  # a still in R'G'B' (PNG, TIFF): libswscale turns the frame to it, by its tags
+            frame = frame.reformat(format=self._rgb, interpolation=ACCURATE)
         frame.pict_type = av.video.frame.PictureType.NONE
         for packet in self.video.encode(frame):
             self.mux(packet)

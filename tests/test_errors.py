@@ -90,8 +90,8 @@ def test_output_problems(tmp_path, clip):
         ((clip, tmp_path / "missing" / "out.mp4"), "does not exist"),
         ((clip, tmp_path / "clip.mkv" / "out.mp4"), "does not exist"),
         ((clip, tmp_path), "is a directory"),
-        ((clip, tmp_path / "frame%05d.png"), "names images"),
-        ((clip, tmp_path / "still.jpg"), "names images"),
+        ((clip, tmp_path / "frame%05d.png"), "names a sequence of images"),
+        ((clip, tmp_path / "still.jpg", "-frames:v", "2"), "is one still: -frames:v 2 asks for more frames"),
         ((clip, tmp_path / "out.unknownext"), "-f FORMAT"),
         ((clip, "-"), "-f"),
         ((clip, "/proc/out.mp4"), "cannot write '/proc/out.mp4'", "choose a writable folder"),  # looks writable

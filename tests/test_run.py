@@ -1347,3 +1347,37 @@ def test_a_fractional_crf_reaches_the_encoder(tmp_path):
     r = run_cli(make_clip(tmp_path / "in.mkv", frames=4), out, "--stages", "none", "-crf", "20.5")
     assert r.returncode == 0, r.stderr
     assert b" crf=20.5 " in out.read_bytes()
+
+
+@pytest.mark.parametrize("name, codec, exact", [("key.png", "png", True), ("key.tif", "tiff", True),
+                                                ("key.dpx", "dpx", True), ("key.jpg", "mjpeg", False)])
+def test_an_image_name_writes_one_still(tmp_path, name, codec, exact):
+    """OUT named as an image is one still, the first frame from -ss on (a keyframe to colour by hand
+    for --reference): PNG, TIFF and DPX in R'G'B' exactly as the frame reads, JPEG within its
+    losses; the sound is not asked for, so not noted as dropped."""
+    src = make_clip(tmp_path / "in.mkv", frames=30, audio="aac")
+    r = run_cli(src, tmp_path / name, "--stages", "none", "-ss", "1")
+    assert r.returncode == 0 and b"dropping" not in r.stderr, r.stderr
+    with av.open(str(src)) as c:
+        frame = list(c.decode(video=0))[25]
+    truth = frame.reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int)
+    with av.open(str(tmp_path / name)) as c:
+        assert c.streams.video[0].codec_context.name == codec
+        pictures = [f.reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int)
+                    for f in c.decode(video=0)]
+    assert len(pictures) == 1
+    error = np.abs(pictures[0] - truth)
+    assert error.max() == 0 if exact else 0 < error.mean() < 2.5
+
+
+def test_a_still_of_deep_video_keeps_its_depth(tmp_path):
+    """A 10-bit film's still is a 16-bit PNG, within half a 10-bit code of the frame."""
+    src = make_clip(tmp_path / "in.mkv", frames=3, pix_fmt="yuv420p10le", codec="ffv1")
+    r = run_cli(src, tmp_path / "key.png", "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(src)) as c:
+        truth = next(c.decode(video=0)).reformat(format="gbrp16le", interpolation=ACCURATE).to_ndarray()
+    with av.open(str(tmp_path / "key.png")) as c:
+        still = next(c.decode(video=0))
+    assert still.format.name == "rgb48be"
+    assert np.abs(still.to_ndarray().astype(int) - truth.astype(int)).max() <= 64 / 2
