@@ -215,6 +215,9 @@ def _run_arguments(parser) -> None:
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument("--crf", "-crf", type=quality, help="constant quality (x264/x265; default 18; 17.5 works too)")
     rate.add_argument("--bitrate", "-b:v", help="target bitrate, e.g. 2500k or 8M")
+    rate.add_argument("-q:v", "-qscale:v", dest="qscale", type=quality, metavar="Q",
+                      help="fixed quantizer, as ffmpeg's -q:v, for encoders that take one (JPEG, MPEG-4 Part 2, "
+                           "MPEG-2): 2 best, 31 worst")
     enc.add_argument("--preset", "-preset", help="encoder preset (ultrafast ... veryslow)")
     enc.add_argument("--pix-fmt", "-pix_fmt",
                      help="output pixel format (default: the input's, if the encoder takes it)")
@@ -427,7 +430,7 @@ def run_options(args):
         scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
-                                args.audio_bitrate, args.movflags).for_target(target, args.format),
+                                args.audio_bitrate, args.movflags, args.qscale).for_target(target, args.format),
     )
 
 

@@ -48,6 +48,8 @@ STILLS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif
           ".webp": "libwebp", ".dpx": "dpx"}  # the encoder of a still, by its name, as ffmpeg picks it
 RGB_STILLS = {"png", "tiff", "bmp", "dpx"}  # written in R'G'B': the frames turned to it from Y'CbCr 4:4:4
 RGB_FORMATS = ("rgb48le", "rgb48be", "rgb24", "bgr24", "rgba", "bgra")  # theirs, deepest first
+QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msmpeg4v2", "h263", "h263p", "flv",
+                   "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
 FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
 
@@ -67,6 +69,7 @@ class EncoderSettings:
     audio_codec: str | None = None
     audio_bitrate: str | None = None
     movflags: str | None = None  # MP4 and MOV muxer flags, as ffmpeg's -movflags (+faststart)
+    qscale: float | None = None  # fixed quantizer, as ffmpeg's -q:v (JPEG, MPEG-4 Part 2: 2 best, 31 worst)
 
     def __post_init__(self):
         if self.audio_codec == "copy":
@@ -108,6 +111,11 @@ class EncoderSettings:
 
     def codec_options(self) -> dict[str, str]:
         opts = dict(self.options)
+        if self.qscale is not None:
+            if self.codec not in QSCALE_ENCODERS:
+                raise UsageError(f"-q:v sets the quantizer of JPEG and MPEG encoders, not of {self.codec}",
+                                 "pass -crf or -b:v for it")
+            opts["qmin"] = opts["qmax"] = f"{self.qscale:g}"
         if self.preset:
             opts["preset"] = self.preset
         if self.crf is not None:
@@ -429,6 +437,8 @@ class Sink:
         ctx.time_base = source.time_base
         if settings.bitrate:
             ctx.bit_rate = parse_bitrate(settings.bitrate)
+        if settings.qscale is not None:  # a fixed quantizer: the frames ask for none, so each takes qmin
+            ctx.qscale = True
         if source.sample_aspect_ratio:  # anamorphic video (DVD) keeps its shape on screen
             ctx.sample_aspect_ratio = source.sample_aspect_ratio
         ctx.colorspace, ctx.color_range = self.tags.colorspace, self.tags.color_range

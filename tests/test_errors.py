@@ -162,6 +162,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--pix-fmt", "gray12le"], "cannot encode"),
     (["-f", "nosuchformat"], "cannot write format"),
     (["--bitrate", "fast"], "not a number"),
+    (["-q:v", "5"], "-q:v sets the quantizer of JPEG and MPEG encoders, not of libx264"),
     (["-ss", "abc"], "not a time"),
     (["-t", "nan"], "not a time"),
     (["--audio-delay", "nan"], "must be finite"),

@@ -1381,3 +1381,19 @@ def test_a_still_of_deep_video_keeps_its_depth(tmp_path):
         still = next(c.decode(video=0))
     assert still.format.name == "rgb48be"
     assert np.abs(still.to_ndarray().astype(int) - truth.astype(int)).max() <= 64 / 2
+
+
+def test_q_v_sets_a_jpeg_still_s_quantizer(tmp_path):
+    """-q:v, as ffmpeg's: 2 keeps a JPEG still nearer the frame than 31, in more bytes."""
+    src = make_clip(tmp_path / "in.mkv", frames=3, width=320, height=192)
+    with av.open(str(src)) as c:
+        truth = next(c.decode(video=0)).reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int)
+    written = {}
+    for q in ("2", "31"):
+        out = tmp_path / f"q{q}.jpg"
+        r = run_cli(src, out, "--stages", "none", "-q:v", q)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(out)) as c:
+            still = next(c.decode(video=0)).reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int)
+        written[q] = np.abs(still - truth).mean(), out.stat().st_size
+    assert written["2"][0] < written["31"][0] / 2 and written["2"][1] > 2 * written["31"][1]
