@@ -164,7 +164,9 @@ def batch(inputs: list[str], folder: str, options, extension: str = "mkv", addre
 
 
 def command(args, options) -> int:
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    from .cli import talk
+
+    say = talk(args)
     failed = batch(args.inputs, args.output_dir, options, args.ext, args.ray, args.workers, say)
     for job, error in failed:
         print(f"dfstream: failed: {job.source}: {error}", file=sys.stderr)

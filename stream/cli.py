@@ -45,6 +45,9 @@ class Parser(argparse.ArgumentParser):
 
 TIME = re.compile(r"(-?)(?:(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)|(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?)")
 UNITS = {None: 1, "s": 1, "ms": 1e-3, "us": 1e-6}
+LOG_LEVELS = {"quiet": -8, "panic": 0, "fatal": 8, "error": 16, "warning": 24, "info": 32, "verbose": 40,
+              "debug": 48, "trace": 56}
+WARNING, INFO = LOG_LEVELS["warning"], LOG_LEVELS["info"]
 
 
 def parse_time(text: str) -> float:
@@ -58,6 +61,24 @@ def parse_time(text: str) -> float:
     if plain is not None:
         return float(plain) * UNITS[unit]
     return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def log_level(text: str) -> int:
+    """ffmpeg's -loglevel: a name (quiet, error, warning, info, ...) or its number."""
+    if text in LOG_LEVELS:
+        return LOG_LEVELS[text]
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a log level ({', '.join(LOG_LEVELS)})") from None
+
+
+def talk(args, level: int = INFO):
+    """A printer to standard error for lines of an ffmpeg log level (notes at WARNING; progress and
+    summaries at INFO), silent under -q or a lower -loglevel."""
+    if args.quiet or args.loglevel < level:
+        return lambda line: None
+    return lambda line: print(line, file=sys.stderr)
 
 
 def parse_ratio(text: str) -> Fraction:
@@ -242,7 +263,15 @@ def _run_arguments(parser) -> None:
                       help="luma change that counts as a scene cut (0-1, default 0.12)")
     parser.add_argument("--progress", choices=MODES, default="auto",
                         help="bar on a terminal, plain lines otherwise; json for programs")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary and no notes")
+    parser.add_argument("-loglevel", "-v", dest="loglevel", type=log_level, default=INFO, metavar="LEVEL",
+                        help="as ffmpeg's: error (or quiet) prints errors alone, warning the notes too, info (the "
+                             "default) the progress and summary too")
+    parser.add_argument("-nostats", dest="progress", action="store_const", const="none",
+                        help="no progress line, as ffmpeg's")
+    parser.add_argument("-hide_banner", "-nostdin", action="store_true",
+                        help="taken as ffmpeg takes them, to no effect: dfstream prints no banner, and reads "
+                             "standard input only for an input named -")
     live = parser.add_argument_group("live")
     live.add_argument("--realtime", action="store_true",
                       help="keep up with the source's clock: lower the work size, then drop frames")
@@ -427,7 +456,8 @@ def run_options(args):
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
         format=args.format, overwrite=args.overwrite,
-        scene_threshold=args.scene_threshold, progress="none" if args.quiet else args.progress,
+        scene_threshold=args.scene_threshold,
+        progress="none" if args.quiet or args.loglevel < INFO else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
                                 args.audio_bitrate, args.movflags, args.qscale).for_target(target, args.format),
@@ -454,20 +484,20 @@ def cmd_run(args) -> int:
     from .pipeline import Pipeline
 
     options = run_options(args)
+    say = talk(args)
     if args.workers or args.ray:
         from .segments import run_segments
 
-        say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
         frames = run_segments(args.input, args.output, options, args.workers, args.ray, say)
         say(f"{frames} frames -> {args.output}")
         return 0
     pipeline = Pipeline(args.input, options)
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     if pipeline.choices:
         say("engines: " + ", ".join(pipeline.choices))
     summary = pipeline.run(args.output)
-    for note in summary.notes:
-        say(f"note: {note}")
+    note = talk(args, WARNING)
+    for line in summary.notes:
+        note(f"note: {line}")
     if summary.pipe_closed:
         return 0
     for line in summary.lines():

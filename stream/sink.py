@@ -477,7 +477,10 @@ class Sink:
                                  "or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings.audio_bitrate)
         if codec and (not supported or codec in supported):  # empty: the muxer takes anything
-            return self.container.add_stream_from_template(stream)
+            out = self.container.add_stream_from_template(stream)
+            if stream.type == "audio":  # channels in no named order (PCM from WAV, AVI): the usual layout of
+                out.codec_context.layout = ordered(stream.codec_context.layout)  # their count, which MP4 needs
+            return out
         what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
         fmt = self.container.format.name
         if stream.type == "audio" and codec:
@@ -646,6 +649,14 @@ def nearest(x: Fraction) -> int:
     return math.floor(x + Fraction(1, 2)) if x >= 0 else -math.floor(-x + Fraction(1, 2))
 
 
+def ordered(layout: av.AudioLayout) -> av.AudioLayout:
+    """A layout whose channels are in no named order (AVI, WAV) as ffmpeg decodes it: the usual
+    layout of their count."""
+    if any(c.name == "NONE" for c in layout.channels):
+        return DEFAULT_LAYOUTS.get(layout.nb_channels, layout)
+    return layout
+
+
 def content_tags(tags: dict[str, str]) -> dict[str, str]:
     """Tags less those that describe the input's encoding or container, which would be wrong in
     the output (Matroska's statistics, durations and encoder, MP4's brands)."""
@@ -726,10 +737,7 @@ class AudioTranscode(Transcode):
         if rates and rate not in rates:  # as ffmpeg resamples: to the nearest rate the encoder takes
             rate = min(rates, key=lambda r: abs(r - rate))
         self.stream = container.add_stream(codec, rate=rate)
-        layout = stream.codec_context.layout
-        if any(c.name == "NONE" for c in layout.channels):  # channels in no named order (AVI, WAV): as
-            layout = DEFAULT_LAYOUTS.get(layout.nb_channels, layout)  # ffmpeg, the usual layout of their count
-        self.stream.layout = layout
+        self.stream.layout = ordered(stream.codec_context.layout)
         if bitrate:
             self.stream.bit_rate = parse_bitrate(bitrate)
         self.resampler = None

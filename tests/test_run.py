@@ -243,6 +243,20 @@ def test_audio_is_resampled_to_a_rate_the_encoder_takes(tmp_path):
     assert samples >= 48000  # a second of audio survives
 
 
+def test_pcm_whose_channels_have_no_named_order_is_copied_into_mp4(tmp_path):
+    """PCM in Matroska with '2 channels' in no named order: copied into MP4 bit for bit, labelled as
+    their usual layout (stereo), which MP4's PCM needs (its trailer failed, the whole run lost)."""
+    src = make_clip(tmp_path / "in.mkv", frames=10, audio="pcm_s16le")
+    with av.open(str(src)) as c:
+        assert [ch.name for ch in c.streams.audio[0].codec_context.layout.channels] == ["NONE", "NONE"]
+    out = tmp_path / "out.mp4"
+    r = run_cli(src, out, "--stages", "none")
+    assert r.returncode == 0 and b"re-encoding" not in r.stderr, r.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "stereo"
+    assert [p[1] for p in decode(out, "audio")] == [p[1] for p in decode(src, "audio")]
+
+
 def test_audio_whose_channels_have_no_named_order_is_re_encoded_as_their_usual_layout(tmp_path):
     """PCM in AVI reads as '2 channels' in no named order, which the AAC encoder refused to open:
     as ffmpeg, it is taken as stereo."""
@@ -1397,3 +1411,20 @@ def test_q_v_sets_a_jpeg_still_s_quantizer(tmp_path):
             still = next(c.decode(video=0)).reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int)
         written[q] = np.abs(still - truth).mean(), out.stat().st_size
     assert written["2"][0] < written["31"][0] / 2 and written["2"][1] > 2 * written["31"][1]
+
+
+def test_ffmpeg_s_log_options_choose_what_is_printed(tmp_path):
+    """-hide_banner and -nostdin are taken; -loglevel error prints nothing of a run that works,
+    -v warning its notes alone, -nostats all but the progress line, as ffmpeg's."""
+    src = make_clip(tmp_path / "in.mkv", frames=10, audio="pcm_u8", audio_rate=8000)
+    printed = {}
+    for name, options in (("error", ("-hide_banner", "-nostdin", "-loglevel", "error")), ("warning", ("-v", "warning")),
+                          ("nostats", ("-nostats",)), ("info", ())):
+        r = run_cli(src, tmp_path / f"{name}.mp4", "--stages", "none", *options)
+        assert r.returncode == 0 and (tmp_path / f"{name}.mp4").exists(), r.stderr
+        printed[name] = r.stderr.decode().splitlines()
+    note = "note: re-encoding audio stream #1 (pcm_u8) to aac: mp4 cannot hold pcm_u8"
+    assert printed["error"] == [] and printed["warning"] == [note]
+    assert note in printed["nostats"] and any(line.startswith("10 frames in") for line in printed["nostats"])
+    assert not any(line.startswith("frames ") for line in printed["nostats"])
+    assert any(line.startswith("frames ") for line in printed["info"])
