@@ -357,16 +357,9 @@ class Sink:
         options = self.container.container_options
         options["movflags"] = options.get("movflags", "") + given if given[0] in "+-" else given
         fmt = self.container.format.name
-        probe = av.open(io.BytesIO(), "w", format=fmt, container_options={"movflags": options["movflags"]})
-        try:  # a header written to memory, so that a flag the muxer lacks is refused before any work
-            probe.add_stream_from_template(self.video)
-            probe.start_encoding()
-        except av.error.FFmpegError as err:
+        if err := refused(fmt, self.video, {"movflags": options["movflags"]}):  # a flag the muxer lacks
             raise UsageError(f"{fmt} refused -movflags {given}: {describe_av_error(err)}",
-                             f"give flags of FFmpeg's {fmt} muxer, e.g. +faststart ('ffmpeg -h muxer={fmt}')") from None
-        finally:
-            with contextlib.suppress(av.error.FFmpegError):  # +faststart's second pass needs a file
-                probe.close()
+                             f"give flags of FFmpeg's {fmt} muxer, e.g. +faststart ('ffmpeg -h muxer={fmt}')")
 
     def _copy_tags(self, source: Source, metadata: dict[str, str], stream_metadata) -> None:
         """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,
@@ -466,7 +459,7 @@ class Sink:
     def _add_copy(self, stream: av.stream.Stream):
         """Copy a stream packet for packet; re-encode audio the container cannot hold, or all audio
         with an audio encoder set (-c:a)."""
-        codec = stream.codec_context.name if stream.codec_context else None
+        codec = stream.codec_context.codec.canonical_name if stream.codec_context else None  # mp3, not mp3float
         supported = self.container.supported_codecs | CARRIED.get(self.container.format.name, set())
         if stream.type == "audio" and codec and (target := self.settings.audio_codec):
             encoder = av.codec.Codec(target, "w")
@@ -476,8 +469,8 @@ class Sink:
                                  f"pass a -c:a that {fmt} holds (its own: {self.container.default_audio_codec}), "
                                  "or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings.audio_bitrate)
-        if codec and (not supported or codec in supported):  # empty: the muxer takes anything
-            out = self.container.add_stream_from_template(stream)
+        if codec and (not supported or codec in supported) and not refused(self.container.format.name, stream):
+            out = self.container.add_stream_from_template(stream)  # (an empty list: the muxer takes anything)
             if stream.type == "audio":  # channels in no named order (PCM from WAV, AVI): the usual layout of
                 out.codec_context.layout = ordered(stream.codec_context.layout)  # their count, which MP4 needs
             return out
@@ -647,6 +640,24 @@ def temporary_name(target: str, pid: str) -> str:
 def nearest(x: Fraction) -> int:
     """x rounded to the nearest integer, halves away from zero, as FFmpeg's av_rescale_q."""
     return math.floor(x + Fraction(1, 2)) if x >= 0 else -math.floor(-x + Fraction(1, 2))
+
+
+def refused(fmt: str, stream: av.stream.Stream, options: dict[str, str] | None = None) -> Exception | None:
+    """Why FFmpeg's ``fmt`` muxer, with ``options``, will not start a file with a copy of ``stream``
+    (None: it will), from a header written to memory: checked before any work, where the real
+    header is written only with the first packet."""
+    probe = av.open(io.BytesIO(), "w", format=fmt, container_options=options or {})
+    try:
+        copy = probe.add_stream_from_template(stream)
+        if stream.type == "audio":
+            copy.codec_context.layout = ordered(stream.codec_context.layout)
+        probe.start_encoding()
+        return None
+    except (ValueError, av.error.FFmpegError) as err:
+        return err
+    finally:
+        with contextlib.suppress(av.error.FFmpegError):  # a trailer with no packets (+faststart's second pass)
+            probe.close()
 
 
 def ordered(layout: av.AudioLayout) -> av.AudioLayout:

@@ -257,6 +257,20 @@ def test_pcm_whose_channels_have_no_named_order_is_copied_into_mp4(tmp_path):
     assert [p[1] for p in decode(out, "audio")] == [p[1] for p in decode(src, "audio")]
 
 
+def test_mp3_is_copied_into_mpeg_ts_and_flac_re_encoded_for_mov(tmp_path):
+    """MP3 (whose decoder FFmpeg names mp3float) is copied into MPEG-TS packet for packet, where it
+    was re-encoded to MP2; FLAC, which MOV's list names and its muxer refuses (MP4 alone), is
+    re-encoded to AAC with a note, where the run failed at its first packet."""
+    mp3 = make_clip(tmp_path / "mp3.mkv", frames=10, audio="libmp3lame")
+    r = run_cli(mp3, tmp_path / "out.ts", "--stages", "none")
+    assert r.returncode == 0 and b"re-encoding" not in r.stderr, r.stderr
+    assert [p[1] for p in decode(tmp_path / "out.ts", "audio")] == [p[1] for p in decode(mp3, "audio")]
+    flac = make_clip(tmp_path / "flac.mkv", frames=10, audio="flac")
+    r = run_cli(flac, tmp_path / "out.mov", "--stages", "none")
+    assert r.returncode == 0 and b"re-encoding audio stream #1 (flac) to aac: mov cannot hold flac" in r.stderr
+    assert audio_of(tmp_path / "out.mov")[0] == "aac"
+
+
 def test_audio_whose_channels_have_no_named_order_is_re_encoded_as_their_usual_layout(tmp_path):
     """PCM in AVI reads as '2 channels' in no named order, which the AAC encoder refused to open:
     as ffmpeg, it is taken as stereo."""
