@@ -48,6 +48,8 @@ STILLS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif
           ".webp": "libwebp", ".dpx": "dpx"}  # the encoder of a still, by its name, as ffmpeg picks it
 RGB_STILLS = {"png", "tiff", "bmp", "dpx"}  # written in R'G'B': the frames turned to it from Y'CbCr 4:4:4
 RGB_FORMATS = ("rgb48le", "rgb48be", "rgb24", "bgr24", "rgba", "bgra")  # theirs, deepest first
+PROGRAM_STREAMS = {"mpeg", "vob", "svcd", "vcd", "dvd"}  # MPEG program streams: MPEG-1/2 video, as players expect
+FRAME_RATE_TIME_BASE = {"mpeg1video", "mpeg2video"}  # MPEG-1 and -2 count time in frames of a standard rate
 QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msmpeg4v2", "h263", "h263p", "flv",
                    "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
 FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
@@ -142,8 +144,9 @@ def still_frames(target: str | None, frames: int | None) -> int | None:
 
 def default_codec(target: str | None, fmt: str | None = None) -> str:
     """The video encoder when none is asked for, as ffmpeg picks one: a still's by its name (PNG,
-    JPEG, TIFF, ...), libx264 where the output container can start a file of H.264, else the
-    container's own (WebM: libvpx-vp9, Ogg: VP8)."""
+    JPEG, TIFF, ...), an MPEG program stream's own (.mpg: MPEG-1, .vob: MPEG-2, which its players
+    expect), libx264 where the output container can start a file of H.264, else the container's
+    own (WebM: libvpx-vp9, Ogg: VP8)."""
     if not fmt and is_still(target):
         return STILLS[os.path.splitext(target)[1].lower()]
     if not fmt and (not target or target == "-" or is_url(target)):
@@ -154,6 +157,9 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
         container = av.open(os.devnull, "w", format=fmt)
     except (ValueError, av.error.FFmpegError):
         return "libx264"  # an unknown format: the sink says so
+    if fmt in PROGRAM_STREAMS:
+        container.close()
+        return container.default_video_codec
     try:  # a header to nowhere: Ogg takes an H.264 stream and refuses it only there
         stream = container.add_stream("libx264")
         stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
@@ -427,7 +433,7 @@ class Sink:
         if not low_latency:
             stream.thread_type = "AUTO"  # frame threads as well as slices; --latency low keeps slices only
         ctx = stream.codec_context
-        ctx.time_base = source.time_base
+        ctx.time_base = 1 / Fraction(rate) if settings.codec in FRAME_RATE_TIME_BASE else source.time_base
         if settings.bitrate:
             ctx.bit_rate = parse_bitrate(settings.bitrate)
         if settings.qscale is not None:  # a fixed quantizer: the frames ask for none, so each takes qmin
@@ -449,9 +455,9 @@ class Sink:
         try:
             ctx.open()
         except (ValueError, av.error.FFmpegError) as err:
-            given = ", ".join(f"{k}={v}" for k, v in options.items())
-            raise UsageError(f"encoder '{codec}' refused its settings ({given}): {describe_av_error(err)}",
-                             fix) from None
+            given = f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
+            raise UsageError(f"encoder '{codec}' refused its settings{given}: {describe_av_error(err)}",
+                             fix + ", or pass another -c:v") from None
         if ctx.options:
             unknown = ", ".join(f"'{k}'" for k in ctx.options)
             raise UsageError(f"encoder '{codec}' has no option {unknown}", fix)

@@ -289,13 +289,19 @@ def test_audio_whose_channels_have_no_named_order_is_re_encoded_as_their_usual_l
 
 def test_a_container_that_holds_no_h264_gets_its_own_encoder(tmp_path):
     """As ffmpeg with no -c:v: WebM gets VP9 (libx264 was refused there), Ogg video VP8 (its muxer
-    takes an H.264 stream, then cannot write its header), MP4 and MPEG-TS H.264."""
+    takes an H.264 stream, then cannot write its header), an MPEG program stream its own MPEG-1 or
+    MPEG-2 (it took H.264, which players of .mpg and .vob do not expect), MP4 and MPEG-TS H.264;
+    MPEG-2 asked for in MPEG-TS is timed in frames of the video's rate (it refused to open)."""
     src = make_clip(tmp_path / "in.mkv", frames=5)
-    for name, codec in (("out.webm", "vp9"), ("out.ogv", "vp8"), ("out.mp4", "h264"), ("out.ts", "h264")):
-        r = run_cli(src, tmp_path / name, "--stages", "none")
+    for name, codec, options in (("out.webm", "vp9", ()), ("out.ogv", "vp8", ()), ("out.mp4", "h264", ()),
+                                 ("out.ts", "h264", ()), ("out.mpg", "mpeg1video", ()), ("out.vob", "mpeg2video", ()),
+                                 ("mpeg2.ts", "mpeg2video", ("-c:v", "mpeg2video"))):
+        r = run_cli(src, tmp_path / name, "--stages", "none", *options)
         assert r.returncode == 0, r.stderr
         with av.open(str(tmp_path / name)) as c:
-            assert c.streams.video[0].codec_context.name == codec and sum(1 for _ in c.decode(video=0)) == 5
+            assert c.streams.video[0].codec_context.name == codec
+            times = [float(f.time) for f in c.decode(video=0)]
+        assert len(times) == 5 and np.allclose(np.diff(times[1:]), 0.04)  # (Ogg reads its first at 0.039 s)
 
 
 def test_python_writes_a_webm_as_the_command_line_does(tmp_path):
