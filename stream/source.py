@@ -336,13 +336,15 @@ class Source:
         self.input_rate, self.rate = self.rate, self.rate * KEPT.get(deinterlace, 1)  # ivtc: 4 of 5 kept
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         self.own_length = bool(self.video.duration or tagged)  # declared by the video itself, not the file
+        first = float((self.video.start_time or 0) * self.time_base)
+        ends = "matroska" in self.container.format.name  # its durations count from 0, as FFmpeg writes them: ends
         if self.video.duration:  # what the header says the video spans, in seconds: (from, for)
-            self.declared = (float((self.video.start_time or 0) * self.time_base),
-                             float(self.video.duration * self.time_base))
+            self.declared = (first, float(self.video.duration * self.time_base))
         elif tagged:
-            self.declared = (float((self.video.start_time or 0) * self.time_base), tagged)
+            self.declared = (first, tagged - first * ends)
         elif self.container.duration:
-            self.declared = ((self.container.start_time or 0) / av.time_base, self.container.duration / av.time_base)
+            start = (self.container.start_time or 0) / av.time_base
+            self.declared = (start, self.container.duration / av.time_base - start * ends)
         else:
             self.declared = None
         self.last_pts: int | None = None  # of the last video frame decoded
