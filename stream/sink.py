@@ -158,8 +158,9 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
     except (ValueError, av.error.FFmpegError):
         return "libx264"  # an unknown format: the sink says so
     if fmt in PROGRAM_STREAMS:
+        own = container.default_video_codec
         container.close()
-        return container.default_video_codec
+        return own
     try:  # a header to nowhere: Ogg takes an H.264 stream and refuses it only there
         stream = container.add_stream("libx264")
         stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
