@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -1451,3 +1452,16 @@ def test_ffmpeg_s_log_options_choose_what_is_printed(tmp_path):
     assert note in printed["nostats"] and any(line.startswith("10 frames in") for line in printed["nostats"])
     assert not any(line.startswith("frames ") for line in printed["nostats"])
     assert any(line.startswith("frames ") for line in printed["info"])
+
+
+def test_a_photo_goes_through_the_chain_into_a_still(tmp_path):
+    """One image in, one still out: the photo through the stages (gray here), PNG to PNG."""
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), pattern(0, 64, 96)[..., ::-1])
+    r = run_cli(photo, tmp_path / "grey.png", "--stages", "gray")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / "grey.png")) as c:
+        pictures = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    assert len(pictures) == 1 and pictures[0].shape == (64, 96, 3)
+    assert np.abs(pictures[0] - pictures[0][..., :1]).max() <= 1  # grey: R' = G' = B'
+    assert pictures[0].std() > 10  # the photo's picture, not a flat frame
