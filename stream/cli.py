@@ -584,9 +584,15 @@ def input_first(words: list[str]) -> list[str]:
     return [words[at + 1], *rest]
 
 
+FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line; for ``run``, options may come before, between and after IN and OUT (as with
     ffmpeg), which argparse's subcommands cannot do, so ``run``'s own parser reads it intermixed."""
+    if given := next((word for word in argv if word in FILTERS), None):
+        raise UsageError(f"{given}: dfstream runs its stages, not FFmpeg's filters",
+                         "filter with ffmpeg before or after it: ffmpeg -i IN -vf ... -f nut - | dfstream - OUT")
     parser = build_parser()
     argv = attached(argv)
     words = [a for a in argv if a != "--debug"]

@@ -163,6 +163,8 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["-f", "nosuchformat"], "cannot write format"),
     (["--bitrate", "fast"], "not a number"),
     (["-q:v", "5"], "-q:v sets the quantizer of JPEG and MPEG encoders, not of libx264"),
+    (["-vf", "scale=320:-2"], "-vf: dfstream runs its stages, not FFmpeg's filters"),  # not -vframes, not -v
+    (["-filter_complex", "[0:v]hflip"], "| dfstream - OUT"),
     (["-ss", "abc"], "not a time"),
     (["-t", "nan"], "not a time"),
     (["--audio-delay", "nan"], "must be finite"),
