@@ -42,6 +42,13 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UsageError(message, f"see '{self.prog} --help'")
 
+    def _get_option_tuples(self, option_string: str):
+        """ffmpeg's options are whole words: -tune is not -t une, -ac not an abbreviation of -acodec
+        (argparse reads single-dash words both ways; --long ones may still be abbreviated)."""
+        if option_string[:1] == "-" and option_string[1:2] != "-":
+            return []
+        return super()._get_option_tuples(option_string)
+
 
 TIME = re.compile(r"(-?)(?:(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)|(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?)")
 UNITS = {None: 1, "s": 1, "ms": 1e-3, "us": 1e-6}
@@ -247,7 +254,11 @@ def _run_arguments(parser) -> None:
                           "packet for packet, re-encoded only where the container cannot hold it")
     enc.add_argument("--audio-bitrate", "-b:a", metavar="BITRATE", help="bitrate of re-encoded audio, e.g. 192k")
     enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
-                     metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable)")
+                     metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable); ffmpeg's "
+                                               f"{', '.join(ENCODER_OPTIONS)} VALUE are taken as such too")
+    for flag, key in ENCODER_OPTIONS.items():
+        enc.add_argument(flag, dest="encoder_option", action="append", type=lambda v, k=key: (k, v),
+                         help=argparse.SUPPRESS)
     enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
                                                         "index first, so that a web player starts before the file is in")
     work = parser.add_argument_group("processing")
@@ -584,6 +595,8 @@ def input_first(words: list[str]) -> list[str]:
     return [words[at + 1], *rest]
 
 
+ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",
+                   "-x264-params": "x264-params", "-x265-params": "x265-params"}  # ffmpeg's own words for them
 FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
 
 

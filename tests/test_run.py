@@ -1379,12 +1379,15 @@ def test_movflags_faststart_puts_the_index_first(tmp_path):
     assert len(decode(tmp_path / "fast.mp4")) == 8
 
 
-def test_a_fractional_crf_reaches_the_encoder(tmp_path):
-    """-crf 20.5, as ffmpeg takes it: x264 records the settings it encoded with in the stream."""
+def test_a_fractional_crf_and_ffmpeg_s_encoder_options_reach_the_encoder(tmp_path):
+    """-crf 20.5, and ffmpeg's -g, -bf and -x264-params, as ffmpeg takes them: x264 records the
+    settings it encoded with in the stream."""
     out = tmp_path / "out.mkv"
-    r = run_cli(make_clip(tmp_path / "in.mkv", frames=4), out, "--stages", "none", "-crf", "20.5")
+    r = run_cli(make_clip(tmp_path / "in.mkv", frames=4), out, "--stages", "none", "-crf", "20.5", "-g", "12",
+                "-bf", "0", "-x264-params", "ref=2")
     assert r.returncode == 0, r.stderr
-    assert b" crf=20.5 " in out.read_bytes()
+    settings = out.read_bytes()
+    assert all(f" {s} ".encode() in settings for s in ("crf=20.5", "keyint=12", "bframes=0", "ref=2"))
 
 
 @pytest.mark.parametrize("name, codec, exact", [("key.png", "png", True), ("key.tif", "tiff", True),
