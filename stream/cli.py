@@ -70,6 +70,13 @@ def parse_time(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+def mapped(text: str) -> bool:
+    """ffmpeg's -map_metadata and -map_chapters for one input: 0 copies (True), -1 does not."""
+    if text not in ("0", "-1"):
+        raise argparse.ArgumentTypeError(f"'{text}' names no input: dfstream reads one (0), or -1 for none")
+    return text == "0"
+
+
 def log_level(text: str) -> int:
     """ffmpeg's -loglevel: a name (quiet, error, warning, info, ...) or its number."""
     if text in LOG_LEVELS:
@@ -231,6 +238,11 @@ def _run_arguments(parser) -> None:
                              "(repeatable); -metadata:s:a:0 KEY=VALUE one of its streams' (s:v, s:a, s:s:1, ...)")
     parser.add_argument("--stream-metadata", nargs=2, action="append", default=[], metavar=("SPEC", "KEY=VALUE"),
                         help=argparse.SUPPRESS)  # -metadata:s:SPEC KEY=VALUE, as ``attached`` rewrites it
+    parser.add_argument("-map_metadata", dest="input_tags", type=mapped, default=True, metavar="0|-1",
+                        help="-1: none of the input's tags, the file's and its streams' (language, title), as "
+                             "ffmpeg's; 0: all (the default)")
+    parser.add_argument("-map_chapters", dest="chapters", type=mapped, default=True, metavar="0|-1",
+                        help="-1: no chapters, as ffmpeg's; 0: the input's (the default)")
     parser.add_argument("--stages", default="colorize,stabilize",
                         help="comma-separated chain of colorize, stabilize, cartoonize, gray "
                              "(default colorize,stabilize); none = passthrough")
@@ -466,6 +478,7 @@ def run_options(args):
         audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
+        input_tags=args.input_tags, chapters=args.chapters,
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold,
         progress="none" if args.quiet or args.loglevel < INFO else args.progress,

@@ -82,6 +82,8 @@ class Options:
     subtitles: bool = True  # False: ffmpeg's -sn
     metadata: dict[str, str] = field(default_factory=dict)  # the file's tags, as ffmpeg's -metadata ('': removed)
     stream_metadata: tuple = ()  # (output stream specifier 'a:0', key, value): ffmpeg's -metadata:s:a:0 key=value
+    input_tags: bool = True  # False: ffmpeg's -map_metadata -1, none of the input's tags copied
+    chapters: bool = True  # False: ffmpeg's -map_chapters -1, no chapters
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     format: str | None = None
     overwrite: bool = False
@@ -424,7 +426,7 @@ class Pipeline:
             check_target(target, self.source.name, opts.overwrite, opts.original)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
-                        stream_metadata=opts.stream_metadata)
+                        stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters)
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)

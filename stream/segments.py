@@ -299,7 +299,7 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     try:
         sink = Sink(target, source, options.encoder, None, None, options.format, options.overwrite, notes,
                     copy_video=inputs[0].streams.video[0], metadata=options.metadata,
-                    stream_metadata=options.stream_metadata)
+                    stream_metadata=options.stream_metadata, input_tags=options.input_tags, chapters=options.chapters)
         try:
             video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
             other = source.copied() if source.passthrough else ()

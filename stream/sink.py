@@ -305,7 +305,8 @@ class Sink:
     def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout | None,
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None,
-                 metadata: dict[str, str] | None = None, stream_metadata=()):
+                 metadata: dict[str, str] | None = None, stream_metadata=(), input_tags: bool = True,
+                 chapters: bool = True):
         self.target = target
         self.settings = settings
         self.layout = layout
@@ -346,7 +347,7 @@ class Sink:
             still = is_still(target)  # one picture: the sound, subtitles and attachments are not asked for
             self.streams = {s.index: out for s in source.passthrough if not still and (out := self._add_copy(s))}
             self._add_attachments([] if still else source.attachments)
-            self._copy_tags(source, metadata or {}, stream_metadata)
+            self._copy_tags(source, metadata or {}, stream_metadata, input_tags, chapters)
         except Exception:
             self.abort()
             raise
@@ -368,18 +369,20 @@ class Sink:
             raise UsageError(f"{fmt} refused -movflags {given}: {describe_av_error(err)}",
                              f"give flags of FFmpeg's {fmt} muxer, e.g. +faststart ('ffmpeg -h muxer={fmt}')")
 
-    def _copy_tags(self, source: Source, metadata: dict[str, str], stream_metadata) -> None:
-        """As ffmpeg copies them: the file's tags (title, date), each stream's tags (language,
-        title) and disposition (default, forced), and the chapters within the trimmed window; then
+    def _copy_tags(self, source: Source, metadata: dict[str, str], stream_metadata, input_tags: bool,
+                   chapters: bool) -> None:
+        """As ffmpeg copies them: the file's tags (title, date) and each stream's (language, title),
+        unless not ``input_tags`` (-map_metadata -1), each stream's disposition (default, forced),
+        and the chapters within the trimmed window, unless not ``chapters`` (-map_chapters -1); then
         the tags given, an empty one removed: the file's (-metadata) and, per (output stream
         specifier, key, value), the streams' (-metadata:s:a:0 language=eng)."""
-        tags = content_tags(source.container.metadata) | metadata
+        tags = (content_tags(source.container.metadata) if input_tags else {}) | metadata
         self.container.metadata.update({k: v for k, v in tags.items() if v})
         outputs = {source.video.index: self.video}
         outputs |= {i: out if isinstance(out, av.stream.Stream) else out.stream for i, out in self.streams.items()}
         for stream in [source.video, *source.passthrough]:
             if stream.index in outputs:
-                outputs[stream.index].metadata.update(content_tags(stream.metadata))
+                outputs[stream.index].metadata.update(content_tags(stream.metadata) if input_tags else {})
                 outputs[stream.index].disposition = stream.disposition & ~av.stream.Disposition.attached_pic
                 # the video written moves, even made from cover art alone (which MP4 then refuses)
         for spec, key, value in stream_metadata:
@@ -395,9 +398,9 @@ class Sink:
                     stream.metadata.pop(key, None)
         start = source.start + source.zero if source.trimmed else 0.0  # where the video's time 0 was
         ends = [t for t in (source.duration, source.frames and source.frames / source.rate) if t is not None]
-        chapters = trimmed_chapters(source.container.chapters(), start, min(ends, default=None))
-        if chapters:
-            self.container.set_chapters(chapters)
+        kept = trimmed_chapters(source.container.chapters(), start, min(ends, default=None)) if chapters else []
+        if kept:
+            self.container.set_chapters(kept)
 
     def _add_attachments(self, attachments: list[av.stream.AttachmentStream]) -> None:
         """The input's attachments (a Matroska's fonts for its subtitles, its cover images), as ffmpeg's

@@ -466,6 +466,19 @@ def test_chapters_follow_the_video_in_a_file_that_starts_late(tmp_path, trim, ch
                 for ch in c.chapters()] == chapters
 
 
+def test_map_metadata_and_map_chapters_minus_one_leave_the_input_s_out(tmp_path):
+    """-map_metadata -1: none of the input's tags (the title, the audio's language and title), as
+    ffmpeg's, while -metadata still sets one; -map_chapters -1: no chapters."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(tagged(tmp_path), out, "--stages", "none", "-map_metadata", "-1", "-map_chapters", "-1",
+                "-metadata", "comment=ours")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        assert {k.lower(): v for k, v in c.metadata.items() if k.lower() != "encoder"} == {"comment": "ours"}
+        assert not {"language", "title", "name"} & {k.lower() for k in c.streams.audio[0].metadata}
+        assert c.chapters() == []
+
+
 def test_metadata_sets_and_removes_the_file_tags(tmp_path):
     """As ffmpeg's -metadata: a tag given is written over the input's, an empty one removed."""
     out = tmp_path / "out.mkv"
