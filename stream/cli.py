@@ -265,6 +265,10 @@ def _run_arguments(parser) -> None:
                      help="re-encode every audio stream with this encoder (aac, libopus, flac, ...); default copy: "
                           "packet for packet, re-encoded only where the container cannot hold it")
     enc.add_argument("--audio-bitrate", "-b:a", metavar="BITRATE", help="bitrate of re-encoded audio, e.g. 192k")
+    enc.add_argument("--audio-channels", "-ac", type=positive_int, metavar="N",
+                     help="channels of re-encoded audio, mixed down or up, as ffmpeg's -ac: 1 mono, 2 stereo, 6 5.1")
+    enc.add_argument("--audio-rate", "-ar", type=positive_int, metavar="HZ",
+                     help="sample rate of re-encoded audio, resampled, as ffmpeg's -ar")
     enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable); ffmpeg's "
                                                f"{', '.join(ENCODER_OPTIONS)} VALUE are taken as such too")
@@ -484,7 +488,8 @@ def run_options(args):
         progress="none" if args.quiet or args.loglevel < INFO else args.progress,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
-                                args.audio_bitrate, args.movflags, args.qscale).for_target(target, args.format),
+                                args.audio_bitrate, args.audio_channels, args.audio_rate, args.movflags,
+                                args.qscale).for_target(target, args.format),
     )
 
 

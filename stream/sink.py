@@ -70,6 +70,8 @@ class EncoderSettings:
     options: dict[str, str] = field(default_factory=dict)
     audio_codec: str | None = None
     audio_bitrate: str | None = None
+    audio_channels: int | None = None  # of re-encoded audio (-ac): the usual layout of the count, mixed down or up
+    audio_rate: int | None = None  # of re-encoded audio (-ar), resampled
     movflags: str | None = None  # MP4 and MOV muxer flags, as ffmpeg's -movflags (+faststart)
     qscale: float | None = None  # fixed quantizer, as ffmpeg's -q:v (JPEG, MPEG-4 Part 2: 2 best, 31 worst)
 
@@ -84,11 +86,15 @@ class EncoderSettings:
             if kind != "audio":
                 raise UsageError(f"'{self.audio_codec}' is no audio encoder FFmpeg has here",
                                  "pass -c:a aac, libopus, flac, ... or copy")
+        for given, what in ((self.audio_bitrate, "-b:a sets the bitrate"), (self.audio_channels, "-ac sets the channels"),
+                            (self.audio_rate, "-ar sets the sample rate")):
+            if given and not self.audio_codec:
+                raise UsageError(f"{what} of re-encoded audio, and the audio is copied", "add -c:a, e.g. -c:a aac")
         if self.audio_bitrate:
-            if not self.audio_codec:
-                raise UsageError("-b:a sets the bitrate of re-encoded audio, and the audio is copied",
-                                 "add -c:a, e.g. -c:a aac")
             parse_bitrate(self.audio_bitrate)
+        if self.audio_channels and self.audio_channels not in DEFAULT_LAYOUTS:
+            raise UsageError(f"-ac {self.audio_channels}: no usual layout of that many channels",
+                             f"give 1 to {max(DEFAULT_LAYOUTS)} (1 mono, 2 stereo, 6 5.1)")
 
     def for_target(self, target: str | None, fmt: str | None = None) -> EncoderSettings:
         """These settings with the encoder ``default_codec`` picks for ``target`` where none is named."""
@@ -478,7 +484,7 @@ class Sink:
                 raise UsageError(f"{fmt} cannot hold {encoder.canonical_name} audio (-c:a {target})",
                                  f"pass a -c:a that {fmt} holds (its own: {self.container.default_audio_codec}), "
                                  "or write .mkv")
-            return AudioTranscode(self.container, stream, target, self.mux, self.settings.audio_bitrate)
+            return AudioTranscode(self.container, stream, target, self.mux, self.settings)
         if codec and (not supported or codec in supported) and not refused(self.container.format.name, stream):
             out = self.container.add_stream_from_template(stream)  # (an empty list: the muxer takes anything)
             if stream.type == "audio":  # channels in no named order (PCM from WAV, AVI): the usual layout of
@@ -752,15 +758,20 @@ class AudioTranscode(Transcode):
     """Decode an audio stream and encode it with a codec the container holds."""
 
     def __init__(self, container: av.container.OutputContainer, stream: av.AudioStream, codec: str, mux,
-                 bitrate: str | None = None):
+                 settings: EncoderSettings | None = None):
+        """``settings``: -b:a, -ac and -ar, where given."""
         super().__init__(stream, mux)
-        rate, rates = stream.codec_context.sample_rate, av.codec.Codec(codec, "w").audio_rates
-        if rates and rate not in rates:  # as ffmpeg resamples: to the nearest rate the encoder takes
-            rate = min(rates, key=lambda r: abs(r - rate))
+        asked = settings or EncoderSettings()
+        rate, rates = asked.audio_rate or stream.codec_context.sample_rate, av.codec.Codec(codec, "w").audio_rates
+        if rates and rate not in rates:
+            if asked.audio_rate:
+                raise UsageError(f"-ar {rate}: {codec} takes {', '.join(map(str, rates))} Hz", "pass one of them")
+            rate = min(rates, key=lambda r: abs(r - rate))  # as ffmpeg resamples: to the nearest the encoder takes
         self.stream = container.add_stream(codec, rate=rate)
-        self.stream.layout = ordered(stream.codec_context.layout)
-        if bitrate:
-            self.stream.bit_rate = parse_bitrate(bitrate)
+        channels = asked.audio_channels
+        self.stream.layout = DEFAULT_LAYOUTS[channels] if channels else ordered(stream.codec_context.layout)
+        if asked.audio_bitrate:
+            self.stream.bit_rate = parse_bitrate(asked.audio_bitrate)
         self.resampler = None
 
     def write(self, packet: av.Packet) -> None:

@@ -164,7 +164,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["--bitrate", "fast"], "not a number"),
     (["-q:v", "5"], "-q:v sets the quantizer of JPEG and MPEG encoders, not of libx264"),
     (["-vf", "scale=320:-2"], "-vf: dfstream runs its stages, not FFmpeg's filters"),  # not -vframes, not -v
-    (["-ac", "1"], "unrecognized arguments: -ac 1"),  # not an abbreviation of -acodec
+    (["-ac", "1"], "-ac sets the channels of re-encoded audio, and the audio is copied"),  # not -acodec 1
     (["-threads", "2"], "unrecognized arguments: -threads 2"),  # not -t hreads
     (["-filter_complex", "[0:v]hflip"], "| dfstream - OUT"),
     (["-ss", "abc"], "not a time"),

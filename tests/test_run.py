@@ -773,6 +773,22 @@ def test_frames_v_stops_after_so_many_frames_with_the_audio_cut_there(tmp_path):
     assert written["all"] == written["whole"] and len(written["all"][0]) == 50 and written["all"][1] > 2
 
 
+def test_ac_and_ar_mix_and_resample_the_re_encoded_audio(tmp_path):
+    """-c:a aac -ac 1 -ar 32000, as ffmpeg's: stereo FLAC at 48 kHz comes out mono AAC at 32 kHz, as
+    long as it went in."""
+    src = make_clip(tmp_path / "in.mkv", frames=50, audio="flac")
+    out = tmp_path / "out.mp4"
+    r = run_cli(src, out, "--stages", "none", "-c:a", "aac", "-ac", "1", "-ar", "32000")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as c:
+        audio = c.streams.audio[0].codec_context
+        assert (audio.layout.name, audio.sample_rate) == ("mono", 32000)
+    assert audio_of(out)[2] == pytest.approx(audio_of(src)[2], abs=0.05)
+    refused = run_cli(src, tmp_path / "opus.mkv", "--stages", "none", "-c:a", "libopus", "-ar", "44100")
+    assert refused.returncode == 2 and b"-ar 44100: libopus takes 48000, " in refused.stderr
+    assert not (tmp_path / "opus.mkv").exists()
+
+
 def test_a_map_chooses_the_video_processed(tmp_path):
     """Of the video streams mapped, the one processed: -map 0:v:0 takes the thumbnail track that
     dfstream would leave aside by default."""
