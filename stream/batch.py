@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import DfstreamError, UsageError
 from .sink import temporary_name
+from .summary import counted
 from .source import disc_title
 
 VIDEO_TYPES = {".avi", ".mkv", ".mp4", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".nut", ".flv",
@@ -151,7 +152,7 @@ def batch(inputs: list[str], folder: str, options, extension: str = "mkv", addre
                     if error:
                         failed.append((job, error))
                     say(f"files {done_files}/{len(todo)}, frames {done_frames}: {job.source} "
-                        + (f"failed: {error}" if error else f"-> {job.target} ({frames} frames)"))
+                        + (f"failed: {error}" if error else f"-> {job.target} ({counted(frames, 'frame')})"))
             except KeyboardInterrupt:
                 for ref in pending:
                     ray.cancel(ref, force=True)

@@ -296,9 +296,9 @@ def _run_arguments(parser) -> None:
                              "default) the progress and summary too")
     parser.add_argument("-nostats", dest="progress", action="store_const", const="none",
                         help="no progress line, as ffmpeg's")
-    parser.add_argument("-hide_banner", "-nostdin", action="store_true",
-                        help="taken as ffmpeg takes them, to no effect: dfstream prints no banner, and reads "
-                             "standard input only for an input named -")
+    parser.add_argument("-hide_banner", "-nostdin", "-dn", action="store_true",
+                        help="taken as ffmpeg takes them, to no effect: dfstream prints no banner, reads "
+                             "standard input only for an input named -, and writes no data streams")
     live = parser.add_argument_group("live")
     live.add_argument("--realtime", action="store_true",
                       help="keep up with the source's clock: lower the work size, then drop frames")
@@ -516,9 +516,10 @@ def cmd_run(args) -> int:
     say = talk(args)
     if args.workers or args.ray:
         from .segments import run_segments
+        from .summary import counted
 
         frames = run_segments(args.input, args.output, options, args.workers, args.ray, say)
-        say(f"{frames} frames -> {args.output}")
+        say(f"{counted(frames, 'frame')} -> {args.output}")
         return 0
     pipeline = Pipeline(args.input, options)
     if pipeline.choices:
@@ -616,14 +617,18 @@ def input_first(words: list[str]) -> list[str]:
 ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",
                    "-x264-params": "x264-params", "-x265-params": "x265-params"}  # ffmpeg's own words for them
 FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
+REFUSED = {**{word: (f"{word}: dfstream runs its stages, not FFmpeg's filters",
+                     "filter with ffmpeg before or after it: ffmpeg -i IN -vf ... -f nut - | dfstream - OUT")
+              for word in FILTERS},
+           "-c": ("-c sets every stream's codec at once, and dfstream encodes the video it processes",
+                  "give -c:v for the video, and -c:a for the audio (copied by default)")}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line; for ``run``, options may come before, between and after IN and OUT (as with
     ffmpeg), which argparse's subcommands cannot do, so ``run``'s own parser reads it intermixed."""
-    if given := next((word for word in argv if word in FILTERS), None):
-        raise UsageError(f"{given}: dfstream runs its stages, not FFmpeg's filters",
-                         "filter with ffmpeg before or after it: ffmpeg -i IN -vf ... -f nut - | dfstream - OUT")
+    if given := next((word for word in argv if word in REFUSED), None):
+        raise UsageError(*REFUSED[given])
     parser = build_parser()
     argv = attached(argv)
     words = [a for a in argv if a != "--debug"]

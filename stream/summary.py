@@ -41,7 +41,7 @@ class Summary:
         if self.download_seconds:
             parts.append(f"download {self.download_seconds:.1f}s")
         parts.append(f"encode {self.encode_seconds:.1f}s")
-        lines = [f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
+        lines = [f"{counted(self.frames, 'frame')} in {self.seconds:.1f}s ({self.fps:.1f} fps): {', '.join(parts)}"]
         if self.latency:
             lines.append(f"latency from frame in to frame out: median {self.latency[0]:.0f} ms, "
                          f"p95 {self.latency[1]:.0f} ms")
@@ -85,3 +85,8 @@ class OutputFrame:
     time: float
     pts: int
     image: np.ndarray
+
+
+def counted(n: int, thing: str) -> str:
+    """'1 frame', '2 frames'."""
+    return f"{n} {thing}{'s' * (n != 1)}"

@@ -167,6 +167,7 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["-ac", "1"], "-ac sets the channels of re-encoded audio, and the audio is copied"),  # not -acodec 1
     (["-threads", "2"], "unrecognized arguments: -threads 2"),  # not -t hreads
     (["-filter_complex", "[0:v]hflip"], "| dfstream - OUT"),
+    (["-c", "copy"], "-c sets every stream's codec at once"),
     (["-ss", "abc"], "not a time"),
     (["-t", "nan"], "not a time"),
     (["--audio-delay", "nan"], "must be finite"),

@@ -1470,11 +1470,12 @@ def test_q_v_sets_a_jpeg_still_s_quantizer(tmp_path):
 
 
 def test_ffmpeg_s_log_options_choose_what_is_printed(tmp_path):
-    """-hide_banner and -nostdin are taken; -loglevel error prints nothing of a run that works,
+    """-hide_banner, -nostdin and -dn are taken; -loglevel error prints nothing of a run that works,
     -v warning its notes alone, -nostats all but the progress line, as ffmpeg's."""
     src = make_clip(tmp_path / "in.mkv", frames=10, audio="pcm_u8", audio_rate=8000)
     printed = {}
-    for name, options in (("error", ("-hide_banner", "-nostdin", "-loglevel", "error")), ("warning", ("-v", "warning")),
+    for name, options in (("error", ("-hide_banner", "-nostdin", "-dn", "-loglevel", "error")),
+                          ("warning", ("-v", "warning")),
                           ("nostats", ("-nostats",)), ("info", ())):
         r = run_cli(src, tmp_path / f"{name}.mp4", "--stages", "none", *options)
         assert r.returncode == 0 and (tmp_path / f"{name}.mp4").exists(), r.stderr
@@ -1491,7 +1492,7 @@ def test_a_photo_goes_through_the_chain_into_a_still(tmp_path):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), pattern(0, 64, 96)[..., ::-1])
     r = run_cli(photo, tmp_path / "grey.png", "--stages", "gray")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and b"\n1 frame in " in b"\n" + r.stderr, r.stderr
     with av.open(str(tmp_path / "grey.png")) as c:
         pictures = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
     assert len(pictures) == 1 and pictures[0].shape == (64, 96, 3)
