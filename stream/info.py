@@ -90,6 +90,7 @@ def streams(name: str, select, input_format: str | None = None, options: dict | 
     """What a run with these stream choices (``select``: -map, -an, -sn) does with each stream of
     input ``name``, as ffprobe lists them: processed, kept, or left and why."""
     from .source import Source
+    from .summary import counted
 
     source = Source(name, input_format, options, select=select, deinterlace="off")
     try:
@@ -98,7 +99,7 @@ def streams(name: str, select, input_format: str | None = None, options: dict | 
         title = f", '{container.metadata['title']}'" if container.metadata.get("title") else ""
         chapters = len(container.chapters())
         lines = [f"{name}: {container.format.long_name}{seconds}{title}"
-                 + (f", {chapters} chapter{'s' * (chapters > 1)}" if chapters else "")]
+                 + (f", {counted(chapters, 'chapter')}" if chapters else "")]
         kept = source.passthrough + source.attachments
         for stream in container.streams:
             fate = ("processed" if stream is source.video else "kept" if stream in kept

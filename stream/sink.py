@@ -22,6 +22,7 @@ from .errors import DfstreamError, UsageError
 from .mapping import Specifier
 from .planes import ACCURATE
 from .source import IMAGE_TYPES, NUMBERED, Source, describe_av_error, is_url
+from .summary import counted
 
 # Containers that can only be written front to back need fragments when not seekable.
 FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
@@ -418,8 +419,7 @@ class Sink:
             out.metadata.update({k: v for k, v in a.metadata.items() if k not in ("filename", "mimetype")})
         if dropped := [a.name or f"#{a.index}" for a in attachments if a not in kept]:
             reason = f"{fmt} cannot hold attachments; write .mkv to keep them" if fmt != "matroska" else "no file name"
-            self.notes.append(f"dropping {len(dropped)} attachment{'s' * (len(dropped) > 1)} "
-                              f"({', '.join(dropped)}): {reason}")
+            self.notes.append(f"dropping {counted(len(dropped), 'attachment')} ({', '.join(dropped)}): {reason}")
 
     @staticmethod
     def _temporary_name(target: str) -> str:
@@ -486,10 +486,7 @@ class Sink:
                                  "or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings)
         if codec and (not supported or codec in supported) and not refused(self.container.format.name, stream):
-            out = self.container.add_stream_from_template(stream)  # (an empty list: the muxer takes anything)
-            if stream.type == "audio":  # channels in no named order (PCM from WAV, AVI): the usual layout of
-                out.codec_context.layout = ordered(stream.codec_context.layout)  # their count, which MP4 needs
-            return out
+            return copy_of(self.container, stream)  # (an empty list: the muxer takes anything)
         what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
         fmt = self.container.format.name
         if stream.type == "audio" and codec:
@@ -664,9 +661,7 @@ def refused(fmt: str, stream: av.stream.Stream, options: dict[str, str] | None =
     header is written only with the first packet."""
     probe = av.open(io.BytesIO(), "w", format=fmt, container_options=options or {})
     try:
-        copy = probe.add_stream_from_template(stream)
-        if stream.type == "audio":
-            copy.codec_context.layout = ordered(stream.codec_context.layout)
+        copy_of(probe, stream)
         probe.start_encoding()
         return None
     except (ValueError, av.error.FFmpegError) as err:
@@ -674,6 +669,15 @@ def refused(fmt: str, stream: av.stream.Stream, options: dict[str, str] | None =
     finally:
         with contextlib.suppress(av.error.FFmpegError):  # a trailer with no packets (+faststart's second pass)
             probe.close()
+
+
+def copy_of(container: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:
+    """An output stream for ``stream``'s packets; audio whose channels are in no named order (PCM
+    from WAV, AVI) labelled as the usual layout of their count, which MP4 needs."""
+    out = container.add_stream_from_template(stream)
+    if stream.type == "audio":
+        out.codec_context.layout = ordered(stream.codec_context.layout)
+    return out
 
 
 def ordered(layout: av.AudioLayout) -> av.AudioLayout:

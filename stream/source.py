@@ -343,8 +343,7 @@ class Source:
         elif tagged:
             self.declared = (first, tagged - first * ends)
         elif self.container.duration:
-            start = (self.container.start_time or 0) / av.time_base
-            self.declared = (start, self.container.duration / av.time_base - start * ends)
+            self.declared = (self.zero, self.container.duration / av.time_base - self.zero * ends)
         else:
             self.declared = None
         self.last_pts: int | None = None  # of the last video frame decoded
