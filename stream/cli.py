@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import signal
 import sys
@@ -85,6 +86,18 @@ def log_level(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a log level ({', '.join(LOG_LEVELS)})") from None
+
+
+def encoder_logs(level: int) -> str:
+    """The encoders that print to standard error themselves, set to ffmpeg's -loglevel ``level``:
+    x265's log-level, returned for its x265-params, and SVT-AV1's (read once per process from
+    SVT_LOG, set here unless given). At info their banners and statistics stay quiet: the summary
+    says what matters; verbose shows them."""
+    names = ((LOG_LEVELS["error"], "none", "-1"), (WARNING, "error", "1"), (LOG_LEVELS["verbose"], "warning", "2"),
+             (LOG_LEVELS["debug"], "info", "3"))
+    x265, svt = next(((x, s) for limit, x, s in names if level < limit), ("debug", "4"))
+    os.environ.setdefault("SVT_LOG", svt)
+    return x265
 
 
 def talk(args, level: int = INFO):
@@ -489,7 +502,8 @@ def run_options(args):
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
                                 args.audio_bitrate, args.audio_channels, args.audio_rate, args.movflags,
-                                args.qscale).for_target(target, args.format),
+                                args.qscale, encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel)
+                                ).for_target(target, args.format),
     )
 
 

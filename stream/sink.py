@@ -75,6 +75,7 @@ class EncoderSettings:
     audio_rate: int | None = None  # of re-encoded audio (-ar), resampled
     movflags: str | None = None  # MP4 and MOV muxer flags, as ffmpeg's -movflags (+faststart)
     qscale: float | None = None  # fixed quantizer, as ffmpeg's -q:v (JPEG, MPEG-4 Part 2: 2 best, 31 worst)
+    log_level: str = "warning"  # x265's own lines on standard error: none, error, warning, info or debug
 
     def __post_init__(self):
         if self.audio_codec == "copy":
@@ -131,6 +132,8 @@ class EncoderSettings:
             opts["crf"] = f"{self.crf:g}"
         elif self.bitrate is None and "qp" not in opts and self.codec in ("libx264", "libx265"):
             opts.setdefault("crf", "18")
+        if self.codec == "libx265" and "log-level" not in opts.get("x265-params", ""):
+            opts["x265-params"] = ":".join(filter(None, (opts.get("x265-params"), f"log-level={self.log_level}")))
         return opts
 
 
