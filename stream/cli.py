@@ -120,6 +120,21 @@ def parse_ratio(text: str) -> Fraction:
     return ratio
 
 
+SIZES = {"ntsc": (720, 480), "pal": (720, 576), "qvga": (320, 240), "vga": (640, 480), "svga": (800, 600),
+         "xga": (1024, 768), "hd480": (852, 480), "hd720": (1280, 720), "hd1080": (1920, 1080),
+         "2k": (2048, 1080), "4k": (4096, 2160), "uhd2160": (3840, 2160)}  # FFmpeg's names of sizes
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """A picture's size as ffmpeg's -s takes it: '640x360' or a name of FFmpeg's (hd720, vga, ...)."""
+    if text in SIZES:
+        return SIZES[text]
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match or min(map(int, match.groups())) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a frame size (use 640x360, or {', '.join(SIZES)})")
+    return int(match[1]), int(match[2])
+
+
 def frame_rate(text: str) -> str:
     """A frame rate as FFmpeg takes it, '24', '23.976' or '24000/1001', checked."""
     try:
@@ -243,6 +258,9 @@ def _run_arguments(parser) -> None:
                              "picture, as ffmpeg's -itsoffset on a second input does")
     parser.add_argument("--subtitle-delay", type=seconds, default=0.0, metavar="SECONDS",
                         help="the same for the subtitles")
+    parser.add_argument("-s", dest="size", type=frame_size, metavar="WxH",
+                        help="the size written, as ffmpeg's -s: 1280x720 or hd720 (the frames scaled as they are "
+                             "read, and processed at it); the picture's shape on screen is kept, its pixels' follows")
     parser.add_argument("-aspect", type=parse_ratio, metavar="RATIO",
                         help="the picture's shape as shown, as ffmpeg's -aspect: 4:3, 16:9, 1.85 (a film "
                              "whose file says another); the pixels' shape follows")
@@ -491,7 +509,7 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), frames=still_frames(target, args.frames), aspect=args.aspect,
+        start=args.start, duration=duration(args), frames=still_frames(target, args.frames), size=args.size, aspect=args.aspect,
         audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),

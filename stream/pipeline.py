@@ -74,6 +74,7 @@ class Options:
     start: float | None = None
     duration: float | None = None
     frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
+    size: tuple[int, int] | None = None  # ffmpeg's -s: (width, height) written and processed, its shape kept
     aspect: Fraction | None = None  # ffmpeg's -aspect: the picture's shape as shown, width over height
     audio_delay: float = 0.0  # seconds the audio is moved later (negative: earlier), to put it back in sync
     subtitle_delay: float = 0.0  # the same for the subtitles
@@ -159,6 +160,8 @@ class Pipeline:
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select,
                              delays=options.delays)
+        if options.size:
+            self.source.scaled_to(*options.size)
         if options.aspect:
             self.source.shown_as(options.aspect)
         self.original = None

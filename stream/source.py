@@ -308,6 +308,7 @@ class Source:
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.upright = orientation(name, input_format, options, self.video.index)  # autorotation, as ffmpeg's
         self.width, self.height = (ctx.height, ctx.width) if self.upright[0] else (ctx.width, ctx.height)
+        self.coded = (self.width, self.height)  # the first frame's, upright (other sizes are noted when scaled)
         sar = self.video.sample_aspect_ratio or ctx.sample_aspect_ratio  # the container's first, as ffmpeg
         self.sample_aspect_ratio = (1 / sar if self.upright[0] else sar) if sar else None  # transposed: inverse
         self.aspect = float(self.sample_aspect_ratio or 1)  # how many times as wide as high a pixel is shown
@@ -354,6 +355,14 @@ class Source:
             except av.error.FFmpegError as err:
                 raise DfstreamError(f"cannot seek '{name}' to {start}s: {describe_av_error(err)}",
                                     "drop -ss, or remux the input to a seekable file") from None
+
+    def scaled_to(self, width: int, height: int) -> None:
+        """Frames scaled to ``width`` x ``height`` (ffmpeg's -s), their shape on screen kept: the
+        pixels' shape follows, as FFmpeg's scale filter sets it."""
+        shown = Fraction(self.width, self.height) * Fraction(self.sample_aspect_ratio or 1)
+        self.width, self.height = width, height
+        if shown != Fraction(width, height) or self.sample_aspect_ratio:
+            self.shown_as(shown)
 
     def shown_as(self, ratio: Fraction) -> None:
         """The picture shown ``ratio`` times as wide as high (ffmpeg's -aspect): its pixels' shape from it."""
@@ -502,7 +511,7 @@ class Source:
         if self.upright != UPRIGHT:
             frame = turned(frame, self.upright)
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
-            self.resized += (frame.width, frame.height) != (self.width, self.height)  # as ffmpeg scales them
+            self.resized += (frame.width, frame.height) != self.coded  # as ffmpeg scales them
             frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")
         yield VideoItem(frame, pts, reader(frame) if reader else None,
                         warmup=segment is not None and pts < segment.first, beyond=ended)

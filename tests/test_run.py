@@ -652,6 +652,30 @@ def test_aspect_sets_the_shape_the_picture_is_shown_at(tmp_path):
     pipeline.source.close()
 
 
+def test_s_writes_and_processes_the_frames_at_a_size(tmp_path):
+    """-s 48x32 writes every frame as FFmpeg's bicubic scaling makes it (lossless here, so exactly),
+    with no note of frames scaled; -s keeps the shape on screen: 96x64 (3:2) at 96x32 has pixels
+    1:2, an anamorphic 4:3-pixel clip at 48x64 8:3; hd720 is FFmpeg's name of 1280x720 (27:32)."""
+    src = make_clip(tmp_path / "in.mkv", frames=4)
+    out = tmp_path / "small.mkv"
+    r = run_cli(src, out, "--stages", "none", "-c:v", "ffv1", "-s", "48x32")
+    assert r.returncode == 0 and b"note" not in r.stderr, r.stderr
+    with av.open(str(src)) as c:
+        truth = [f.reformat(48, 32, interpolation="BICUBIC").to_ndarray() for f in c.decode(video=0)]
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].sample_aspect_ratio in (None, Fraction(1))
+        written = [f.to_ndarray() for f in c.decode(video=0)]
+    assert len(written) == 4 and all(np.array_equal(w, t) for w, t in zip(written, truth))
+    anamorphic = make_clip(tmp_path / "sar.mkv", frames=2, sar=Fraction(4, 3))
+    for clip, size, written, sar in ((src, "96x32", "96x32", Fraction(1, 2)), (anamorphic, "48x64", "48x64", Fraction(8, 3)),
+                                     (src, "hd720", "1280x720", Fraction(27, 32))):
+        r = run_cli(clip, tmp_path / "out.mkv", "--stages", "gray", "-s", size, "-y")
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp_path / "out.mkv")) as c:
+            video = c.streams.video[0]
+            assert (f"{video.width}x{video.height}", video.sample_aspect_ratio) == (written, sar)
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4; so
     do ffmpeg's other spellings of those times, 200ms and 00:00.6."""
