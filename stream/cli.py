@@ -258,6 +258,9 @@ def _run_arguments(parser) -> None:
                              "picture, as ffmpeg's -itsoffset on a second input does")
     parser.add_argument("--subtitle-delay", type=seconds, default=0.0, metavar="SECONDS",
                         help="the same for the subtitles")
+    parser.add_argument("-r", dest="rate", type=frame_rate, metavar="RATE",
+                        help="frames per second written, as ffmpeg's -r on its output: 24, 25, 30000/1001; frames "
+                             "are dropped or repeated to that constant rate, as FFmpeg's fps filter does")
     parser.add_argument("-s", dest="size", type=frame_size, metavar="WxH",
                         help="the size written, as ffmpeg's -s: 1280x720 or hd720 (the frames scaled as they are "
                              "read, and processed at it); the picture's shape on screen is kept, its pixels' follows")
@@ -509,7 +512,7 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), frames=still_frames(target, args.frames), size=args.size, aspect=args.aspect,
+        start=args.start, duration=duration(args), frames=still_frames(target, args.frames), rate=args.rate and Fraction(args.rate), size=args.size, aspect=args.aspect,
         audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),

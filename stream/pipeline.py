@@ -74,6 +74,7 @@ class Options:
     start: float | None = None
     duration: float | None = None
     frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
+    rate: Fraction | None = None  # ffmpeg's -r: frames written at this constant rate, dropped or repeated
     size: tuple[int, int] | None = None  # ffmpeg's -s: (width, height) written and processed, its shape kept
     aspect: Fraction | None = None  # ffmpeg's -aspect: the picture's shape as shown, width over height
     audio_delay: float = 0.0  # seconds the audio is moved later (negative: earlier), to put it back in sync
@@ -159,7 +160,7 @@ class Pipeline:
                              options.start, options.duration, window=0 if live else 8, frames=options.frames,
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select,
-                             delays=options.delays)
+                             delays=options.delays, rate=options.rate)
         if options.size:
             self.source.scaled_to(*options.size)
         if options.aspect:
@@ -223,7 +224,8 @@ class Pipeline:
     def _open_original(self, options: Options) -> Source:
         """The unprocessed video the input was made from, read frame for frame in step."""
         original = Source(options.original, None, None, options.start, options.duration, frames=options.frames,
-                          segment=options.segment and options.segment.original, deinterlace=options.deinterlace)
+                          segment=options.segment and options.segment.original, deinterlace=options.deinterlace,
+                          rate=options.rate)
         original.passthrough = []
         original.rgb = True
         original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be

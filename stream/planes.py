@@ -26,6 +26,18 @@ def rgb_options(fmt: av.VideoFormat, colour: Colour, deep: bool) -> dict:
             **colour.swscale(fmt)}
 
 
+def copied(frame: av.VideoFrame) -> av.VideoFrame:
+    """Another frame with the same pixels and colour tags (a frame repeated needs its own time)."""
+    out = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for source, target in zip(frame.planes, out.planes):
+        width = min(source.line_size, target.line_size)
+        rows = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)[: target.height, :width]
+        np.frombuffer(target, np.uint8).reshape(-1, target.line_size)[: target.height, :width] = rows
+    out.colorspace, out.color_range = frame.colorspace, frame.color_range
+    out.color_primaries, out.color_trc = frame.color_primaries, frame.color_trc
+    return out
+
+
 def plane_arrays(frame: av.VideoFrame, layout: PixelLayout) -> list[np.ndarray]:
     """Views of a frame's planes as [h, w] arrays (line padding cut off, no copy); an interleaved
     chroma plane (NV12) gives two strided views, Cb and Cr."""

@@ -195,9 +195,10 @@ def check(source: str, target: str | None, options) -> None:
         raise UsageError("--workers cannot be combined with -ss/-t/-to/-frames:v", "trim first, or drop --workers")
     if options.realtime or options.preview:
         raise UsageError("--workers cannot be combined with --realtime or --preview", "drop --workers")
-    if options.deinterlace == "ivtc":
-        raise UsageError("--workers cannot undo a 3:2 pulldown (segments are planned on the input's frames)",
-                         "drop --workers, or undo the pulldown first")
+    if options.deinterlace == "ivtc" or options.rate:
+        what = "undo a 3:2 pulldown" if options.deinterlace == "ivtc" else "change the frame rate (-r)"
+        raise UsageError(f"--workers cannot {what}: segments are planned on the input's frames",
+                         f"drop --workers, or {'undo the pulldown' if options.rate is None else 'change the rate'} first")
 
 
 def fingerprint(source: str, segments: list[Segment], options) -> str:

@@ -27,8 +27,8 @@ from .colour import LAYOUTS, Colour, PixelLayout, Tags, nearest_layout
 from .deinterlace import KEPT, Deinterlacer
 from .errors import DfstreamError
 from .mapping import Selection
-from .planes import RGBReader
-from .timestamps import Timestamps
+from .planes import RGBReader, copied
+from .timestamps import Retimer, Timestamps
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")  # copied packet for packet
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dpx"}  # frames FFmpeg reads (DPX: scans)
@@ -274,13 +274,14 @@ class Source:
     written for this input; ``luma_layout``: the decoded layout
     when its Y' plane can be read as it is (else None); ``rgb``: convert frames to R'G'B'.
     ``segment``: only that segment's frames (with its warm-up before them), timestamps kept,
-    no pass-through streams.
+    no pass-through streams. ``rate``: frames at this constant rate (-r), dropped or repeated, before
+    the trim (so -frames:v counts them).
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
                  hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection(),
-                 delays: dict[str, float] | None = None):
+                 delays: dict[str, float] | None = None, rate: Fraction | None = None):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -335,6 +336,9 @@ class Source:
         self.deinterlacer = None if deinterlace == "off" else Deinterlacer(deinterlace, self.time_base, self.rate)
         self.fields: Counter[str] = Counter()  # frames kept by what the deinterlacer did (DONE, WHOLE)
         self.input_rate, self.rate = self.rate, self.rate * KEPT.get(deinterlace, 1)  # ivtc: 4 of 5 kept
+        step = max(1, round(1 / (self.rate * self.time_base)))  # a frame as decoded (ivtc: a film frame)
+        self.retimer: Retimer | None = Retimer(rate, self.time_base, step) if rate else None
+        self.rate = rate or self.rate
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         self.own_length = bool(self.video.duration or tagged)  # declared by the video itself, not the file
         first = float((self.video.start_time or 0) * self.time_base)
@@ -432,7 +436,7 @@ class Source:
     def items(self) -> Iterator[VideoItem | av.Packet]:
         """Decoded frames and pass-through packets in demux order, trimmed and re-timed."""
         stamps: Timestamps[av.VideoFrame] = Timestamps(self.window, self.frame_step)
-        step = max(1, round(1 / (self.rate * self.time_base)))  # a frame as it comes out (ivtc: a film frame)
+        step = max(1, round(1 / (self.rate * self.time_base)))  # a frame as it comes out (ivtc: a film frame; -r)
         trim = Trim(self.start + self.zero, self.duration, self.time_base, self.frames, step) if self.trimmed else None
         reader = RGBReader(self.colour) if self.rgb else None
         try:
@@ -450,6 +454,8 @@ class Source:
             if self.deinterlacer:
                 for frame, pts, done in self.deinterlacer.flush():
                     yield from self._video_item(frame, pts, trim, reader, done)
+            for (frame, done), pts, repeated in self.retimer.flush() if self.retimer and not self.stop.is_set() else ():
+                yield from self._kept(copied(frame) if repeated else frame, pts, trim, reader, done)
             if trim and not trim.ended and not self.stop.is_set():
                 yield from trim.rest()
             self.read_to_end = not self.stop.is_set() and not (trim and trim.ended)
@@ -499,6 +505,15 @@ class Source:
                 self.stop.set()
             return
         self.beyond -= ended
+        if not self.retimer:
+            yield from self._kept(frame, pts, trim, reader, fields, ended)
+            return
+        for (frame, fields), pts, repeated in self.retimer.push((frame, fields), pts):
+            yield from self._kept(copied(frame) if repeated else frame, pts, trim, reader, fields)
+
+    def _kept(self, frame: av.VideoFrame, pts: int, trim: Trim | None, reader: RGBReader | None, fields: str,
+              ended: bool = False) -> Iterator[VideoItem | av.Packet]:
+        """The item of a frame at ``pts`` (after -r), trimmed, turned upright, at the size written."""
         if trim:
             kept = trim.frame(pts)
             if kept is None:
@@ -513,6 +528,7 @@ class Source:
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
             self.resized += (frame.width, frame.height) != self.coded  # as ffmpeg scales them
             frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")
+        segment = self.segment
         yield VideoItem(frame, pts, reader(frame) if reader else None,
                         warmup=segment is not None and pts < segment.first, beyond=ended)
 

@@ -10,7 +10,9 @@ restores a strictly increasing sequence without changing correct input.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
+from fractions import Fraction
 from typing import Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -51,3 +53,39 @@ class Timestamps(Generic[T]):
             ts = self._last + 1
         self._last = ts
         return self._items.popleft(), ts
+
+
+class Retimer(Generic[T]):
+    """ffmpeg's -r on the output: frames at a constant ``rate``, as FFmpeg's fps filter makes them.
+    Each tick n / rate shows the last frame whose time rounds to it or before: frames that round to
+    a tick already shown are dropped, and a frame fills every tick up to the next one's (repeated),
+    the last up to its end, ``step`` after it. Ticks count from time 0, so the parts of one film
+    made apart fit together. Pushes (item, pts) in increasing pts (``time_base``); gives (item, pts,
+    repeated) at the ticks, one frame late (the next tells how often), ``repeated`` from its second."""
+
+    def __init__(self, rate: Fraction, time_base: Fraction, step: int):
+        self.rate, self.time_base, self.step = rate, time_base, step
+        self._held: tuple[T, int] | None = None  # the latest item and its pts
+        self._next = 0  # the first tick not shown yet
+
+    def push(self, item: T, pts: int) -> Iterator[tuple[T, int, bool]]:
+        tick = self._tick(pts)
+        if self._held is None:
+            self._next = tick
+        else:
+            yield from self._fill(tick)
+        self._held = item, pts
+
+    def flush(self) -> Iterator[tuple[T, int, bool]]:
+        if self._held is not None:
+            yield from self._fill(self._tick(self._held[1] + self.step))
+            self._held = None
+
+    def _fill(self, until: int) -> Iterator[tuple[T, int, bool]]:
+        """The held item at each tick from the next up to ``until`` (none if it rounds past them)."""
+        for n in range(self._next, until):
+            yield self._held[0], round(n / (self.rate * self.time_base)), n > self._next
+        self._next = max(self._next, until)
+
+    def _tick(self, pts: int) -> int:
+        return math.floor(pts * self.time_base * self.rate + Fraction(1, 2))

@@ -1,5 +1,6 @@
 """End to end on generated clips: frames, timestamps, formats, audio, trimming, stages."""
 
+import contextlib
 import json
 import math
 import re
@@ -674,6 +675,42 @@ def test_s_writes_and_processes_the_frames_at_a_size(tmp_path):
         with av.open(str(tmp_path / "out.mkv")) as c:
             video = c.streams.video[0]
             assert (f"{video.width}x{video.height}", video.sample_aspect_ratio) == (written, sar)
+
+
+def fps_filtered(path, rate: str) -> list[tuple[float, np.ndarray]]:
+    """The video's frames through FFmpeg's fps filter: (time, picture) of each."""
+    with av.open(str(path)) as c:
+        graph = av.filter.Graph()
+        graph.link_nodes(graph.add_buffer(template=c.streams.video[0]), graph.add("fps", rate),
+                         graph.add("buffersink")).configure()
+        out = []
+        for frame in [*c.decode(video=0), None]:
+            graph.push(frame)
+            with contextlib.suppress(av.error.BlockingIOError, av.error.EOFError):
+                while True:
+                    out.append(graph.pull())
+        return [(float(f.pts * f.time_base), f.to_ndarray()) for f in out]
+
+
+def test_r_writes_frames_at_a_constant_rate_as_ffmpeg_s_fps_filter(tmp_path):
+    """-r drops or repeats frames to a constant rate: the same frames at the same times as FFmpeg's
+    fps filter gives, from 25 fps to 12, 50 and 30000/1001, and from frames at uneven times; the
+    rate is the stream's; -frames:v counts the frames written."""
+    steady = make_clip(tmp_path / "cfr.mkv", frames=20)
+    uneven = make_clip(tmp_path / "vfr.mkv", frames=12, pts=[0, 40, 50, 130, 140, 150, 260, 300, 310, 420, 430, 500],
+                       time_base=Fraction(1, 1000))
+    for clip, rate in ((steady, "12"), (steady, "50"), (steady, "30000/1001"), (uneven, "25")):
+        out = tmp_path / "out.mkv"
+        r = run_cli(clip, out, "--stages", "none", "-c:v", "ffv1", "-r", rate, "-y")
+        assert r.returncode == 0, r.stderr
+        truth = fps_filtered(clip, rate)
+        with av.open(str(out)) as c:
+            assert c.streams.video[0].average_rate == Fraction(rate)
+            written = [(float(f.pts * f.time_base), f.to_ndarray()) for f in c.decode(video=0)]
+        assert len(written) == len(truth) > 0
+        assert all(abs(t - u) < 1e-3 and np.array_equal(a, b) for (t, a), (u, b) in zip(written, truth))
+    r = run_cli(steady, tmp_path / "ten.mkv", "--stages", "none", "-r", "50", "-frames:v", "10")
+    assert r.returncode == 0 and len(decode(tmp_path / "ten.mkv")) == 10, r.stderr
 
 
 def test_to_stops_at_a_time_of_the_input(tmp_path):

@@ -309,7 +309,8 @@ def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
                           ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t"),
                           ([str(film), str(tmp_path / "o.mkv"), "-frames:v", "9"], "with -ss/-t/-to/-frames:v"),
                           ([str(film), str(tmp_path / "o.mkv"), "--original", "-"], "needs an --original file"),
-                          ([str(film), str(tmp_path / "o.mkv"), "--deinterlace", "ivtc"], "cannot undo a 3:2")):
+                          ([str(film), str(tmp_path / "o.mkv"), "--deinterlace", "ivtc"], "cannot undo a 3:2"),
+                          ([str(film), str(tmp_path / "o.mkv"), "-r", "24"], "cannot change the frame rate (-r)")):
         done = run_cli("run", *args, "--workers", "2", "--stages", "gray")
         assert done.returncode == 2 and message in done.stderr.decode(), done.stderr
 
