@@ -315,6 +315,10 @@ def _run_arguments(parser) -> None:
     work.add_argument("--batch", type=positive_int, default=8, help="frames per batch (default 8)")
     work.add_argument("--max-height", type=positive_int, help="process at most this height, output at source size")
     work.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    work.add_argument("-threads", type=positive_int, metavar="N",
+                      help="threads of the decoder and the encoder, as ffmpeg's -threads, and of the stages on "
+                           "the CPU (torch, OpenCV); default: the cores, torch's fitted to those other programs "
+                           "leave free")
     work.add_argument("--deinterlace", choices=("auto", "off", "ivtc"), default="auto",
                       help="auto: interlaced frames (marked so, and found so by FFmpeg's idet) made "
                            "progressive with FFmpeg's bwdif (default); "
@@ -509,7 +513,7 @@ def run_options(args):
     return Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
         original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
-        engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device,
+        engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device, threads=args.threads,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
         start=args.start, duration=duration(args), frames=still_frames(target, args.frames), rate=args.rate and Fraction(args.rate), size=args.size, aspect=args.aspect,

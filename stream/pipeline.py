@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Callable, Iterator
 
 import av
+import cv2
 import torch
 
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, check_chain, parse_stages
@@ -67,6 +68,7 @@ class Options:
     render_factor: int | None = None  # DeOldify's network input side / 16 (default per model)
     backend: str = "auto"  # networks: auto, torch, compile, onnxruntime, tensorrt
     device: str = "auto"
+    threads: int | None = None  # ffmpeg's -threads: the decoder's, the encoder's, torch's and OpenCV's (process-wide)
     input_format: str | None = None
     hwaccel: str | None = None  # decode on a device: 'cuda' (NVDEC); frames come back to the host
     deinterlace: str = "auto"  # 'auto': idet, bwdif on interlaced frames; 'off': as decoded; 'ivtc': pulldown undone
@@ -160,7 +162,7 @@ class Pipeline:
                              options.start, options.duration, window=0 if live else 8, frames=options.frames,
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select,
-                             delays=options.delays, rate=options.rate)
+                             delays=options.delays, rate=options.rate, threads=options.threads)
         if options.size:
             self.source.scaled_to(*options.size)
         if options.aspect:
@@ -193,7 +195,11 @@ class Pipeline:
         self.source.beyond = max((s.delay for s in self.stages), default=0)  # a segment's end too
         if self.original:
             self.original.beyond = self.source.beyond
-        self.cores = SharedCores() if self.device.type == "cpu" and self.stages else None
+        self.threads_before = (torch.get_num_threads(), cv2.getNumThreads())
+        if options.threads:  # as the user set, not fitted to the cores left free
+            torch.set_num_threads(options.threads)
+            cv2.setNumThreads(options.threads)
+        self.cores = SharedCores() if self.device.type == "cpu" and self.stages and not options.threads else None
 
     @staticmethod
     def build_stages(options: Options, device: torch.device) -> tuple[list[Stage], list[str]]:
@@ -225,7 +231,7 @@ class Pipeline:
         """The unprocessed video the input was made from, read frame for frame in step."""
         original = Source(options.original, None, None, options.start, options.duration, frames=options.frames,
                           segment=options.segment and options.segment.original, deinterlace=options.deinterlace,
-                          rate=options.rate)
+                          rate=options.rate, threads=options.threads)
         original.passthrough = []
         original.rgb = True
         original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be
@@ -431,7 +437,8 @@ class Pipeline:
             check_target(target, self.source.name, opts.overwrite, opts.original)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
-                        stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters)
+                        stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters,
+                        threads=opts.threads)
         progress = Progress(opts.progress, self.source.expected_frames())
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
@@ -541,6 +548,9 @@ class Pipeline:
             self.original.close()
         if self.cores:
             self.cores.restore()
+        if self.options.threads:
+            torch.set_num_threads(self.threads_before[0])
+            cv2.setNumThreads(self.threads_before[1])
 
 
 def process(source: str, target: str, stages: str | list = "none", **options) -> Summary:

@@ -316,9 +316,10 @@ class Sink:
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None,
                  metadata: dict[str, str] | None = None, stream_metadata=(), input_tags: bool = True,
-                 chapters: bool = True):
+                 chapters: bool = True, threads: int | None = None):
         self.target = target
         self.settings = settings
+        self.threads = threads  # the video encoder's (-threads); None: FFmpeg's choice
         self.layout = layout
         self.tags = tags
         self.notes = notes if notes is not None else []
@@ -445,6 +446,8 @@ class Sink:
         stream.pix_fmt = self._rgb or self.layout.name
         if not low_latency:
             stream.thread_type = "AUTO"  # frame threads as well as slices; --latency low keeps slices only
+        if self.threads:
+            stream.codec_context.thread_count = self.threads
         ctx = stream.codec_context
         ctx.time_base = 1 / Fraction(rate) if settings.codec in FRAME_RATE_TIME_BASE else source.time_base
         if settings.bitrate:

@@ -275,13 +275,13 @@ class Source:
     when its Y' plane can be read as it is (else None); ``rgb``: convert frames to R'G'B'.
     ``segment``: only that segment's frames (with its warm-up before them), timestamps kept,
     no pass-through streams. ``rate``: frames at this constant rate (-r), dropped or repeated, before
-    the trim (so -frames:v counts them).
+    the trim (so -frames:v counts them). ``threads``: the decoder's (-threads; None: FFmpeg's choice).
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
                  hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection(),
-                 delays: dict[str, float] | None = None, rate: Fraction | None = None):
+                 delays: dict[str, float] | None = None, rate: Fraction | None = None, threads: int | None = None):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -301,6 +301,8 @@ class Source:
             raise DfstreamError(f"cannot decode the video of '{name}' (codec {codec})",
                                 "convert it with ffmpeg first, or check the file is complete")
         self.video.thread_type = "AUTO"
+        if threads:
+            ctx.thread_count = threads
         self.passthrough = [s for s in kept if s.type in PASSTHROUGH_TYPES and not silent(s)]
         self.silent = [s for s in kept if silent(s)]
         self.attachments = [s for s in kept if s.type == "attachment"]  # fonts, cover images

@@ -1,7 +1,9 @@
 """Torch's CPU threads follow the cores other programs leave free (stream/threads.py)."""
 
 import os
+import re
 
+import cv2
 import pytest
 import torch
 
@@ -98,3 +100,32 @@ def test_a_run_lowers_the_threads_beside_a_busy_program_and_gives_them_back(two_
     dfstream.process(str(clip), str(tmp_path / "out.mkv"), stages="gray", batch=2)
     assert counts[0] == 2 and 1 in counts[1:]  # lowered during the run
     assert torch.get_num_threads() == 2  # and given back at its end
+
+
+class Counts(dfstream.engines.BatchStage):
+    """Records torch's and OpenCV's thread counts as it processes."""
+
+    name = "counts"
+    seen: list = []
+
+    def process(self, rgb, ctx):
+        Counts.seen.append((torch.get_num_threads(), cv2.getNumThreads()))
+        return rgb
+
+
+def test_threads_sets_the_codecs_torch_s_and_opencv_s_threads_for_the_run(two_threads, clip, tmp_path):
+    """-threads 1, as ffmpeg's: the decoder and the encoder on one thread each (x264 records threads=1
+    in the stream), and the stages on one torch and one OpenCV thread, not fitted to the cores; the
+    counts before come back at the end. Without it x264 takes several."""
+    written, opencv = {}, cv2.getNumThreads()
+    for threads in (None, 1):
+        Counts.seen = []
+        out = tmp_path / f"{threads}.mkv"
+        run = pipeline.Pipeline(str(clip), dfstream.Options(stages=[Counts()], threads=threads, batch=4))
+        assert run.source.video.codec_context.thread_count == (threads or 0)
+        assert (run.cores is None) == bool(threads)
+        run.run(str(out))
+        written[threads] = re.search(rb"threads=(\d+)", out.read_bytes())[1]
+        assert set(Counts.seen) == {(1, 1)} or not threads
+    assert written[1] == b"1" and written[None] != b"1"
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, opencv)
