@@ -118,14 +118,14 @@ def test_threads_sets_the_codecs_torch_s_and_opencv_s_threads_for_the_run(two_th
     in the stream), and the stages on one torch and one OpenCV thread, not fitted to the cores; the
     counts before come back at the end. Without it x264 takes several."""
     written, opencv = {}, cv2.getNumThreads()
-    for threads in (None, 1):
+    for count in (None, 1):
         Counts.seen = []
-        out = tmp_path / f"{threads}.mkv"
-        run = pipeline.Pipeline(str(clip), dfstream.Options(stages=[Counts()], threads=threads, batch=4))
-        assert run.source.video.codec_context.thread_count == (threads or 0)
-        assert (run.cores is None) == bool(threads)
+        out = tmp_path / f"{count}.mkv"
+        run = pipeline.Pipeline(str(clip), dfstream.Options(stages=[Counts()], threads=count, batch=4))
+        assert run.source.video.codec_context.thread_count == (count or 0)
+        assert (run.cores is None) == bool(count)
         run.run(str(out))
-        written[threads] = re.search(rb"threads=(\d+)", out.read_bytes())[1]
-        assert set(Counts.seen) == {(1, 1)} or not threads
+        written[count] = re.search(rb"threads=(\d+)", out.read_bytes())[1]
+        assert set(Counts.seen) == {(1, 1)} or not count
     assert written[1] == b"1" and written[None] != b"1"
     assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, opencv)
