@@ -303,6 +303,9 @@ def _run_arguments(parser) -> None:
                      help="channels of re-encoded audio, mixed down or up, as ffmpeg's -ac: 1 mono, 2 stereo, 6 5.1")
     enc.add_argument("--audio-rate", "-ar", type=positive_int, metavar="HZ",
                      help="sample rate of re-encoded audio, resampled, as ffmpeg's -ar")
+    enc.add_argument("-c:s", "-scodec", dest="subtitle_codec", metavar="CODEC",
+                     help="convert every text subtitle stream with this encoder, as ffmpeg's -c:s: srt, ass, "
+                          "mov_text, webvtt; default copy (converted only where the container cannot hold them)")
     enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option, e.g. qp=0 or tune=film (repeatable); ffmpeg's "
                                                f"{', '.join(ENCODER_OPTIONS)} VALUE are taken as such too")
@@ -334,9 +337,10 @@ def _run_arguments(parser) -> None:
                              "default) the progress and summary too")
     parser.add_argument("-nostats", dest="progress", action="store_const", const="none",
                         help="no progress line, as ffmpeg's")
-    parser.add_argument("-hide_banner", "-nostdin", "-dn", action="store_true",
+    parser.add_argument("-hide_banner", "-nostdin", "-dn", "-stats", action="store_true",
                         help="taken as ffmpeg takes them, to no effect: dfstream prints no banner, reads "
-                             "standard input only for an input named -, and writes no data streams")
+                             "standard input only for an input named -, writes no data streams, and shows its "
+                             "progress unless told not to")
     live = parser.add_argument_group("live")
     live.add_argument("--realtime", action="store_true",
                       help="keep up with the source's clock: lower the work size, then drop frames")
@@ -527,7 +531,7 @@ def run_options(args):
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
                                 args.audio_bitrate, args.audio_channels, args.audio_rate, args.movflags,
-                                args.qscale, encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel)
+                                args.qscale, args.subtitle_codec, encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel)
                                 ).for_target(target, args.format),
     )
 
@@ -660,7 +664,11 @@ REFUSED = {**{word: (f"{word}: dfstream runs its stages, not FFmpeg's filters",
                      "filter with ffmpeg before or after it: ffmpeg -i IN -vf ... -f nut - | dfstream - OUT")
               for word in FILTERS},
            "-c": ("-c sets every stream's codec at once, and dfstream encodes the video it processes",
-                  "give -c:v for the video, and -c:a for the audio (copied by default)")}
+                  "give -c:v for the video, -c:a for the audio and -c:s for the subtitles (copied by default)"),
+           "-vn": ("-vn leaves the video out, and dfstream processes the video",
+                   "for the sound alone: ffmpeg -i IN -vn -c:a copy OUT"),
+           "-shortest": ("-shortest: dfstream reads one input, whose sound and subtitles it keeps as long as "
+                         "they run, as ffmpeg does without -shortest", "cut them all with -t at the video's length")}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -75,17 +75,19 @@ class EncoderSettings:
     audio_rate: int | None = None  # of re-encoded audio (-ar), resampled
     movflags: str | None = None  # MP4 and MOV muxer flags, as ffmpeg's -movflags (+faststart)
     qscale: float | None = None  # fixed quantizer, as ffmpeg's -q:v (JPEG, MPEG-4 Part 2: 2 best, 31 worst)
+    subtitle_codec: str | None = None  # every text subtitle stream converted to this (-c:s); None: copied
     log_level: str = "warning"  # x265's own lines on standard error: none, error, warning, info or debug
 
     def __post_init__(self):
         if self.audio_codec == "copy":
             self.audio_codec = None
+        if self.subtitle_codec == "copy":
+            self.subtitle_codec = None
+        if self.subtitle_codec and not getattr(encoder(self.subtitle_codec), "text_sub", False):
+            raise UsageError(f"'{self.subtitle_codec}' is no text subtitle encoder FFmpeg has here",
+                             "pass -c:s srt, ass, mov_text, webvtt ... or copy (dfstream converts text subtitles)")
         if self.audio_codec:
-            try:
-                kind = av.codec.Codec(self.audio_codec, "w").type
-            except ValueError:
-                kind = None
-            if kind != "audio":
+            if getattr(encoder(self.audio_codec), "type", None) != "audio":
                 raise UsageError(f"'{self.audio_codec}' is no audio encoder FFmpeg has here",
                                  "pass -c:a aac, libopus, flac, ... or copy")
         for given, what in ((self.audio_bitrate, "-b:a sets the bitrate"), (self.audio_channels, "-ac sets the channels"),
@@ -135,6 +137,14 @@ class EncoderSettings:
         if self.codec == "libx265" and "log-level" not in opts.get("x265-params", ""):
             opts["x265-params"] = ":".join(filter(None, (opts.get("x265-params"), f"log-level={self.log_level}")))
         return opts
+
+
+def encoder(name: str) -> av.codec.Codec | None:
+    """FFmpeg's encoder of that name here, or None."""
+    try:
+        return av.codec.Codec(name, "w")
+    except ValueError:
+        return None
 
 
 def is_still(target: str | None) -> bool:
@@ -425,6 +435,18 @@ class Sink:
             reason = f"{fmt} cannot hold attachments; write .mkv to keep them" if fmt != "matroska" else "no file name"
             self.notes.append(f"dropping {counted(len(dropped), 'attachment')} ({', '.join(dropped)}): {reason}")
 
+    def _converted_subtitles(self, stream: av.SubtitleStream, codec: str, target: str, supported: set[str]):
+        """A text subtitle stream converted to ``target`` (-c:s), where the container holds it."""
+        writer, fmt = av.codec.Codec(target, "w"), self.container.format.name
+        if not av.codec.Codec(codec, "r").text_sub:
+            raise UsageError(f"-c:s {target}: subtitle stream #{stream.index} ({codec}) is pictures, not text",
+                             f"drop -c:s to copy it as it is, or leave it out with -map -0:{stream.index}")
+        if supported and not {writer.name, writer.canonical_name} & supported:
+            raise UsageError(f"{fmt} cannot hold {writer.canonical_name} subtitles (-c:s {target})",
+                             f"pass a -c:s that {fmt} holds (its own: {text_subtitle_codec(self.container)}), "
+                             "or write .mkv")
+        return SubtitleTranscode(self.container, stream, target, self.mux)
+
     @staticmethod
     def _temporary_name(target: str) -> str:
         return temporary_name(target, str(os.getpid()))
@@ -491,6 +513,8 @@ class Sink:
                                  f"pass a -c:a that {fmt} holds (its own: {self.container.default_audio_codec}), "
                                  "or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings)
+        if stream.type == "subtitle" and codec and (target := self.settings.subtitle_codec):
+            return self._converted_subtitles(stream, codec, target, supported)
         if codec and (not supported or codec in supported) and not refused(self.container.format.name, stream):
             return copy_of(self.container, stream)  # (an empty list: the muxer takes anything)
         what = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"

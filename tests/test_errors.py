@@ -165,7 +165,11 @@ def test_existing_output_needs_y(tmp_path, clip):
     (["-q:v", "5"], "-q:v sets the quantizer of JPEG and MPEG encoders, not of libx264"),
     (["-vf", "scale=320:-2"], "-vf: dfstream runs its stages, not FFmpeg's filters"),  # not -vframes, not -v
     (["-ac", "1"], "-ac sets the channels of re-encoded audio, and the audio is copied"),  # not -acodec 1
-    (["-threads", "2"], "unrecognized arguments: -threads 2"),  # not -t hreads
+    (["-threads", "two"], "argument -threads: 'two' is not a whole number"),  # not -t hreads
+    (["-vn"], "-vn leaves the video out"),
+    (["-shortest"], "cut them all with -t"),
+    (["-r", "0"], "'0' is not a frame rate"),
+    (["-s", "640x"], "'640x' is not a frame size"),
     (["-filter_complex", "[0:v]hflip"], "| dfstream - OUT"),
     (["-c", "copy"], "-c sets every stream's codec at once"),
     (["-ss", "abc"], "not a time"),

@@ -400,6 +400,23 @@ def test_text_subtitles_a_container_cannot_hold_are_converted(tmp_path, source, 
     assert subtitles(out) == (written, expected)
 
 
+def test_c_s_converts_text_subtitles_to_the_codec_asked_for(tmp_path):
+    """-c:s ass turns Matroska's SubRip into ASS (same texts, times and italics), -scodec webvtt into
+    WebVTT; a codec the container cannot hold (mov_text in Matroska), or no text subtitle encoder,
+    is refused before any output; -c:s copy is the default, copying SubRip as it is."""
+    src = with_subtitles(tmp_path, "vs.mkv")
+    expected = [(0.0, 0.3, "hello", True), (1.0, 0.45, "world", False)]
+    for option, codec, written in (("-c:s", "ass", "ssa"), ("-scodec", "webvtt", "webvtt"), ("-c:s", "copy", "srt")):
+        out = tmp_path / f"{codec}.mkv"
+        r = run_cli(src, out, "--stages", "none", option, codec)
+        assert r.returncode == 0 and b"note" not in r.stderr, r.stderr
+        assert subtitles(out) == (written, expected)
+    for codec, message in (("mov_text", "matroska cannot hold mov_text subtitles (-c:s mov_text)"),
+                           ("dvdsub", "'dvdsub' is no text subtitle encoder"), ("aac", "no text subtitle encoder")):
+        r = run_cli(src, tmp_path / "refused.mkv", "--stages", "none", "-c:s", codec)
+        assert r.returncode == 2 and message in r.stderr.decode() and not (tmp_path / "refused.mkv").exists()
+
+
 def tagged(tmp_path, late: int = 0):
     """A clip with a title, an audio stream in French with mkvmerge's statistics (stale once
     re-encoded or cut), marked default, and two chapters of a second each; ``late``: seconds
