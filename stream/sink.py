@@ -20,6 +20,7 @@ import av
 from .colour import LAYOUTS, PixelLayout, Tags
 from .errors import DfstreamError, UsageError
 from .mapping import Specifier
+from .palette import Palettes
 from .planes import ACCURATE
 from .source import IMAGE_TYPES, NUMBERED, Source, describe_av_error, is_url
 from .summary import counted
@@ -47,7 +48,8 @@ DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1
 KEEPS_NEGATIVE_TIMESTAMPS = {"mpegts", "ts", "nut"}
 STILLS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
           ".webp": "libwebp", ".dpx": "dpx"}  # the encoder of a still, by its name, as ffmpeg picks it
-RGB_STILLS = {"png", "tiff", "bmp", "dpx"}  # written in R'G'B': the frames turned to it from Y'CbCr 4:4:4
+RGB_ENCODERS = {"png", "apng", "tiff", "bmp", "dpx", "gif"}  # written in R'G'B' (GIF's quantized to palettes):
+# the frames turned to it from Y'CbCr 4:4:4
 RGB_FORMATS = ("rgb48le", "rgb48be", "rgb24", "bgr24", "rgba", "bgra")  # theirs, deepest first
 PROGRAM_STREAMS = {"mpeg", "vob", "svcd", "vcd", "dvd"}  # MPEG program streams: MPEG-1/2 video, as players expect
 FRAME_RATE_TIME_BASE = {"mpeg1video", "mpeg2video"}  # MPEG-1 and -2 count time in frames of a standard rate
@@ -251,7 +253,7 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     if odd:
         wanted = f"yuv444p{depth}"
     like = LAYOUTS[wanted]
-    if settings.codec in RGB_STILLS and not like.gray:  # the sink turns it to the encoder's R'G'B', from 12 bits
+    if in_rgb(settings.codec, supported) and not like.gray:  # the sink turns it to the encoder's R'G'B', from 12 bits
         return LAYOUTS["yuv444p12le"]                    # so that 8-bit R'G'B' comes within a code of the frame
 
     def loss(layout: PixelLayout) -> tuple:  # as ffmpeg picks: depth lost, chroma lost, range, the smallest
@@ -261,7 +263,7 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
         return max(0, source.bits - layout.bits), chroma, layout.full_range != like.full_range, size
 
     fits = [LAYOUTS[n] for n in supported if n in LAYOUTS and not LAYOUTS[n].interleaved
-            and not (odd and LAYOUTS[n].sub_x * LAYOUTS[n].sub_y > 1)]
+            and not (odd and LAYOUTS[n].sub_x * LAYOUTS[n].sub_y > 1) and not (LAYOUTS[n].gray and not like.gray)]
     if supported and wanted not in supported and not fits:
         raise UsageError(f"{settings.codec} takes none of the pixel formats dfstream writes",
                          "pass --codec libx264")
@@ -275,6 +277,14 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
         elif best.bits > like.bits or best.sub_x * best.sub_y < like.sub_x * like.sub_y:  # more than asked
             notes.append(f"writing {best.name}: {settings.codec} takes no {wanted}")
     return best
+
+
+def in_rgb(codec: str, formats: list[str]) -> bool:
+    """Whether frames go to ``codec`` in R'G'B', turned from Y'CbCr 4:4:4 by the sink: PNG, TIFF, GIF
+    (quantized) and the like, and any encoder that takes R'G'B' and no colour Y'CbCr of dfstream's
+    (QuickTime Animation, Cinepak)."""
+    colour = [f for f in formats if f in LAYOUTS and not LAYOUTS[f].gray]
+    return codec in RGB_ENCODERS or (not colour and any(f in RGB_FORMATS for f in formats))
 
 
 def check_target(target: str, source_name: str, overwrite: bool, original: str | None = None) -> None:
@@ -359,7 +369,8 @@ class Sink:
         try:
             if low_latency:
                 settings = settings.low_latency()
-            self._rgb: str | None = None  # a still's R'G'B' format, which frames are turned to
+            self._rgb: str | None = None  # the R'G'B' format frames are turned to (stills, GIF, APNG)
+            self._palettes: Palettes | None = None  # GIF's, which quantize that R'G'B' frame by frame
             self.copying = copy_video is not None
             self.video = (self.container.add_stream_from_template(copy_video) if self.copying
                           else self._add_video(source, settings, low_latency))
@@ -463,9 +474,11 @@ class Sink:
                              f"pass a --codec that {self.container.format.name} holds, or another -f") from None
         stream.width, stream.height = source.width, source.height
         formats = [f.name for f in stream.codec_context.codec.video_formats or []]
-        self._rgb = (next(f for f in RGB_FORMATS if f in formats and (source.layout.bits > 8 or "48" not in f))
-                     if settings.codec in RGB_STILLS and self.layout.name not in formats else None)
-        stream.pix_fmt = self._rgb or self.layout.name
+        self._rgb = (next((f for f in RGB_FORMATS if f in formats and (source.layout.bits > 8 or "48" not in f)),
+                          "rgb24") if in_rgb(settings.codec, formats) and self.layout.name not in formats else None)
+        if self._rgb and self._rgb not in formats:  # GIF: a palette of 256 colours for each frame
+            self._palettes = Palettes(source.width, source.height, source.time_base)
+        stream.pix_fmt = "pal8" if self._palettes else self._rgb or self.layout.name
         if not low_latency:
             stream.thread_type = "AUTO"  # frame threads as well as slices; --latency low keeps slices only
         if self.threads:
@@ -603,12 +616,17 @@ class Sink:
             self._moved += 1
 
     def write_frame(self, frame: av.VideoFrame) -> None:
-        if self._rgb:  # a still in R'G'B' (PNG, TIFF): libswscale turns the frame to it, by its tags
+        if self._rgb:  # R'G'B' (PNG, TIFF, GIF): libswscale turns the frame to it, by its tags
             frame = frame.reformat(format=self._rgb, interpolation=ACCURATE)
-        frame.pict_type = av.video.frame.PictureType.NONE
-        for packet in self.video.encode(frame):
-            self.mux(packet)
+        self._encode(self._palettes.push(frame) if self._palettes else [frame])
         self.frames += 1
+
+    def _encode(self, frames: list[av.VideoFrame | None]) -> None:
+        for frame in frames:
+            if frame is not None:
+                frame.pict_type = av.video.frame.PictureType.NONE
+            for packet in self.video.encode(frame):
+                self.mux(packet)
 
     def write_video_packet(self, packet: av.Packet) -> None:
         packet.stream = self.video
@@ -626,8 +644,8 @@ class Sink:
 
     def _close(self) -> None:
         """Flush the encoders and write the trailer."""
-        for packet in [] if self.copying else self.video.encode(None):
-            self.mux(packet)
+        if not self.copying:
+            self._encode([*(self._palettes.push(None) if self._palettes else []), None])
         for out in self.streams.values():
             if isinstance(out, AudioTranscode):
                 out.flush()

@@ -1518,6 +1518,31 @@ def test_an_image_name_writes_one_still(tmp_path, name, codec, exact):
     assert error.max() == 0 if exact else 0 < error.mean() < 2.5
 
 
+@pytest.mark.parametrize("name, codec", [("out.gif", None), ("out.apng", None), ("out.mov", "qtrle")])
+def test_encoders_of_r_g_b_alone_keep_the_colour(tmp_path, name, codec):
+    """Animated PNG and QuickTime Animation take R'G'B' and no Y'CbCr of dfstream's: they get every
+    frame in R'G'B' exactly as it reads; a GIF gets each frame quantized to a palette of its own
+    (FFmpeg's palettegen and paletteuse), not a fixed one. All had been written grey. An encoder that
+    takes no colour format dfstream writes is refused."""
+    src = make_clip(tmp_path / "in.mkv", frames=4)
+    r = run_cli(src, tmp_path / name, "--stages", "none", *(("-c:v", codec) if codec else ()))
+    assert r.returncode == 0, r.stderr
+    with av.open(str(src)) as c:
+        truth = [f.reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int) for f in c.decode(video=0)]
+    with av.open(str(tmp_path / name)) as c:
+        frames = list(c.decode(video=0))
+    pictures = [f.to_ndarray(format="rgb24").astype(int) for f in frames]
+    assert [round(float(f.time), 2) for f in frames] == [0.0, 0.04, 0.08, 0.12]
+    errors = [np.square(p - t).mean() for p, t in zip(pictures, truth)]
+    with av.open(str(src)) as c:  # libswscale's fixed palette of 3-3-2 bits, as a GIF of 256 colours
+        fixed = [np.square(f.reformat(format="rgb24", interpolation=ACCURATE).reformat(format="rgb8")
+                           .to_ndarray(format="rgb24").astype(int) - t).mean() for f, t in zip(c.decode(video=0), truth)]
+    assert max(errors) == 0 if name != "out.gif" else 0 < max(e / f for e, f in zip(errors, fixed)) < 1 / 3
+    assert np.abs(pictures[0][..., 0] - pictures[0][..., 2]).mean() > 10  # colour, not grey
+    r = run_cli(src, tmp_path / "a64.avi", "--stages", "none", "-c:v", "a64multi")
+    assert r.returncode == 2 and b"a64multi takes none of the pixel formats" in r.stderr
+
+
 def test_a_still_of_deep_video_keeps_its_depth(tmp_path):
     """A 10-bit film's still is a 16-bit PNG, within half a 10-bit code of the frame."""
     src = make_clip(tmp_path / "in.mkv", frames=3, pix_fmt="yuv420p10le", codec="ffv1")
