@@ -367,6 +367,10 @@ class Sink:
             raise DfstreamError(f"cannot write '{target}': {describe_av_error(err)}",
                                 "check the path, and -f for standard output or URLs") from None
         try:
+            if self.container.default_video_codec in ("none", "png") and self.container.default_audio_codec != "none":
+                raise UsageError(f"'{target}' is {self.container.format.long_name}, a container for sound (a cover "
+                                 "picture at most), and dfstream writes video",
+                                 "name a video file (.mkv, .mp4); for the sound alone: ffmpeg -i IN -vn -c:a copy OUT")
             if low_latency:
                 settings = settings.low_latency()
             self._rgb: str | None = None  # the R'G'B' format frames are turned to (stills, GIF, APNG)

@@ -142,6 +142,15 @@ def test_existing_output_needs_y(tmp_path, clip):
     assert out.read_bytes() != b"precious"
 
 
+@pytest.mark.parametrize("name", ["out.mka", "out.mp3", "out.wav", "out.flac", "out.opus"])
+def test_a_container_for_sound_is_refused(tmp_path, clip, name):
+    """An audio file's name as output (Matroska Audio, MP3 and FLAC with at most a cover picture) is a
+    one-line error naming a video file and the way to keep the sound alone, with nothing written
+    (MP3 had taken the video as a string of cover pictures, FLAC had dropped it unsaid)."""
+    assert_one_line_error(run_cli(clip, tmp_path / name, "--stages", "none"), "a container for sound")
+    assert leftovers(tmp_path, ["clip.mkv"]) == []
+
+
 @pytest.mark.parametrize("args,words", [
     (["--stages", "sparkle"], "unknown stage 'sparkle'"),
     (["--stages", "colorize"], "no colorizer can run"),
