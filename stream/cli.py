@@ -331,6 +331,9 @@ def _run_arguments(parser) -> None:
                       help="luma change that counts as a scene cut (0-1, default 0.12)")
     parser.add_argument("--progress", choices=MODES, default="auto",
                         help="bar on a terminal, plain lines otherwise; json for programs")
+    parser.add_argument("-progress", dest="progress_url", metavar="URL",
+                        help="ffmpeg's progress report, key=value blocks every half second (frame, fps, out_time, "
+                             "speed, progress=continue, then end), to pipe:1, pipe:2 or a file")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary and no notes")
     parser.add_argument("-loglevel", "-v", dest="loglevel", type=log_level, default=INFO, metavar="LEVEL",
                         help="as ffmpeg's: error (or quiet) prints errors alone, warning the notes too, info (the "
@@ -527,7 +530,7 @@ def run_options(args):
         input_tags=args.input_tags, chapters=args.chapters,
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold,
-        progress="none" if args.quiet or args.loglevel < INFO else args.progress,
+        progress="none" if args.quiet or args.loglevel < INFO else args.progress, progress_url=args.progress_url,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec,
                                 args.audio_bitrate, args.audio_channels, args.audio_rate, args.movflags,

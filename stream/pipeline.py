@@ -29,12 +29,12 @@ from .deinterlace import CHAINS
 from .device import keep_host_memory, resolve_device
 from .device_frames import DeviceFrames, output_colour
 from .encoding import Encoder
-from .errors import DfstreamError
+from .errors import DfstreamError, UsageError
 from .geometry import bilinear, resize, work_size
 from .mapping import Selection
 from .planes import converted, frame_to_rgb, frames_from_arrays, plane_lists
 from .preview import Preview, check_display
-from .progress import Progress
+from .progress import Progress, open_report
 from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
@@ -93,6 +93,7 @@ class Options:
     overwrite: bool = False
     scene_threshold: float = 0.12
     progress: str = "none"
+    progress_url: str | None = None  # ffmpeg's -progress: key=value blocks to pipe:1, pipe:2 or a file
     queue_batches: int = 3
     segment: object | None = None  # a segments.Segment: that part of the input only (a worker's share)
 
@@ -432,6 +433,9 @@ class Pipeline:
             raise DfstreamError("no output given", "name an output file, '-' or a URL, or pass --preview")
         if opts.preview:
             check_display()
+        if opts.progress_url in ("pipe:", "pipe:1", "-") and target == "-":
+            raise UsageError("-progress pipe:1 and the output - both write to standard output",
+                             "give -progress pipe:2 or a file")
         sink = None
         if target is not None:
             check_target(target, self.source.name, opts.overwrite, opts.original)
@@ -439,7 +443,13 @@ class Pipeline:
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
                         stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters,
                         threads=opts.threads)
-        progress = Progress(opts.progress, self.source.expected_frames())
+        try:
+            report = open_report(opts.progress_url) if opts.progress_url else None
+        except DfstreamError:
+            if sink:
+                sink.abort()
+            raise
+        progress = Progress(opts.progress, self.source.expected_frames(), report=report)
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
         encoder = Encoder(q, sink, progress, self.summary, self.state, self.source.time_base, self.latencies)

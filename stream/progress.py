@@ -1,12 +1,17 @@
-"""Progress on stderr: a bar on a terminal, plain lines in logs, JSON lines for programs."""
+"""Progress on stderr: a bar on a terminal, plain lines in logs, JSON lines for programs; and
+ffmpeg's -progress report (key=value blocks) to a pipe or a file, for programs that read ffmpeg's."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from typing import TextIO
+
+from .errors import DfstreamError, UsageError
 
 MODES = ("auto", "bar", "plain", "json", "none")
+REPORT_PERIOD = 0.5  # seconds between -progress blocks, ffmpeg's -stats_period
 
 
 def _clock(seconds: float | None) -> str:
@@ -17,10 +22,34 @@ def _clock(seconds: float | None) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
-class Progress:
-    """Reports frames done, fps and ETA at most every ``interval`` seconds."""
+def open_report(url: str) -> TextIO:
+    """Where ffmpeg's -progress URL writes: pipe:1 (or -) standard output, pipe:2 standard error,
+    else a file (file:NAME too), made anew."""
+    if url in ("pipe:", "pipe:1", "-"):
+        return sys.stdout
+    if url == "pipe:2":
+        return sys.stderr
+    if "://" in url:
+        raise UsageError(f"-progress {url}: dfstream writes its report to a pipe or a file",
+                         "give pipe:1, pipe:2 or a file name")
+    try:
+        return open(url.removeprefix("file:"), "w")
+    except OSError as err:
+        raise DfstreamError(f"cannot write -progress to '{url}': {err.strerror}", "give a file that can be written") from None
 
-    def __init__(self, mode: str = "auto", total: int | None = None, stream=None):
+
+def _clock_us(seconds: float) -> str:
+    us = round(seconds * 1e6)
+    h, rest = divmod(us, 3600 * 10**6)
+    m, rest = divmod(rest, 60 * 10**6)
+    return f"{h:02d}:{m:02d}:{rest // 10**6:02d}.{rest % 10**6:06d}"
+
+
+class Progress:
+    """Reports frames done, fps and ETA at most every ``interval`` seconds; with ``report`` (a text
+    file), ffmpeg's -progress blocks every REPORT_PERIOD seconds and a last one at ``close``."""
+
+    def __init__(self, mode: str = "auto", total: int | None = None, stream=None, report: TextIO | None = None):
         self.stream = stream or sys.stderr
         if mode == "auto":
             mode = "bar" if self.stream.isatty() else "plain"
@@ -30,10 +59,15 @@ class Progress:
         self.started = time.perf_counter()
         self._last = 0.0
         self.frames = 0
+        self.report, self._reported, self.media_time = report, 0.0, 0.0
 
     def update(self, frames: int, media_time: float | None = None) -> None:
         self.frames = frames
+        self.media_time = media_time if media_time is not None else self.media_time
         now = time.perf_counter()
+        if self.report and now - self._reported >= REPORT_PERIOD:
+            self._reported = now
+            self._write_report(now - self.started, "continue")
         if self.mode == "none" or now - self._last < self.interval:
             return
         self._last = now
@@ -61,7 +95,21 @@ class Progress:
                               f"  eta {_clock(eta)}\n")
         self.stream.flush()
 
+    def _write_report(self, elapsed: float, state: str) -> None:
+        """One block as ffmpeg writes it (whose out_time_ms is in microseconds too); the time is the
+        last frame written's."""
+        fps = self.frames / elapsed if elapsed > 0 else 0.0
+        us = round(self.media_time * 1e6)
+        speed = f"{self.media_time / elapsed:.3g}x" if elapsed > 0 and self.media_time else "N/A"
+        self.report.write(f"frame={self.frames}\nfps={fps:.2f}\nout_time_us={us}\nout_time_ms={us}\n"
+                          f"out_time={_clock_us(self.media_time)}\nspeed={speed}\nprogress={state}\n")
+        self.report.flush()
+
     def close(self) -> None:
-        """Final report line (the bar is finished with a newline)."""
+        """Final report line (the bar is finished with a newline); -progress's last block."""
         if self.mode in ("bar", "json"):
             self._emit(time.perf_counter() - self.started, None, end="\n" if self.mode == "bar" else "")
+        if self.report:
+            self._write_report(time.perf_counter() - self.started, "end")
+            if self.report not in (sys.stdout, sys.stderr):
+                self.report.close()

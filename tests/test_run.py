@@ -1456,6 +1456,26 @@ def test_json_progress_lines(tmp_path):
     assert b"10 frames in" in r.stderr
 
 
+def test_ffmpeg_s_progress_report_goes_to_a_file_or_a_pipe(tmp_path):
+    """-progress FILE and -progress pipe:1 write ffmpeg's key=value blocks, each ending in progress=,
+    the last 'end' with every frame and the last frame's time (out_time_ms in microseconds too, as
+    ffmpeg's)."""
+    src = make_clip(tmp_path / "in.mkv", frames=10)
+    r = run_cli(src, tmp_path / "o.mkv", "--stages", "none", "-progress", tmp_path / "report.txt")
+    assert r.returncode == 0, r.stderr
+    piped = run_cli(src, tmp_path / "p.mkv", "--stages", "none", "-progress", "pipe:1")
+    for text in ((tmp_path / "report.txt").read_text(), piped.stdout.decode()):
+        blocks = [dict(line.split("=", 1) for line in block.strip().splitlines())
+                  for block in re.split(r"(?<=progress=continue\n)|(?<=progress=end\n)", text) if block.strip()]
+        assert [b["progress"] for b in blocks] == ["continue"] * (len(blocks) - 1) + ["end"]
+        assert all(list(b) == ["frame", "fps", "out_time_us", "out_time_ms", "out_time", "speed", "progress"]
+                   for b in blocks)
+        assert (blocks[-1]["frame"], blocks[-1]["out_time_us"], blocks[-1]["out_time_ms"], blocks[-1]["out_time"]) == (
+            "10", "360000", "360000", "00:00:00.360000")
+    clash = run_cli(src, "-", "-f", "nut", "--stages", "none", "-progress", "pipe:1")
+    assert clash.returncode == 2 and b"both write to standard output" in clash.stderr and not clash.stdout
+
+
 def test_info_lists_devices_backends_and_stages():
     r = run_cli("info")
     assert r.returncode == 0
