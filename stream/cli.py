@@ -14,6 +14,7 @@ from dfstream.engines.registry import BACKENDS, STRENGTH
 
 from .errors import DfstreamError, UsageError
 from .progress import MODES
+from .timecode import timecode
 from .train import add_parsers as add_training_parsers
 
 COMMANDS = ("run", "batch", "info", "eval", "demo", "models", "bench", "export", "data", "train")
@@ -270,6 +271,9 @@ def _run_arguments(parser) -> None:
     parser.add_argument("-metadata", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                         help="set a tag of the output file, as ffmpeg's: title=..., comment=...; KEY= removes it "
                              "(repeatable); -metadata:s:a:0 KEY=VALUE one of its streams' (s:v, s:a, s:s:1, ...)")
+    parser.add_argument("-timecode", type=timecode, metavar="HH:MM:SS:FF",
+                        help="the first frame's timecode, as ffmpeg's (';' before the frames: drop-frame); by default "
+                             "the input's, moved on by the frames -ss leaves out")
     parser.add_argument("--stream-metadata", nargs=2, action="append", default=[], metavar=("SPEC", "KEY=VALUE"),
                         help=argparse.SUPPRESS)  # -metadata:s:SPEC KEY=VALUE, as ``attached`` rewrites it
     parser.add_argument("-map_metadata", dest="input_tags", type=mapped, default=True, metavar="0|-1",
@@ -526,7 +530,8 @@ def run_options(args):
         start=args.start, duration=duration(args), frames=still_frames(target, args.frames), rate=args.rate and Fraction(args.rate), size=args.size, aspect=args.aspect,
         audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
-        metadata=dict(args.metadata), stream_metadata=stream_tags(args.stream_metadata),
+        metadata=dict(args.metadata) | ({"timecode": args.timecode} if args.timecode else {}),
+        stream_metadata=stream_tags(args.stream_metadata) + ((("v:0", "timecode", args.timecode),) if args.timecode else ()),
         input_tags=args.input_tags, chapters=args.chapters,
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold,

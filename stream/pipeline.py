@@ -235,7 +235,7 @@ class Pipeline:
                           rate=options.rate, threads=options.threads)
         original.passthrough = []
         original.rgb = True
-        original.width, original.height = self.source.width, self.source.height  # scaled to it, if need be
+        original.width, original.height = original.coded = self.source.width, self.source.height  # scaled, noted
         ours, theirs = self.source.expected_frames(), original.expected_frames()
         known = ours and theirs and self.source.own_length and original.own_length  # not a file's longer audio
         if known and abs(ours - theirs) > max(2, LENGTHS * ours):  # another film: say so before any work

@@ -24,6 +24,7 @@ from .palette import Palettes
 from .planes import ACCURATE
 from .source import IMAGE_TYPES, NUMBERED, Source, describe_av_error, is_url
 from .summary import counted
+from .timecode import shifted
 
 # Containers that can only be written front to back need fragments when not seekable.
 FRAGMENTED = {"mp4", "mov", "ipod", "ismv", "3gp"}
@@ -412,13 +413,15 @@ class Sink:
         and the chapters within the trimmed window, unless not ``chapters`` (-map_chapters -1); then
         the tags given, an empty one removed: the file's (-metadata) and, per (output stream
         specifier, key, value), the streams' (-metadata:s:a:0 language=eng)."""
-        tags = (content_tags(source.container.metadata) if input_tags else {}) | metadata
+        given = {k.lower() for k in metadata}  # Matroska's TITLE is -metadata title's
+        tags = {k: v for k, v in (carried_tags(source.container.metadata, source) if input_tags else {}).items()
+                if k.lower() not in given} | metadata
         self.container.metadata.update({k: v for k, v in tags.items() if v})
         outputs = {source.video.index: self.video}
         outputs |= {i: out if isinstance(out, av.stream.Stream) else out.stream for i, out in self.streams.items()}
         for stream in [source.video, *source.passthrough]:
             if stream.index in outputs:
-                outputs[stream.index].metadata.update(content_tags(stream.metadata) if input_tags else {})
+                outputs[stream.index].metadata.update(carried_tags(stream.metadata, source) if input_tags else {})
                 outputs[stream.index].disposition = stream.disposition & ~av.stream.Disposition.attached_pic
                 # the video written moves, even made from cover art alone (which MP4 then refuses)
         for spec, key, value in stream_metadata:
@@ -428,10 +431,10 @@ class Sink:
                 raise UsageError(f"-metadata:s:{spec} matches no stream of the output",
                                  "number the streams as written: s:v, s:a:0, s:s:1, ...")
             for stream in found:
+                for same in [k for k in stream.metadata if k.lower() == key.lower()]:  # Matroska's TITLE is title
+                    stream.metadata.pop(same)
                 if value:
                     stream.metadata[key] = value
-                else:
-                    stream.metadata.pop(key, None)
         start = source.start + source.zero if source.trimmed else 0.0  # where the video's time 0 was
         ends = [t for t in (source.duration, source.frames and source.frames / source.rate) if t is not None]
         kept = trimmed_chapters(source.container.chapters(), start, min(ends, default=None)) if chapters else []
@@ -744,6 +747,13 @@ def content_tags(tags: dict[str, str]) -> dict[str, str]:
     """Tags less those that describe the input's encoding or container, which would be wrong in
     the output (Matroska's statistics, durations and encoder, MP4's brands)."""
     return {k: v for k, v in tags.items() if k.split("-")[0].upper() not in ENCODING_TAGS}
+
+
+def carried_tags(tags: dict[str, str], source: Source) -> dict[str, str]:
+    """``content_tags``, a timecode moved on by the frames -ss leaves out (the first frame written
+    keeps its own)."""
+    return {k: shifted(v, source.skipped, source.input_rate) if k.lower() == "timecode" else v
+            for k, v in content_tags(tags).items()}
 
 
 def trimmed_chapters(chapters: list[dict], start: float, duration: float | None) -> list[dict]:

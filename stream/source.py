@@ -311,7 +311,7 @@ class Source:
         self.rate: Fraction = self.video.guessed_rate or self.video.average_rate or Fraction(25)
         self.upright = orientation(name, input_format, options, self.video.index)  # autorotation, as ffmpeg's
         self.width, self.height = (ctx.height, ctx.width) if self.upright[0] else (ctx.width, ctx.height)
-        self.coded = (self.width, self.height)  # the first frame's, upright (other sizes are noted when scaled)
+        self.coded = (self.width, self.height)  # frames of another size are noted when scaled: the first's, upright
         sar = self.video.sample_aspect_ratio or ctx.sample_aspect_ratio  # the container's first, as ffmpeg
         self.sample_aspect_ratio = (1 / sar if self.upright[0] else sar) if sar else None  # transposed: inverse
         self.aspect = float(self.sample_aspect_ratio or 1)  # how many times as wide as high a pixel is shown
@@ -428,6 +428,11 @@ class Source:
             return None
         return (f"'{self.name}' ends at {reached:.2f} s, its header says {declared:.2f} s: the file may be "
                 f"incomplete (a download or copy cut short)")
+
+    @property
+    def skipped(self) -> int:
+        """Frames -ss leaves out before the first kept, at the input's rate (its timecode moves by them)."""
+        return math.ceil(self.start * self.input_rate - 1e-6) if self.start else 0
 
     @property
     def trimmed(self) -> bool:

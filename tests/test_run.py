@@ -730,6 +730,38 @@ def test_r_writes_frames_at_a_constant_rate_as_ffmpeg_s_fps_filter(tmp_path):
     assert r.returncode == 0 and len(decode(tmp_path / "ten.mkv")) == 10, r.stderr
 
 
+def timecoded(path, timecode: str, frames: int = 10):
+    """A MOV at 25 fps whose first frame's timecode is ``timecode`` (a tmcd track, as cameras write)."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.metadata["timecode"] = timecode
+        for i in range(frames):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")))
+        out.mux(video.encode())
+    return path
+
+
+def test_timecode_follows_the_first_frame_written(tmp_path):
+    """-ss 0.2 cuts 5 frames at 25 fps: the timecode written (MOV's track, Matroska's tag) is the
+    first frame's, 01:00:00:05, where ffmpeg copies 01:00:00:00; -timecode sets another."""
+    src = timecoded(tmp_path / "tc.mov", "01:00:00:00")
+    for name, options, expected in (("cut.mov", ("-ss", "0.2"), "01:00:00:05"), ("cut.mkv", ("-ss", "0.2"), "01:00:00:05"),
+                                    ("whole.mov", (), "01:00:00:00"), ("set.mov", ("-timecode", "10:00:00:00"), "10:00:00:00"),
+                                    ("set.mkv", ("-timecode", "10:00:00:00"), "10:00:00:00")):
+        r = run_cli(src, tmp_path / name, "--stages", "none", *options)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp_path / name)) as c:
+            tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}
+            assert tags["timecode"] == expected
+            if name.endswith(".mov"):
+                assert [s.metadata.get("timecode") for s in c.streams.data] == [expected]  # the tmcd track
+    r = run_cli(tmp_path / "cut.mkv", tmp_path / "again.mkv", "--stages", "none", "-timecode", "03:00:00:00")
+    with av.open(str(tmp_path / "again.mkv")) as c:  # Matroska's TIMECODE replaced, not written beside
+        assert [(k, v) for k, v in c.streams.video[0].metadata.items() if k.lower() == "timecode"] == [
+            ("TIMECODE", "03:00:00:00")]
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4; so
     do ffmpeg's other spellings of those times, 200ms and 00:00.6."""

@@ -1,3 +1,6 @@
+from fractions import Fraction
+
+from dfstream.timecode import shifted
 from dfstream.timestamps import Timestamps
 
 
@@ -33,3 +36,20 @@ def test_window_bounds_the_frames_held_back():
     stamps = Timestamps(window=3)
     released = [list(stamps.push(i, i, None)) for i in range(6)]
     assert [len(r) for r in released] == [0, 0, 0, 1, 1, 1]
+
+
+def test_timecodes_move_on_by_frames_as_smpte_counts_them():
+    """Non-drop at 25 fps; drop-frame at 29.97 leaves out ;00 and ;01 of each minute but every tenth
+    (SMPTE 12M: 00:00:59;29 is followed by 00:01:00;02, 00:09:59;29 by 00:10:00;00), at 59.94 four;
+    around the clock past 24 hours; what is no timecode is left alone."""
+    ntsc, ntsc_double = Fraction(30000, 1001), Fraction(60000, 1001)
+    assert shifted("01:00:00:00", 5, Fraction(25)) == "01:00:00:05"
+    assert shifted("00:59:59:24", 1, Fraction(25)) == "01:00:00:00"
+    assert shifted("00:00:59;29", 1, ntsc) == "00:01:00;02"
+    assert shifted("00:09:59;29", 1, ntsc) == "00:10:00;00"
+    assert shifted("00:00:00;00", 17982, ntsc) == "00:10:00;00"  # frames in ten drop-frame minutes
+    assert shifted("00:00:00;00", 1800, ntsc) == "00:01:00;02"
+    assert shifted("00:00:59;59", 1, ntsc_double) == "00:01:00;04"
+    assert shifted("00:00:00:00", 1800, ntsc) == "00:01:00:00"  # ':' counts every frame number
+    assert shifted("23:59:59:24", 2, Fraction(25)) == "00:00:00:01"
+    assert shifted("not a timecode", 5, Fraction(25)) == "not a timecode"
