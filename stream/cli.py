@@ -351,6 +351,11 @@ def _run_arguments(parser) -> None:
     live = parser.add_argument_group("live")
     live.add_argument("--realtime", action="store_true",
                       help="keep up with the source's clock: lower the work size, then drop frames")
+    pace = live.add_mutually_exclusive_group()
+    pace.add_argument("-re", dest="readrate", action="store_const", const=1.0,
+                      help="read the input at its own pace, as ffmpeg's -re: a file streamed as a live source")
+    pace.add_argument("-readrate", type=positive_float, metavar="SPEED",
+                      help="read the input at SPEED times its own pace, as ffmpeg's -readrate")
     live.add_argument("--latency", choices=("normal", "low"), default="normal",
                       help="low: no input buffering, zero-latency encoder, packets flushed at once")
     live.add_argument("--preview", nargs="?", const="output", choices=("output", "split"),
@@ -523,7 +528,7 @@ def run_options(args):
     target = args.output if hasattr(args, "output") else f"x.{args.ext}"  # batch: its outputs' type
     return Options(
         stages=args.stages, batch=args.batch, references=args.reference, strength=args.strength,
-        original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, latency=args.latency, preview=args.preview,
+        original=args.original, precision=args.precision, backend=args.backend, render_factor=args.render_factor, realtime=args.realtime, readrate=args.readrate, latency=args.latency, preview=args.preview,
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device, threads=args.threads,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,

@@ -60,6 +60,7 @@ class Options:
     strength: float = STRENGTH  # stabilizer strength
     original: str | None = None  # the unprocessed input, read in step (de-flicker another tool)
     realtime: bool = False  # keep up with the source's clock: lower the work size, then drop frames
+    readrate: float | None = None  # ffmpeg's -re (1) and -readrate: frames read at that many times their pace
     latency: str = "normal"  # 'low': no buffering on input, zero-latency encoder, packets flushed
     preview: str | None = None  # 'output' or 'split': show the frames in a window
     batch: int = 8
@@ -163,7 +164,8 @@ class Pipeline:
                              options.start, options.duration, window=0 if live else 8, frames=options.frames,
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select,
-                             delays=options.delays, rate=options.rate, threads=options.threads)
+                             delays=options.delays, rate=options.rate, threads=options.threads,
+                             readrate=options.readrate)
         if options.size:
             self.source.scaled_to(*options.size)
         if options.aspect:

@@ -1,4 +1,5 @@
-"""Keeping a live run on the source's clock: lower the work size first, then drop frames.
+"""Keeping a live run on the source's clock: lower the work size first, then drop frames; and
+reading a file at its own pace (ffmpeg's -re), as a live source hands its frames.
 
 The lag of a frame is how long it has waited since it left the decoder. While
 frames wait longer than ``budget``, the work size steps down (to 75%, then
@@ -49,3 +50,22 @@ class Realtime:
         share = f" ({100 * self.dropped / total:.1f}%)" if total else ""
         size = f"; work size lowered to {self.lowest:.0%} at times" if self.lowest < 1 else ""
         return f"realtime: dropped {self.dropped} of {total} frames{share}{size}"
+
+
+class ReadRate:
+    """ffmpeg's -re and -readrate: frames handed on no sooner than their time in the video, divided
+    by ``speed``, after the first (which goes at once), so that a file streams as a live source
+    would. ``clock`` and ``sleep`` are time's, or a test's."""
+
+    def __init__(self, speed: float = 1.0, clock=time.monotonic, sleep=time.sleep):
+        self.speed, self.clock, self.sleep = speed, clock, sleep
+        self.origin: tuple[float, float] | None = None  # (clock, video time) of the first frame
+
+    def wait(self, media_time: float) -> None:
+        now = self.clock()
+        if self.origin is None:
+            self.origin = now, media_time
+            return
+        due = self.origin[0] + (media_time - self.origin[1]) / self.speed
+        if due > now:
+            self.sleep(due - now)

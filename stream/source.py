@@ -28,6 +28,7 @@ from .deinterlace import KEPT, Deinterlacer
 from .errors import DfstreamError
 from .mapping import Selection
 from .planes import RGBReader, copied
+from .realtime import ReadRate
 from .timestamps import Retimer, Timestamps
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")  # copied packet for packet
@@ -276,12 +277,14 @@ class Source:
     ``segment``: only that segment's frames (with its warm-up before them), timestamps kept,
     no pass-through streams. ``rate``: frames at this constant rate (-r), dropped or repeated, before
     the trim (so -frames:v counts them). ``threads``: the decoder's (-threads; None: FFmpeg's choice).
+    ``readrate``: frames handed on at this many times their own pace (-re: 1), not as fast as read.
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
                  hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection(),
-                 delays: dict[str, float] | None = None, rate: Fraction | None = None, threads: int | None = None):
+                 delays: dict[str, float] | None = None, rate: Fraction | None = None, threads: int | None = None,
+                 readrate: float | None = None):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -340,6 +343,7 @@ class Source:
         self.input_rate, self.rate = self.rate, self.rate * KEPT.get(deinterlace, 1)  # ivtc: 4 of 5 kept
         step = max(1, round(1 / (self.rate * self.time_base)))  # a frame as decoded (ivtc: a film frame)
         self.retimer: Retimer | None = Retimer(rate, self.time_base, step) if rate else None
+        self.pace = ReadRate(readrate) if readrate else None
         self.rate = rate or self.rate
         tagged = tag_seconds(self.video.metadata.get("DURATION", ""))  # Matroska's, of the video alone
         self.own_length = bool(self.video.duration or tagged)  # declared by the video itself, not the file
@@ -535,6 +539,8 @@ class Source:
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
             self.resized += (frame.width, frame.height) != self.coded  # as ffmpeg scales them
             frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")
+        if self.pace:
+            self.pace.wait(float(pts * self.time_base))
         segment = self.segment
         yield VideoItem(frame, pts, reader(frame) if reader else None,
                         warmup=segment is not None and pts < segment.first, beyond=ended)

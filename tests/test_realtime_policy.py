@@ -1,4 +1,6 @@
-from dfstream.realtime import Realtime
+import pytest
+
+from dfstream.realtime import ReadRate, Realtime
 
 
 def test_lowers_the_work_size_before_dropping_and_keeps_cuts():
@@ -69,3 +71,42 @@ def test_chroma_work_shrinks_with_a_lowered_work_size():
         stage = ReferenceColorizer([frame])
         stage.process(frame, StageContext(frame, luma(frame, "bt601"), [True], scale=scale))
         assert stage._size == size
+
+
+class Clock:
+    """Time that passes only when slept, and what was slept."""
+
+    def __init__(self):
+        self.now, self.sleeps = 100.0, []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_re_hands_frames_on_at_their_own_pace(tmp_path, monkeypatch):
+    """-re: a file's frames go on at their times in the video (the first at once), -readrate 2 at
+    twice that; a frame already late is not waited for; in a run, the frames as read."""
+    from fractions import Fraction
+
+    from dfstream import source
+    from tests.conftest import make_clip
+
+    for speed, due in ((1.0, 0.04), (2.0, 0.02)):
+        clock = Clock()
+        pace = ReadRate(speed, clock=lambda: clock.now, sleep=clock.sleep)
+        for t in (0.0, 0.04, 0.08, 0.12):
+            pace.wait(t)
+        assert clock.sleeps == pytest.approx([due] * 3)
+    clock = Clock()
+    pace = ReadRate(1.0, clock=lambda: clock.now, sleep=clock.sleep)
+    pace.wait(0.0)
+    clock.now += 0.5  # the work took longer than the frames' time
+    pace.wait(0.04)
+    assert clock.sleeps == []
+    clock = Clock()
+    monkeypatch.setattr(source, "ReadRate", lambda speed: ReadRate(speed, lambda: clock.now, clock.sleep))
+    src = source.Source(str(make_clip(tmp_path / "in.mkv", frames=10)), readrate=1.0)
+    assert sum(1 for i in src.items() if isinstance(i, source.VideoItem)) == 10
+    src.close()
+    assert sum(clock.sleeps) == pytest.approx(float(9 * Fraction(1, 25)))
