@@ -656,18 +656,45 @@ def stream_tags(given: list[list[str]]) -> tuple[tuple[str, str, str], ...]:
         raise UsageError(f"-metadata:s: {err}", "write -metadata:s:a:0 language=eng") from None
 
 
-def input_first(words: list[str]) -> list[str]:
-    """ffmpeg's ``-i IN`` as the input: IN moved ahead of the other words, where argparse reads IN."""
+def input_first(words: list[str], known) -> list[str]:
+    """ffmpeg's ``-i IN`` as the input: IN moved ahead of the other words, where argparse reads IN.
+    Before -i, as ffmpeg reads them: -f is the input's format, -r the rate of frames read as images
+    (-framerate), and an option dfstream does not have (``known``: those it has) the demuxer's or
+    protocol's: -safe 0, -rtsp_transport tcp, -video_size 1280x720 (--input-option)."""
     if "-i" not in words:
         return words
     at = words.index("-i")
-    rest = words[:at] + words[at + 2 :]
     if at + 1 == len(words):
         raise UsageError("-i names no input", "write -i IN")
-    if "-i" in rest:
+    name, before, after = words[at + 1], [], words[at + 2 :]
+    if "-i" in after:
         raise UsageError("dfstream reads one input, and -i is given twice",
                          "give one; the video a processed one was made from is --original")
-    return [words[at + 1], *rest]
+    k = 0
+    while k < len(words[:at]):
+        word, value = words[k], words[k + 1] if k + 1 < at else None
+        if word == "-r" and value is not None:
+            if not frames_as_images(name):
+                raise UsageError(f"-r {value} before -i forces the input's frame rate, and dfstream reads a video "
+                                 "at its own times", f"to write {value} fps, give -r after -i")
+            before += ["-framerate", value]
+        elif word == "-f" and value is not None:
+            before += ["--input-format", value]
+        elif (word[:1] == "-" and word[1:2].isalpha() and word not in known and value is not None
+              and value[:1] != "-"):
+            before += ["--input-option", f"{word[1:]}={value}"]
+        else:
+            before.append(word)
+            k -= 1
+        k += 2
+    return [name, *before, *after]
+
+
+def frames_as_images(name: str) -> bool:
+    """Whether ``name`` is read as a sequence of images: a folder of them or a numbered pattern."""
+    from .source import IMAGE_TYPES, NUMBERED
+
+    return os.path.isdir(name) or bool(NUMBERED.search(name)) and os.path.splitext(name)[1].lower() in IMAGE_TYPES
 
 
 ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",
@@ -696,7 +723,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         words.insert(0, "run")  # 'dfstream IN OUT' is short for 'dfstream run IN OUT'
         argv = ["run", *argv]
     if words[:1] == ["run"] and not {"-h", "--help"} & set(words):
-        args = parser.run.parse_intermixed_args(input_first(words[1:]))
+        args = parser.run.parse_intermixed_args(input_first(words[1:], parser.run._option_string_actions))
         args.debug, args.command = "--debug" in argv, "run"
         return args
     return parser.parse_args(argv)

@@ -762,6 +762,27 @@ def test_timecode_follows_the_first_frame_written(tmp_path):
             ("TIMECODE", "03:00:00:00")]
 
 
+def test_options_before_i_are_the_input_s_as_in_ffmpeg(tmp_path):
+    """ffmpeg's way to join reels, -f concat -safe 0 -i LIST: -f before -i is the input's format and
+    -safe, an option dfstream lacks, the demuxer's (the list names its files by absolute paths, which
+    the concat demuxer refuses unless safe is 0); -r before -i is the rate of frames read as images,
+    and refused before a video, which dfstream reads at its own times."""
+    reels = [make_clip(tmp_path / f"reel{n}.mkv", frames=5) for n in (1, 2)]
+    (tmp_path / "list.txt").write_text("".join(f"file '{reel}'\n" for reel in reels))
+    r = run_cli("-f", "concat", "-safe", "0", "-i", tmp_path / "list.txt", tmp_path / "joined.mkv", "--stages", "none")
+    assert r.returncode == 0 and len(decode(tmp_path / "joined.mkv")) == 10, r.stderr
+    refused = run_cli("-f", "concat", "-i", tmp_path / "list.txt", tmp_path / "unsafe.mkv", "--stages", "none")
+    assert refused.returncode != 0
+    for n in range(3):
+        cv2.imwrite(str(tmp_path / f"f{n:04d}.png"), pattern(n, 64, 96)[..., ::-1])
+    r = run_cli("-r", "10", "-i", tmp_path / "f%04d.png", tmp_path / "frames.mkv", "--stages", "none")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(tmp_path / "frames.mkv")) as c:
+        assert c.streams.video[0].average_rate == 10 and c.streams.video[0].frames in (0, 3)
+    r = run_cli("-r", "16", "-i", reels[0], tmp_path / "r.mkv", "--stages", "none")
+    assert r.returncode == 2 and b"give -r after -i" in r.stderr
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4; so
     do ffmpeg's other spellings of those times, 200ms and 00:00.6."""
