@@ -82,6 +82,8 @@ class EncoderSettings:
     log_level: str = "warning"  # x265's own lines on standard error: none, error, warning, info or debug
 
     def __post_init__(self):
+        if self.codec and (named := encoder(self.codec)) and named.type == "video":
+            self.codec = named.name  # ffmpeg's -c:v h264 is the encoder FFmpeg picks for it, libx264
         if self.audio_codec == "copy":
             self.audio_codec = None
         if self.subtitle_codec == "copy":

@@ -1663,16 +1663,23 @@ def test_ffmpeg_s_log_options_choose_what_is_printed(tmp_path):
     assert any(line.startswith("frames ") for line in printed["info"])
 
 
-@pytest.mark.parametrize("codec, banner", [("libx265", "x265 [info]"), ("libsvtav1", "Svt[info]")])
+@pytest.mark.parametrize("codec, banner", [("libx265", "x265 [info]"), ("hevc", "x265 [info]"), ("libsvtav1", "Svt[info]")])
 def test_encoders_that_print_themselves_follow_loglevel(tmp_path, codec, banner):
     """x265 and SVT-AV1 write to standard error on their own: -loglevel error silences them, as it
     does dfstream; verbose shows their banners."""
     src = make_clip(tmp_path / "in.mkv", frames=3, width=64, height=64)
     for level, shown in (("error", False), ("verbose", True)):
         r = run_cli(src, tmp_path / f"{level}.mkv", "--stages", "none", "-c:v", codec, "-loglevel", level,
-                    "-x265-params" if codec == "libx265" else "-g", "keyint=5" if codec == "libx265" else "5")
+                    *(("-x265-params", "keyint=5") if codec != "libsvtav1" else ("-g", "5")))
         assert r.returncode == 0, r.stderr
         assert (banner in r.stderr.decode()) == shown and (r.stderr == b"") == (not shown), r.stderr
+
+
+def test_a_codec_s_name_means_ffmpeg_s_encoder_for_it(tmp_path):
+    """-c:v h264 is libx264, as in ffmpeg, with dfstream's settings for it: crf 18, not x264's 23."""
+    out = tmp_path / "out.mkv"
+    r = run_cli(make_clip(tmp_path / "in.mkv", frames=3), out, "--stages", "none", "-c:v", "h264")
+    assert r.returncode == 0 and b" crf=18.0 " in out.read_bytes(), r.stderr
 
 
 def test_a_photo_goes_through_the_chain_into_a_still(tmp_path):
