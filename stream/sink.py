@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import av
+import av.logging
 
 from .colour import LAYOUTS, PixelLayout, Tags
 from .errors import DfstreamError, UsageError
@@ -512,12 +513,19 @@ class Sink:
         """Open the encoder now, so that an option it does not have (FFmpeg leaves those over) or a
         value it refuses is an error before any work, not a setting silently ignored."""
         fix = f"check --encoder-option, --crf and --preset ('ffmpeg -h encoder={codec}' lists its options)"
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)
         try:
-            ctx.open()
+            with av.logging.Capture() as logs:
+                ctx.open()
         except (ValueError, av.error.FFmpegError) as err:
             given = f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else ""
-            raise UsageError(f"encoder '{codec}' refused its settings{given}: {describe_av_error(err)}",
-                             fix + ", or pass another -c:v") from None
+            said = " ".join(" ".join(line.split()) for _, _, line in logs  # FFmpeg's reason: a DV size, ...
+                            if not line.startswith("ff_"))  # not its internal calls that failed with it
+            raise UsageError(f"encoder '{codec}' refused its settings{given}: {said or describe_av_error(err)}",
+                             fix + ", -s, or another -c:v") from None
+        finally:
+            av.logging.set_level(level)
         if ctx.options:
             unknown = ", ".join(f"'{k}'" for k in ctx.options)
             raise UsageError(f"encoder '{codec}' has no option {unknown}", fix)

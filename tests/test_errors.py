@@ -220,10 +220,12 @@ def test_a_start_past_the_end_names_the_input_length(tmp_path):
 
 @pytest.mark.parametrize("options, words", [(("--encoder-option", "bogus=1"), ("has no option 'bogus'",)),
                                             (("-c:v", "mpeg4", "-crf", "20"), ("'mpeg4' has no option 'crf'",)),
-                                            (("--encoder-option", "crf=abc"), ("refused its settings", "crf=abc"))])
+                                            (("--encoder-option", "crf=abc"), ("refused its settings", "crf=abc")),
+                                            (("-c:v", "h263", "-f", "mov"), ("96x64 is not valid for the H.263", "176x144"))])
 def test_encoder_settings_it_does_not_take_are_refused(tmp_path, options, words):
     """An option the encoder lacks, or a value it refuses: one line naming it before any work,
-    nothing written (FFmpeg would leave an unknown one over and encode at its defaults)."""
+    nothing written (FFmpeg would leave an unknown one over and encode at its defaults); where the
+    encoder says why it refuses (H.263's sizes), its words."""
     src = make_clip(tmp_path / "in.mkv", frames=4)
     r = run_cli(src, tmp_path / "out.mkv", *options)
     assert_one_line_error(r, *words, "ffmpeg -h encoder=")
