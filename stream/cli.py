@@ -698,6 +698,8 @@ def frames_as_images(name: str) -> bool:
 
 
 ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",
+                   "-keyint_min": "keyint_min", "-sc_threshold": "sc_threshold", "-refs": "refs",
+                   "-maxrate": "maxrate", "-minrate": "minrate", "-bufsize": "bufsize",
                    "-x264-params": "x264-params", "-x265-params": "x265-params"}  # ffmpeg's own words for them
 FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
 REFUSED = {**{word: (f"{word}: dfstream runs its stages, not FFmpeg's filters",

@@ -1560,14 +1560,16 @@ def test_movflags_faststart_puts_the_index_first(tmp_path):
 
 
 def test_a_fractional_crf_and_ffmpeg_s_encoder_options_reach_the_encoder(tmp_path):
-    """-crf 20.5, and ffmpeg's -g, -bf and -x264-params, as ffmpeg takes them: x264 records the
-    settings it encoded with in the stream."""
+    """-crf 20.5, and ffmpeg's -g, -bf, -keyint_min, -sc_threshold, -maxrate, -bufsize and -x264-params,
+    as ffmpeg takes them: x264 records the settings it encoded with in the stream."""
     out = tmp_path / "out.mkv"
     r = run_cli(make_clip(tmp_path / "in.mkv", frames=4), out, "--stages", "none", "-crf", "20.5", "-g", "12",
-                "-bf", "0", "-x264-params", "ref=2")
+                "-bf", "0", "-keyint_min", "3", "-sc_threshold", "0", "-maxrate", "2M", "-bufsize", "4M",
+                "-x264-params", "ref=2")
     assert r.returncode == 0, r.stderr
     settings = out.read_bytes()
-    assert all(f" {s} ".encode() in settings for s in ("crf=20.5", "keyint=12", "bframes=0", "ref=2"))
+    assert all(f" {s} ".encode() in settings for s in ("crf=20.5", "keyint=12", "bframes=0", "ref=2", "keyint_min=3",
+                                                       "scenecut=0", "vbv_maxrate=2000", "vbv_bufsize=4000"))
 
 
 @pytest.mark.parametrize("name, codec, exact", [("key.png", "png", True), ("key.tif", "tiff", True),
