@@ -105,6 +105,8 @@ def streams(name: str, select, input_format: str | None = None, options: dict | 
             fate = ("processed" if stream is source.video else "kept" if stream in kept
                     else "left: dfstream processes one video stream" if stream in source.ignored
                     else "left: no audio found in it" if stream in source.silent
+                    else "its timecode goes with the video's tags (MOV, MP4 and MXF write it again)"
+                    if stream in source.uncarried and stream.metadata.get("timecode")
                     else "left: dfstream writes no data streams" if stream in source.uncarried
                     else "left out (-map, -an, -sn)")
             lines.append(f"  #{stream.index} {_described(stream)}: {fate}")

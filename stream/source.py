@@ -398,6 +398,8 @@ class Source:
             notes.append(f"ignoring video stream #{stream.index} ({what}): dfstream processes one, "
                          f"#{self.video.index}, as ffmpeg maps one")
         for stream in self.uncarried:
+            if stream.metadata.get("timecode"):  # MOV's timecode track: FFmpeg puts its timecode on the video too
+                continue
             notes.append(f"ignoring {stream.type} stream #{stream.index} ({stream.name or 'unknown codec'}): dfstream "
                          "writes video, audio, subtitles and attachments")
         for stream in self.silent:

@@ -744,18 +744,21 @@ def timecoded(path, timecode: str, frames: int = 10):
 
 def test_timecode_follows_the_first_frame_written(tmp_path):
     """-ss 0.2 cuts 5 frames at 25 fps: the timecode written (MOV's track, Matroska's tag) is the
-    first frame's, 01:00:00:05, where ffmpeg copies 01:00:00:00; -timecode sets another."""
+    first frame's, 01:00:00:05, where ffmpeg copies 01:00:00:00; -timecode sets another. The input's
+    timecode track is not noted as a data stream left out (nor by info): its timecode is kept."""
     src = timecoded(tmp_path / "tc.mov", "01:00:00:00")
     for name, options, expected in (("cut.mov", ("-ss", "0.2"), "01:00:00:05"), ("cut.mkv", ("-ss", "0.2"), "01:00:00:05"),
                                     ("whole.mov", (), "01:00:00:00"), ("set.mov", ("-timecode", "10:00:00:00"), "10:00:00:00"),
                                     ("set.mkv", ("-timecode", "10:00:00:00"), "10:00:00:00")):
         r = run_cli(src, tmp_path / name, "--stages", "none", *options)
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0 and b"ignoring data stream" not in r.stderr, r.stderr  # the tmcd track's is kept
         with av.open(str(tmp_path / name)) as c:
             tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}
             assert tags["timecode"] == expected
             if name.endswith(".mov"):
                 assert [s.metadata.get("timecode") for s in c.streams.data] == [expected]  # the tmcd track
+    assert run_cli("info", src).stdout.decode().splitlines()[2].endswith(": its timecode goes with the video's tags "
+                                                                          "(MOV, MP4 and MXF write it again)")
     r = run_cli(tmp_path / "cut.mkv", tmp_path / "again.mkv", "--stages", "none", "-timecode", "03:00:00:00")
     with av.open(str(tmp_path / "again.mkv")) as c:  # Matroska's TIMECODE replaced, not written beside
         assert [(k, v) for k, v in c.streams.video[0].metadata.items() if k.lower() == "timecode"] == [
