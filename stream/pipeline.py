@@ -41,7 +41,7 @@ from .scenes import SceneCuts
 from .signals import stop_on_signals
 from .sink import EncoderSettings, Sink, check_target, output_layout, still_frames
 from .source import Source, VideoItem
-from .summary import Batch, OutputFrame, Summary
+from .summary import Batch, OutputFrame, Summary, counted
 from .threads import SharedCores
 from .transfer import Download, Transfers
 
@@ -519,6 +519,9 @@ class Pipeline:
             self.summary.latency = (1000 * ordered[len(ordered) // 2], 1000 * ordered[int(0.95 * (len(ordered) - 1))])
         if self.realtime:
             self.summary.notes.append(self.realtime.report())
+        if retimer := self.source.retimer:
+            self.summary.notes.append(f"-r {self.source.rate}: {counted(retimer.repeated, 'frame')} repeated, "
+                                      f"{retimer.dropped} dropped, as ffmpeg's dup and drop")
         if self.source.corrupt_packets:
             self.summary.notes.append(f"skipped {self.source.corrupt_packets} damaged video packets")
         if cut := self.source.cut_short():

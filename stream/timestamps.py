@@ -61,12 +61,14 @@ class Retimer(Generic[T]):
     a tick already shown are dropped, and a frame fills every tick up to the next one's (repeated),
     the last up to its end, ``step`` after it. Ticks count from time 0, so the parts of one film
     made apart fit together. Pushes (item, pts) in increasing pts (``time_base``); gives (item, pts,
-    repeated) at the ticks, one frame late (the next tells how often), ``repeated`` from its second."""
+    repeated) at the ticks, one frame late (the next tells how often), ``repeated`` from its second;
+    counts the frames ``repeated`` and ``dropped``, as ffmpeg's dup and drop."""
 
     def __init__(self, rate: Fraction, time_base: Fraction, step: int):
         self.rate, self.time_base, self.step = rate, time_base, step
         self._held: tuple[T, int] | None = None  # the latest item and its pts
         self._next = 0  # the first tick not shown yet
+        self.repeated = self.dropped = 0  # frames shown again, frames not shown
 
     def push(self, item: T, pts: int) -> Iterator[tuple[T, int, bool]]:
         tick = self._tick(pts)
@@ -83,6 +85,8 @@ class Retimer(Generic[T]):
 
     def _fill(self, until: int) -> Iterator[tuple[T, int, bool]]:
         """The held item at each tick from the next up to ``until`` (none if it rounds past them)."""
+        self.repeated += max(0, until - self._next - 1)
+        self.dropped += until <= self._next
         for n in range(self._next, until):
             yield self._held[0], round(n / (self.rate * self.time_base)), n > self._next
         self._next = max(self._next, until)

@@ -712,7 +712,8 @@ def fps_filtered(path, rate: str) -> list[tuple[float, np.ndarray]]:
 def test_r_writes_frames_at_a_constant_rate_as_ffmpeg_s_fps_filter(tmp_path):
     """-r drops or repeats frames to a constant rate: the same frames at the same times as FFmpeg's
     fps filter gives, from 25 fps to 12, 50 and 30000/1001, and from frames at uneven times; the
-    rate is the stream's; -frames:v counts the frames written."""
+    rate is the stream's; a note counts the frames dropped and repeated; -frames:v counts the frames
+    written."""
     steady = make_clip(tmp_path / "cfr.mkv", frames=20)
     uneven = make_clip(tmp_path / "vfr.mkv", frames=12, pts=[0, 40, 50, 130, 140, 150, 260, 300, 310, 420, 430, 500],
                        time_base=Fraction(1, 1000))
@@ -726,6 +727,9 @@ def test_r_writes_frames_at_a_constant_rate_as_ffmpeg_s_fps_filter(tmp_path):
             written = [(float(f.pts * f.time_base), f.to_ndarray()) for f in c.decode(video=0)]
         assert len(written) == len(truth) > 0
         assert all(abs(t - u) < 1e-3 and np.array_equal(a, b) for (t, a), (u, b) in zip(written, truth))
+        if clip == steady and rate in ("12", "50"):  # the frames dropped and repeated, as ffmpeg's drop and dup
+            said = {"12": f"0 frames repeated, {20 - len(truth)} dropped", "50": "20 frames repeated, 0 dropped"}
+            assert f"note: -r {rate}: {said[rate]}".encode() in r.stderr, r.stderr
     r = run_cli(steady, tmp_path / "ten.mkv", "--stages", "none", "-r", "50", "-frames:v", "10")
     assert r.returncode == 0 and len(decode(tmp_path / "ten.mkv")) == 10, r.stderr
 
