@@ -59,8 +59,8 @@ class Retimer(Generic[T]):
     """ffmpeg's -r on the output: frames at a constant ``rate``, as FFmpeg's fps filter makes them.
     Each tick n / rate shows the last frame whose time rounds to it or before: frames that round to
     a tick already shown are dropped, and a frame fills every tick up to the next one's (repeated),
-    the last up to its end, ``step`` after it. Ticks count from time 0, so the parts of one film
-    made apart fit together. Pushes (item, pts) in increasing pts (``time_base``); gives (item, pts,
+    the last up to its end, ``step`` after it. Ticks are whole multiples of 1 / rate, as in the fps
+    filter's time base. Pushes (item, pts) in increasing pts (``time_base``); gives (item, pts,
     repeated) at the ticks, one frame late (the next tells how often), ``repeated`` from its second;
     counts the frames ``repeated`` and ``dropped``, as ffmpeg's dup and drop."""
 
