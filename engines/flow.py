@@ -60,7 +60,7 @@ class DISFlow:
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         n, _, h, w = a.shape
         scale = min(1.0, self.max_side / max(h, w))
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        size = (max(12, round(w * scale)), max(12, round(h * scale)))  # DIS takes no image under 12 pixels
         flow = torch.empty(n, 2, size[1], size[0])  # planar: warps and checks read contiguous planes
         for i, planes in enumerate(flow.numpy()):
             planes[:] = self._dis.calc(self._u8(a, i, size), self._u8(b, i, size), None).transpose(2, 0, 1)

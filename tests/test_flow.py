@@ -125,6 +125,15 @@ def test_dis_recovers_a_translation():
     assert abs(flow[0].median() - 3) < 0.3 and abs(flow[1].median() - 2) < 0.3
 
 
+def test_dis_measures_frames_smaller_than_it_takes():
+    """OpenCV's DIS refuses images under 12 pixels on both sides: an 8x8 pair (the chroma of a
+    16x16 video, or -s 8x8) is measured scaled up to 12x12, the flow scaled back to 8x8."""
+    base = torch.zeros(1, 1, 8, 8)
+    base[..., 2:5, 2:5] = 1.0
+    flow = DISFlow("ultrafast")(base, torch.roll(base, shifts=1, dims=3))
+    assert flow.shape == (1, 2, 8, 8) and torch.isfinite(flow).all()
+
+
 def test_dis_reuses_a_frame_it_converted_only_for_that_same_frame():
     """DIS keeps the 8-bit frames it made, known by identity: a sequence of calls gives what
     OpenCV's DIS gives on each pair converted afresh (moving texture, where DIS is repeatable)."""
