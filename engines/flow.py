@@ -60,7 +60,8 @@ class DISFlow:
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         n, _, h, w = a.shape
         scale = min(1.0, self.max_side / max(h, w))
-        size = (max(12, round(w * scale)), max(12, round(h * scale)))  # DIS takes no image under 12 pixels
+        width = max(12, round(w * scale))  # DIS takes no image under 12 pixels, and OpenCV 5.1's crashes
+        size = (width, max(12 if width <= 32 else 32, round(h * scale)))  # on one wider than 32 under 32 high
         flow = torch.empty(n, 2, size[1], size[0])  # planar: warps and checks read contiguous planes
         for i, planes in enumerate(flow.numpy()):
             planes[:] = self._dis.calc(self._u8(a, i, size), self._u8(b, i, size), None).transpose(2, 0, 1)

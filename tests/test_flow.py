@@ -127,11 +127,14 @@ def test_dis_recovers_a_translation():
 
 def test_dis_measures_frames_smaller_than_it_takes():
     """OpenCV's DIS refuses images under 12 pixels on both sides: an 8x8 pair (the chroma of a
-    16x16 video, or -s 8x8) is measured scaled up to 12x12, the flow scaled back to 8x8."""
-    base = torch.zeros(1, 1, 8, 8)
-    base[..., 2:5, 2:5] = 1.0
-    flow = DISFlow("ultrafast")(base, torch.roll(base, shifts=1, dims=3))
-    assert flow.shape == (1, 2, 8, 8) and torch.isfinite(flow).all()
+    16x16 video, or -s 8x8) is measured scaled up to 12x12, the flow scaled back to 8x8; a strip
+    wider than 32 pixels is measured at 32 high at least (under that, OpenCV 5.1's DIS can crash the
+    process: 200x12, 100x24)."""
+    for h, w in ((8, 8), (12, 1024), (12, 200), (24, 100), (1500, 12)):  # strips: OpenCV 5.1 crashed on some
+        base = torch.zeros(1, 1, h, w)
+        base[..., 2:5, 2:5] = 1.0
+        flow = DISFlow("ultrafast", max_side=640)(base, torch.roll(base, shifts=1, dims=3))
+        assert flow.shape == (1, 2, h, w) and torch.isfinite(flow).all()
 
 
 def test_dis_reuses_a_frame_it_converted_only_for_that_same_frame():
