@@ -8,6 +8,7 @@ run leaves nothing under the target name. ``-`` writes to standard output.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import math
 import os
@@ -23,7 +24,7 @@ from .errors import DfstreamError, UsageError
 from .mapping import Specifier
 from .palette import Palettes
 from .planes import ACCURATE
-from .source import IMAGE_TYPES, NUMBERED, Source, describe_av_error, is_url
+from .source import NUMBERED, Source, describe_av_error, is_url
 from .summary import counted
 from .timecode import shifted
 
@@ -158,6 +159,16 @@ def is_still(target: str | None) -> bool:
     return bool(target) and os.path.splitext(target)[1].lower() in STILLS and not NUMBERED.search(target)
 
 
+def is_sequence(target: str | None) -> bool:
+    """An image name with FFmpeg's number pattern (frame%05d.png): one image per frame, from 1 on."""
+    return bool(target) and os.path.splitext(target)[1].lower() in STILLS and bool(NUMBERED.search(target))
+
+
+def numbered(pattern: str, n: int) -> str:
+    """The name of image ``n`` of a sequence, as FFmpeg's image2 muxer numbers it."""
+    return NUMBERED.sub(lambda match: match[0] % n, pattern)
+
+
 def still_frames(target: str | None, frames: int | None) -> int | None:
     """-frames:v for ``target``: a still holds one frame; more is refused."""
     if not is_still(target):
@@ -173,7 +184,7 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
     JPEG, TIFF, ...), an MPEG program stream's own (.mpg: MPEG-1, .vob: MPEG-2, which its players
     expect), libx264 where the output container can start a file of H.264, else the container's
     own (WebM: libvpx-vp9, Ogg: VP8)."""
-    if not fmt and is_still(target):
+    if not fmt and (is_still(target) or is_sequence(target)):
         return STILLS[os.path.splitext(target)[1].lower()]
     if not fmt and (not target or target == "-" or is_url(target)):
         return "libx264"
@@ -303,13 +314,11 @@ def check_target(target: str, source_name: str, overwrite: bool, original: str |
             raise DfstreamError(f"output '{target}' is {what}", "choose another output name")
     if os.path.isdir(target):
         raise DfstreamError(f"output '{target}' is a directory", "give a file name")
-    if os.path.splitext(target)[1].lower() in IMAGE_TYPES and not is_still(target):  # frames%05d.png
-        raise DfstreamError(f"output '{target}' names a sequence of images: dfstream writes a video or one still",
-                            "write OUT.mkv (with --pix-fmt yuv444p --crf 0 every frame is kept exactly)")
     if is_device(target):
         return  # /dev/null, a FIFO: nothing there to lose
-    if os.path.exists(target) and not overwrite:
-        raise DfstreamError(f"output '{target}' exists", "pass -y to overwrite it")
+    first = numbered(target, 1) if is_sequence(target) else target
+    if os.path.exists(first) and not overwrite:
+        raise DfstreamError(f"output '{first}' exists", "pass -y to overwrite it")
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise DfstreamError(f"cannot write '{target}': folder '{folder}' does not exist",
@@ -384,9 +393,9 @@ class Sink:
                           else self._add_video(source, settings, low_latency))
             if settings.movflags:
                 self._set_movflags(settings.movflags)
-            still = is_still(target)  # one picture: the sound, subtitles and attachments are not asked for
-            self.streams = {s.index: out for s in source.passthrough if not still and (out := self._add_copy(s))}
-            self._add_attachments([] if still else source.attachments)
+            pictures = is_still(target) or is_sequence(target)  # images: no sound, subtitles or attachments asked for
+            self.streams = {s.index: out for s in source.passthrough if not pictures and (out := self._add_copy(s))}
+            self._add_attachments([] if pictures else source.attachments)
             self._copy_tags(source, metadata or {}, stream_metadata, input_tags, chapters)
         except Exception:
             self.abort()
@@ -677,9 +686,15 @@ class Sink:
         self._write(None)
 
     def finish(self) -> None:
-        """Complete the output and move it to its name."""
+        """Complete the output and move it to its name (a sequence: each image to its own)."""
         self._close()
-        if self.path:
+        if self.path and is_sequence(self.target):
+            for n in range(1, self.frames + 1):
+                os.replace(numbered(self.path, n), numbered(self.target, n))
+            if os.path.exists(after := numbered(self.target, self.frames + 1)):
+                self.notes.append(f"'{after}' and the images after it are an earlier run's: this sequence ends at "
+                                  f"'{numbered(self.target, self.frames)}'")
+        elif self.path:
             os.replace(self.path, self.target)
 
     def finish_partial(self) -> str | None:
@@ -691,6 +706,9 @@ class Sink:
             return None
         if not self.path:
             return None
+        if is_sequence(self.target):  # each image written is whole
+            self.finish()
+            return self.target
         name = partial_name(self.target)
         os.replace(self.path, name)
         return name
@@ -704,7 +722,10 @@ class Sink:
         self._remove_temporary()
 
     def _remove_temporary(self) -> None:
-        if self.path and os.path.exists(self.path):
+        if self.path and is_sequence(self.target):
+            for name in glob.glob(NUMBERED.sub("*", glob.escape(self.path))):
+                os.remove(name)
+        elif self.path and os.path.exists(self.path):
             os.remove(self.path)
 
 

@@ -90,7 +90,7 @@ def test_output_problems(tmp_path, clip):
         ((clip, tmp_path / "missing" / "out.mp4"), "does not exist"),
         ((clip, tmp_path / "clip.mkv" / "out.mp4"), "does not exist"),
         ((clip, tmp_path), "is a directory"),
-        ((clip, tmp_path / "frame%05d.png"), "names a sequence of images"),
+        ((clip, tmp_path / "missing" / "frame%05d.png"), "does not exist"),
         ((clip, tmp_path / "still.jpg", "-frames:v", "2"), "is one still: -frames:v 2 asks for more frames"),
         ((clip, tmp_path / "out.unknownext"), "-f FORMAT"),
         ((clip, "-"), "-f"),

@@ -61,6 +61,7 @@ def workdir(tmp_path):
     for name in ("film.avi", "film.mkv", "film.mp4", "in.mkv", "STABILIZED.mp4", "INPUT.mp4", "PROCESSED.mp4"):
         make_clip(tmp_path / name, width=160, height=96, frames=12, audio="aac" if name != "film.avi" else None)
     cv2.imwrite(str(tmp_path / "still.png"), pattern(0, 96, 160)[..., ::-1])
+    (tmp_path / "restored").mkdir()  # for a sequence of images written
     for folder, gain in (("INPUT", 1.0), ("PROCESSED", 0.9), ("frames", 1.0), ("TRUTH", 1.0)):  # as images
         (tmp_path / folder).mkdir()
         for i in range(12):

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import math
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -1623,6 +1624,35 @@ def test_encoders_of_r_g_b_alone_keep_the_colour(tmp_path, name, codec):
     assert np.abs(pictures[0][..., 0] - pictures[0][..., 2]).mean() > 10  # colour, not grey
     r = run_cli(src, tmp_path / "a64.avi", "--stages", "none", "-c:v", "a64multi")
     assert r.returncode == 2 and b"a64multi takes none of the pixel formats" in r.stderr
+
+
+@pytest.mark.parametrize("pattern, exact", [("frame%05d.png", True), ("%03d.dpx", True), ("f%d.jpg", False)])
+def test_an_image_pattern_writes_a_sequence(tmp_path, pattern, exact):
+    """OUT with FFmpeg's number pattern writes one image per frame, numbered from 1 as FFmpeg's
+    image2 muxer numbers them (how scans are handed on): PNG and DPX in R'G'B' exactly as each frame
+    reads, JPEG within its losses; images hold no sound, so none is noted as dropped; nothing else
+    is left in the folder. The first image there already is refused without -y; with -y, images an
+    earlier, longer run left after the new ones are noted."""
+    src = make_clip(tmp_path / "in.mkv", frames=4, audio="aac")
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / pattern
+    r = run_cli(src, target, "--stages", "none")
+    assert r.returncode == 0 and b"note" not in r.stderr, r.stderr
+    with av.open(str(src)) as c:
+        truth = [f.reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int) for f in c.decode(video=0)]
+    files = sorted(os.listdir(tmp_path / "out"))
+    assert files == sorted(pattern % n for n in range(1, 5))
+    for n, frame in enumerate(truth, 1):
+        with av.open(str(tmp_path / "out" / (pattern % n))) as c:
+            picture = next(c.decode(video=0)).reformat(format="rgb24", interpolation=ACCURATE).to_ndarray().astype(int)
+        error = np.abs(picture - frame)
+        assert error.max() == 0 if exact else 0 < error.mean() < 4  # JPEG at its encoder's default quality
+    again = run_cli(src, target, "--stages", "none")
+    assert again.returncode == 1 and f"'{tmp_path / 'out' / (pattern % 1)}' exists".encode() in again.stderr
+    shorter = run_cli(src, target, "--stages", "none", "-y", "-frames:v", "2")
+    assert shorter.returncode == 0 and f"'{tmp_path / 'out' / (pattern % 3)}' and the images after it are an " \
+                                      f"earlier run's".encode() in shorter.stderr, shorter.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == files
 
 
 def test_a_still_of_deep_video_keeps_its_depth(tmp_path):
