@@ -72,6 +72,15 @@ def parse_time(text: str) -> float:
     return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
 
 
+def before_end(text: str) -> float:
+    """ffmpeg's -sseof: a time before the end, negative (-30, -00:01:00) or 0, as seconds (0 or less)."""
+    if text.startswith("-"):
+        return -parse_time(text[1:])
+    if parse_time(text) != 0:
+        raise argparse.ArgumentTypeError(f"-sseof '{text}' lies after the end: give a negative time, -30 for the last 30 s")
+    return 0.0
+
+
 def mapped(text: str) -> bool:
     """ffmpeg's -map_metadata and -map_chapters for one input: 0 copies (True), -1 does not."""
     if text not in ("0", "-1"):
@@ -246,7 +255,10 @@ def _run_arguments(parser) -> None:
     parser.add_argument("--hwaccel", metavar="DEVICE",
                         help="decode on a device like ffmpeg's -hwaccel (cuda: NVDEC), falling back to software "
                              "for codecs it lacks")
-    parser.add_argument("-ss", "--start", type=parse_time, help="start at this time (12.5, 1500ms, MM:SS or HH:MM:SS.ms)")
+    begin = parser.add_mutually_exclusive_group()
+    begin.add_argument("-ss", "--start", type=parse_time, help="start at this time (12.5, 1500ms, MM:SS or HH:MM:SS.ms)")
+    begin.add_argument("-sseof", dest="from_end", type=before_end, metavar="-TIME",
+                       help="start this long before the input's end, as ffmpeg's -sseof: -30 keeps the last 30 s")
     until = parser.add_mutually_exclusive_group()
     until.add_argument("-t", "--duration", type=parse_duration, help="stop after this much input time")
     until.add_argument("-to", "--to", type=parse_time, metavar="END",
@@ -532,7 +544,7 @@ def run_options(args):
         engines={s: getattr(args, s) for s in ("colorize", "stabilize", "cartoonize")}, max_height=args.max_height, device=args.device, threads=args.threads,
         input_format=args.input_format, hwaccel=args.hwaccel, input_options=input_options(args),
         deinterlace=args.deinterlace,
-        start=args.start, duration=duration(args), frames=still_frames(target, args.frames), rate=args.rate and Fraction(args.rate), size=args.size, aspect=args.aspect,
+        start=args.start, from_end=args.from_end, duration=duration(args), frames=still_frames(target, args.frames), rate=args.rate and Fraction(args.rate), size=args.size, aspect=args.aspect,
         audio_delay=args.audio_delay, subtitle_delay=args.subtitle_delay,
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata) | ({"timecode": args.timecode} if args.timecode else {}),
@@ -553,6 +565,8 @@ def duration(args) -> float | None:
     """-t, or -to less -ss."""
     if args.to is None:
         return args.duration
+    if args.from_end is not None:
+        raise UsageError("-to counts from the input's start, and -sseof from its end", "give -t for a duration")
     if args.to <= (args.start or 0):
         raise UsageError(f"-to {args.to:g} is not after -ss {args.start or 0:g}: it leaves no time",
                          "give a -to later than -ss, or -t for a duration")
@@ -633,14 +647,14 @@ def _terminate(signum, frame):
 
 
 def attached(argv: list[str]) -> list[str]:
-    """``-map SPEC`` as ``-map=SPEC`` (argparse takes ffmpeg's negative maps, -map -0:s, for
-    options); ffmpeg's per-stream ``-metadata:s:SPEC`` as ``--stream-metadata SPEC``, its global
+    """``-map SPEC`` as ``-map=SPEC`` and ``-sseof -TIME`` as ``-sseof=-TIME`` (argparse takes
+    ffmpeg's negative maps, -map -0:s, and times, -00:01:00, for options); ffmpeg's per-stream ``-metadata:s:SPEC`` as ``--stream-metadata SPEC``, its global
     ``-metadata:g`` as ``-metadata``."""
     out, words = [], iter(argv)
     for word in words:
-        if word == "-map":
+        if word in ("-map", "-sseof"):  # their values start with '-', as options do
             following = next(words, None)
-            out.append(word if following is None else f"-map={following}")
+            out.append(word if following is None else f"{word}={following}")
         elif word in ("-metadata:s", "-metadata:g") or word.startswith("-metadata:s:"):
             out += ["-metadata"] if word == "-metadata:g" else ["--stream-metadata", word[len("-metadata:s:"):]]
         else:

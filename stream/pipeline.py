@@ -75,6 +75,7 @@ class Options:
     deinterlace: str = "auto"  # 'auto': idet, bwdif on interlaced frames; 'off': as decoded; 'ivtc': pulldown undone
     input_options: dict[str, str] = field(default_factory=dict)
     start: float | None = None
+    from_end: float | None = None  # ffmpeg's -sseof: the start, in seconds (0 or less) from the input's end
     duration: float | None = None
     frames: int | None = None  # ffmpeg's -frames:v: at most this many frames
     rate: Fraction | None = None  # ffmpeg's -r: frames written at this constant rate, dropped or repeated
@@ -165,7 +166,7 @@ class Pipeline:
                              hwaccel=options.hwaccel,
                              segment=options.segment, deinterlace=options.deinterlace, select=options.select,
                              delays=options.delays, rate=options.rate, threads=options.threads,
-                             readrate=options.readrate)
+                             readrate=options.readrate, from_end=options.from_end)
         if options.size:
             self.source.scaled_to(*options.size)
         if options.aspect:
@@ -234,7 +235,7 @@ class Pipeline:
         """The unprocessed video the input was made from, read frame for frame in step."""
         original = Source(options.original, None, None, options.start, options.duration, frames=options.frames,
                           segment=options.segment and options.segment.original, deinterlace=options.deinterlace,
-                          rate=options.rate, threads=options.threads)
+                          rate=options.rate, threads=options.threads, from_end=options.from_end)
         original.passthrough = []
         original.rgb = True
         original.width, original.height = original.coded = self.source.width, self.source.height  # scaled, noted
@@ -500,7 +501,7 @@ class Pipeline:
         return self.summary
 
     def _nothing_decoded(self) -> DfstreamError:
-        if self.options.start is not None or self.options.duration is not None:
+        if self.options.start is not None or self.options.from_end is not None or self.options.duration is not None:
             length = f" ({self.source.declared[1]:.2f} s long)" if self.source.declared else ""
             return DfstreamError(f"no video frame of '{self.source.name}'{length} lies in the -ss/-t window",
                                  "choose -ss within the input's duration")

@@ -191,8 +191,8 @@ def check(source: str, target: str | None, options) -> None:
         raise UsageError("--workers needs an output file", "name an output .mkv file")
     if (options.format or os.path.splitext(target)[1].lstrip(".").lower()) not in ("mkv", "matroska"):
         raise UsageError("--workers writes Matroska (the segments are joined in it)", "name the output .mkv")
-    if options.start is not None or options.duration is not None or options.frames:
-        raise UsageError("--workers cannot be combined with -ss/-t/-to/-frames:v", "trim first, or drop --workers")
+    if options.start is not None or options.from_end is not None or options.duration is not None or options.frames:
+        raise UsageError("--workers cannot be combined with -ss/-sseof/-t/-to/-frames:v", "trim first, or drop --workers")
     if options.realtime or options.preview or options.progress_url or options.readrate:
         raise UsageError("--workers cannot be combined with --realtime, -re, --preview or -progress", "drop --workers")
     if options.deinterlace == "ivtc" or options.rate:

@@ -278,13 +278,14 @@ class Source:
     no pass-through streams. ``rate``: frames at this constant rate (-r), dropped or repeated, before
     the trim (so -frames:v counts them). ``threads``: the decoder's (-threads; None: FFmpeg's choice).
     ``readrate``: frames handed on at this many times their own pace (-re: 1), not as fast as read.
+    ``from_end``: ffmpeg's -sseof, a start this many seconds (0 or less) from the end its header gives.
     """
 
     def __init__(self, name: str, input_format: str | None = None, options: dict | None = None,
                  start: float | None = None, duration: float | None = None, window: int = 8, frames: int | None = None,
                  hwaccel: str | None = None, segment=None, deinterlace: str = "auto", select: Selection = Selection(),
                  delays: dict[str, float] | None = None, rate: Fraction | None = None, threads: int | None = None,
-                 readrate: float | None = None):
+                 readrate: float | None = None, from_end: float | None = None):
         self.name = name
         self.container = open_input(name, input_format, options, hwaccel)
         if not self.container.streams.video:
@@ -359,6 +360,12 @@ class Source:
             self.declared = None
         self.last_pts: int | None = None  # of the last video frame decoded
         self.read_to_end = False  # the demuxer ran out of packets (not stopped, not trimmed)
+        if from_end is not None:
+            if self.declared is None:
+                self.container.close()
+                raise DfstreamError(f"-sseof counts from the end of '{name}', whose length its header does not give",
+                                    "give -ss instead")
+            self.start = start = max(0.0, sum(self.declared) - self.zero + from_end)
         if start or (segment and segment.warm):
             try:
                 seek(self.container, self.video, segment.warm if segment else int((start + self.zero) / self.time_base))

@@ -176,6 +176,8 @@ def test_a_container_for_sound_is_refused(tmp_path, clip, name):
     (["-ac", "1"], "-ac sets the channels of re-encoded audio, and the audio is copied"),  # not -acodec 1
     (["-threads", "two"], "argument -threads: 'two' is not a whole number"),  # not -t hreads
     (["-vn"], "-vn leaves the video out"),
+    (["-sseof", "5"], "lies after the end: give a negative time"),
+    (["-sseof", "-1", "-ss", "1"], "not allowed with argument -ss"),
     (["-progress", "tcp://127.0.0.1:9"], "writes its report to a pipe or a file"),
     (["-shortest"], "cut them all with -t"),
     (["-r", "0"], "'0' is not a frame rate"),

@@ -791,6 +791,26 @@ def test_options_before_i_are_the_input_s_as_in_ffmpeg(tmp_path):
     assert r.returncode == 2 and b"give -r after -i" in r.stderr
 
 
+def test_sseof_keeps_the_end_of_the_input(tmp_path):
+    """-sseof -0.4, as ffmpeg's, keeps the last 0.4 s of a 2 s clip: its last 10 frames, the same
+    as -ss 1.6 writes; -sseof -00:00:00.4 is the same time; -to with it is refused (it counts from
+    the start)."""
+    src = make_clip(tmp_path / "in.mkv", frames=50)
+    for name, options in (("end.mkv", ("-sseof", "-0.4")), ("clock.mkv", ("-sseof", "-00:00:00.4")),
+                          ("ss.mkv", ("-ss", "1.6"))):
+        r = run_cli(src, tmp_path / name, "--stages", "none", "-c:v", "ffv1", *options)
+        assert r.returncode == 0, r.stderr
+    with av.open(str(src)) as c:
+        last = [f.to_ndarray() for f in c.decode(video=0)][40:]
+    for name in ("end.mkv", "clock.mkv", "ss.mkv"):
+        with av.open(str(tmp_path / name)) as c:
+            frames = list(c.decode(video=0))
+        assert float(frames[0].time) == 0 and all(np.array_equal(f.to_ndarray(), t) for f, t in zip(frames, last))
+        assert len(frames) == 10
+    r = run_cli(src, tmp_path / "to.mkv", "--stages", "none", "-sseof", "-1", "-to", "1.9")
+    assert r.returncode == 2 and b"give -t for a duration" in r.stderr
+
+
 def test_to_stops_at_a_time_of_the_input(tmp_path):
     """-ss 0.2 -to 0.6 keeps the frames from 0.2 s up to 0.6 s of the input, as -ss 0.2 -t 0.4; so
     do ffmpeg's other spellings of those times, 200ms and 00:00.6."""

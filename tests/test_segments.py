@@ -306,8 +306,9 @@ def test_segments_keep_the_streams_tags_and_delays_a_single_run_keeps(film, tmp_
 def test_workers_refuse_what_segments_cannot_do(film, tmp_path):
     for args, message in ((["-", str(tmp_path / "o.mkv")], "needs an input file"),
                           ([str(film), str(tmp_path / "o.mp4")], "writes Matroska"),
-                          ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-t"),
-                          ([str(film), str(tmp_path / "o.mkv"), "-frames:v", "9"], "with -ss/-t/-to/-frames:v"),
+                          ([str(film), str(tmp_path / "o.mkv"), "-ss", "1"], "cannot be combined with -ss/-sseof/-t"),
+                          ([str(film), str(tmp_path / "o.mkv"), "-sseof", "-1"], "cannot be combined with -ss/-sseof/-t"),
+                          ([str(film), str(tmp_path / "o.mkv"), "-frames:v", "9"], "-t/-to/-frames:v"),
                           ([str(film), str(tmp_path / "o.mkv"), "--original", "-"], "needs an --original file"),
                           ([str(film), str(tmp_path / "o.mkv"), "--deinterlace", "ivtc"], "cannot undo a 3:2"),
                           ([str(film), str(tmp_path / "o.mkv"), "-r", "24"], "cannot change the frame rate (-r)")):
