@@ -328,6 +328,9 @@ def _run_arguments(parser) -> None:
     for flag, key in ENCODER_OPTIONS.items():
         enc.add_argument(flag, dest="encoder_option", action="append", type=lambda v, k=key: (k, v),
                          help=argparse.SUPPRESS)
+    enc.add_argument("-start_number", type=int, default=1, metavar="N",
+                     help="the first image's number in a sequence written (f%%05d.dpx), as ffmpeg's; default 1 "
+                          "(before -i: the first read)")
     enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
                                                         "index first, so that a web player starts before the file is in")
     work = parser.add_argument_group("processing")
@@ -554,9 +557,10 @@ def run_options(args):
         scene_threshold=args.scene_threshold,
         progress="none" if args.quiet or args.loglevel < INFO else args.progress, progress_url=args.progress_url,
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
-                                dict(args.encoder_option), args.audio_codec,
-                                args.audio_bitrate, args.audio_channels, args.audio_rate, args.movflags,
-                                args.qscale, args.subtitle_codec, encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel)
+                                dict(args.encoder_option), args.audio_codec, args.audio_bitrate, args.audio_channels,
+                                args.audio_rate, movflags=args.movflags, start_number=args.start_number,
+                                qscale=args.qscale, subtitle_codec=args.subtitle_codec,
+                                log_level=encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel),
                                 ).for_target(target, args.format),
     )
 
@@ -694,6 +698,8 @@ def input_first(words: list[str], known) -> list[str]:
             before += ["-framerate", value]
         elif word == "-f" and value is not None:
             before += ["--input-format", value]
+        elif word == "-start_number" and value is not None:  # the first image read, not written
+            before += ["--input-option", f"start_number={value}"]
         elif (word[:1] == "-" and word[1:2].isalpha() and word not in known and value is not None
               and value[:1] != "-"):
             before += ["--input-option", f"{word[1:]}={value}"]

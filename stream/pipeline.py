@@ -441,7 +441,7 @@ class Pipeline:
                              "give -progress pipe:2 or a file")
         sink = None
         if target is not None:
-            check_target(target, self.source.name, opts.overwrite, opts.original)
+            check_target(target, self.source.name, opts.overwrite, opts.original, opts.encoder.start_number)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
                         stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters,

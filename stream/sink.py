@@ -79,6 +79,7 @@ class EncoderSettings:
     audio_channels: int | None = None  # of re-encoded audio (-ac): the usual layout of the count, mixed down or up
     audio_rate: int | None = None  # of re-encoded audio (-ar), resampled
     movflags: str | None = None  # MP4 and MOV muxer flags, as ffmpeg's -movflags (+faststart)
+    start_number: int = 1  # the first image's number in a sequence written, as ffmpeg's -start_number
     qscale: float | None = None  # fixed quantizer, as ffmpeg's -q:v (JPEG, MPEG-4 Part 2: 2 best, 31 worst)
     subtitle_codec: str | None = None  # every text subtitle stream converted to this (-c:s); None: copied
     log_level: str = "warning"  # x265's own lines on standard error: none, error, warning, info or debug
@@ -302,7 +303,8 @@ def in_rgb(codec: str, formats: list[str]) -> bool:
     return codec in RGB_ENCODERS or (not colour and any(f in RGB_FORMATS for f in formats))
 
 
-def check_target(target: str, source_name: str, overwrite: bool, original: str | None = None) -> None:
+def check_target(target: str, source_name: str, overwrite: bool, original: str | None = None,
+                 first: int = 1) -> None:
     """Refuse before any work: same file as the input or the --original, existing without -y,
     unwritable place."""
     if target == "-" or is_url(target):
@@ -316,9 +318,9 @@ def check_target(target: str, source_name: str, overwrite: bool, original: str |
         raise DfstreamError(f"output '{target}' is a directory", "give a file name")
     if is_device(target):
         return  # /dev/null, a FIFO: nothing there to lose
-    first = numbered(target, 1) if is_sequence(target) else target
-    if os.path.exists(first) and not overwrite:
-        raise DfstreamError(f"output '{first}' exists", "pass -y to overwrite it")
+    written = numbered(target, first) if is_sequence(target) else target  # a sequence: its first image
+    if os.path.exists(written) and not overwrite:
+        raise DfstreamError(f"output '{written}' exists", "pass -y to overwrite it")
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise DfstreamError(f"cannot write '{target}': folder '{folder}' does not exist",
@@ -369,6 +371,11 @@ class Sink:
             container_options["movflags"] = LIVE_FRAGMENT_FLAGS if low_latency else FRAGMENT_FLAGS
         if kind in KEEPS_NEGATIVE_TIMESTAMPS:
             container_options["avoid_negative_ts"] = "disabled"  # no shift: start where the input starts
+        if is_sequence(target):
+            container_options["start_number"] = str(settings.start_number)
+        elif settings.start_number != 1:
+            raise UsageError(f"-start_number numbers a sequence of images, and '{target}' is none",
+                             "name the output with a number pattern, f%05d.dpx, or drop -start_number")
         self._held: list[av.Packet] | None = [] if kind in NO_NEGATIVE_PRESENTATION else None
         try:
             self.container = av.open(url, "w", format=fmt, container_options=container_options)
@@ -689,11 +696,12 @@ class Sink:
         """Complete the output and move it to its name (a sequence: each image to its own)."""
         self._close()
         if self.path and is_sequence(self.target):
-            for n in range(1, self.frames + 1):
+            first = self.settings.start_number
+            for n in range(first, first + self.frames):
                 os.replace(numbered(self.path, n), numbered(self.target, n))
-            if os.path.exists(after := numbered(self.target, self.frames + 1)):
+            if os.path.exists(after := numbered(self.target, first + self.frames)):
                 self.notes.append(f"'{after}' and the images after it are an earlier run's: this sequence ends at "
-                                  f"'{numbered(self.target, self.frames)}'")
+                                  f"'{numbered(self.target, first + self.frames - 1)}'")
         elif self.path:
             os.replace(self.path, self.target)
 

@@ -1675,6 +1675,21 @@ def test_an_image_pattern_writes_a_sequence(tmp_path, pattern, exact):
     assert sorted(os.listdir(tmp_path / "out")) == files
 
 
+def test_start_number_numbers_a_sequence_written_and_read(tmp_path):
+    """-start_number 1001 after -i numbers the images written from 1001 (scans keep their frame
+    numbers); before -i, as ffmpeg reads it, the first image read: 1003 reads the last two of four;
+    for a video output it is refused."""
+    src = make_clip(tmp_path / "in.mkv", frames=4)
+    (tmp_path / "scan").mkdir()
+    pattern = tmp_path / "scan" / "f%05d.png"
+    r = run_cli(src, pattern, "--stages", "none", "-start_number", "1001")
+    assert r.returncode == 0 and sorted(os.listdir(tmp_path / "scan")) == [f"f{n:05d}.png" for n in range(1001, 1005)]
+    r = run_cli("-start_number", "1003", "-i", pattern, tmp_path / "read.mkv", "--stages", "none")
+    assert r.returncode == 0 and len(decode(tmp_path / "read.mkv")) == 2, r.stderr
+    r = run_cli(src, tmp_path / "video.mkv", "--stages", "none", "-start_number", "1001")
+    assert r.returncode == 2 and b"-start_number numbers a sequence of images" in r.stderr
+
+
 def test_a_still_of_deep_video_keeps_its_depth(tmp_path):
     """A 10-bit film's still is a 16-bit PNG, within half a 10-bit code of the frame."""
     src = make_clip(tmp_path / "in.mkv", frames=3, pix_fmt="yuv420p10le", codec="ffv1")
