@@ -180,6 +180,7 @@ def _number(cast, what: str, valid, rule: str):
 
 
 positive_int = _number(int, "a whole number", lambda v: v >= 1, "1 or more")
+whole = _number(int, "a whole number", lambda v: v >= 0, "0 or more")
 positive_float = _number(float, "a number", lambda v: 0 < v < math.inf, "above 0")
 fraction = _number(float, "a number", lambda v: 0 <= v < 1, "at least 0 and below 1")
 unit_range = _number(float, "a number", lambda v: 0 <= v <= 1, "from 0 to 1")
@@ -328,7 +329,7 @@ def _run_arguments(parser) -> None:
     for flag, key in ENCODER_OPTIONS.items():
         enc.add_argument(flag, dest="encoder_option", action="append", type=lambda v, k=key: (k, v),
                          help=argparse.SUPPRESS)
-    enc.add_argument("-start_number", type=int, default=1, metavar="N",
+    enc.add_argument("-start_number", type=whole, default=1, metavar="N",
                      help="the first image's number in a sequence written (f%%05d.dpx), as ffmpeg's; default 1 "
                           "(before -i: the first read)")
     enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
