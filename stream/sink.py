@@ -53,6 +53,8 @@ STILLS = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif
           ".webp": "libwebp", ".dpx": "dpx"}  # the encoder of a still, by its name, as ffmpeg picks it
 RGB_ENCODERS = {"png", "apng", "tiff", "bmp", "dpx", "gif"}  # written in R'G'B' (GIF's quantized to palettes):
 # the frames turned to it from Y'CbCr 4:4:4
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")  # x264's and x265's, which print their own error on any other before FFmpeg's
 RGB_FORMATS = ("rgb48le", "rgb48be", "rgb24", "bgr24", "rgba", "bgra")  # theirs, deepest first
 PROGRAM_STREAMS = {"mpeg", "vob", "svcd", "vcd", "dvd"}  # MPEG program streams: MPEG-1/2 video, as players expect
 FRAME_RATE_TIME_BASE = {"mpeg1video", "mpeg2video"}  # MPEG-1 and -2 count time in frames of a standard rate
@@ -131,6 +133,8 @@ class EncoderSettings:
 
     def codec_options(self) -> dict[str, str]:
         opts = dict(self.options)
+        if self.preset and self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
+            raise UsageError(f"{self.codec} has no preset '{self.preset}'", f"give one of {', '.join(X264_PRESETS)}")
         if self.qscale is not None:
             if self.codec not in QSCALE_ENCODERS:
                 raise UsageError(f"-q:v sets the quantizer of JPEG and MPEG encoders, not of {self.codec}",

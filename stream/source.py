@@ -388,7 +388,8 @@ class Source:
 
     def opening_notes(self) -> list[str]:
         """A note for each video stream other than the one processed ('mjpeg 32x32, cover art'),
-        each data stream, and each audio stream that is ``silent``; for a disc's folder, the files read."""
+        each data stream, the transparency of a video that has it, and each audio stream that is
+        ``silent``; for a disc's folder, the files read."""
         notes = []
         if os.path.isdir(self.name) and (title := disc_title(self.name)):
             names = [os.path.basename(p) for p in title[1]]
@@ -409,6 +410,9 @@ class Source:
                 continue
             notes.append(f"ignoring {stream.type} stream #{stream.index} ({stream.name or 'unknown codec'}): dfstream "
                          "writes video, audio, subtitles and attachments")
+        if any(component.is_alpha for component in self.format.components):
+            notes.append(f"leaving out the transparency of '{self.name}' ({self.format.name}): dfstream writes the "
+                         "picture's colour alone")
         for stream in self.silent:
             notes.append(f"ignoring audio stream #{stream.index} ({stream.codec_context.name}): no audio was found "
                          "in it to learn its rate and channels from, and no container can start a file with it")

@@ -177,6 +177,7 @@ def test_a_container_for_sound_is_refused(tmp_path, clip, name):
     (["-threads", "two"], "argument -threads: 'two' is not a whole number"),  # not -t hreads
     (["-vn"], "-vn leaves the video out"),
     (["-sseof", "5"], "lies after the end: give a negative time"),
+    (["-preset", "superfast2", "--stages", "none"], "libx264 has no preset 'superfast2': give one of ultrafast"),
     (["-start_number", "-3"], "'-3' must be 0 or more"),
     (["-sseof", "-1", "-ss", "1"], "not allowed with argument -ss"),
     (["-progress", "tcp://127.0.0.1:9"], "writes its report to a pipe or a file"),

@@ -1690,6 +1690,23 @@ def test_start_number_numbers_a_sequence_written_and_read(tmp_path):
     assert r.returncode == 2 and b"-start_number numbers a sequence of images" in r.stderr
 
 
+def test_transparency_left_out_is_noted(tmp_path):
+    """A video with an alpha channel (QuickTime Animation in ARGB, as titles are made) is written
+    without it, as every format dfstream writes is opaque: a note says so; an opaque one has none."""
+    src = tmp_path / "titles.mov"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("qtrle", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "argb"
+        picture = np.zeros((48, 64, 4), np.uint8)
+        picture[:, :32] = 255  # opaque white on the left, transparent on the right
+        out.mux(video.encode(av.VideoFrame.from_ndarray(picture, format="rgba")))
+        out.mux(video.encode())
+    r = run_cli(src, tmp_path / "out.mkv", "--stages", "none")
+    assert r.returncode == 0 and b"note: leaving out the transparency of '" in r.stderr, r.stderr
+    r = run_cli(make_clip(tmp_path / "opaque.mkv", frames=2), tmp_path / "opaque_out.mkv", "--stages", "none")
+    assert r.returncode == 0 and b"transparency" not in r.stderr
+
+
 def test_a_still_of_deep_video_keeps_its_depth(tmp_path):
     """A 10-bit film's still is a 16-bit PNG, within half a 10-bit code of the frame."""
     src = make_clip(tmp_path / "in.mkv", frames=3, pix_fmt="yuv420p10le", codec="ffv1")
