@@ -189,7 +189,7 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
     JPEG, TIFF, ...), an MPEG program stream's own (.mpg: MPEG-1, .vob: MPEG-2, which its players
     expect), libx264 where the output container can start a file of H.264, else the container's
     own (WebM: libvpx-vp9, Ogg: VP8)."""
-    if not fmt and (is_still(target) or is_sequence(target)):
+    if fmt in (None, "image2") and (is_still(target) or is_sequence(target)):  # the name's, as image2 picks it
         return STILLS[os.path.splitext(target)[1].lower()]
     if not fmt and (not target or target == "-" or is_url(target)):
         return "libx264"

@@ -1688,6 +1688,9 @@ def test_start_number_numbers_a_sequence_written_and_read(tmp_path):
     assert r.returncode == 0 and len(decode(tmp_path / "read.mkv")) == 2, r.stderr
     r = run_cli(src, tmp_path / "video.mkv", "--stages", "none", "-start_number", "1001")
     assert r.returncode == 2 and b"-start_number numbers a sequence of images" in r.stderr
+    r = run_cli(src, "-f", "image2", tmp_path / "scan" / "g%d.png", "--stages", "none")  # the format named
+    with av.open(str(tmp_path / "scan" / "g1.png")) as c:
+        assert r.returncode == 0 and c.streams.video[0].codec_context.name == "png"  # as the name says, not MJPEG
 
 
 def test_transparency_left_out_is_noted(tmp_path):
