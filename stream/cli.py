@@ -597,9 +597,7 @@ def cmd_run(args) -> int:
         say(f"{counted(frames, 'frame')} -> {args.output}")
         return 0
     pipeline = Pipeline(args.input, options)
-    if pipeline.choices:
-        say("engines: " + ", ".join(pipeline.choices))
-    summary = pipeline.run(args.output)
+    summary = pipeline.run(args.output, opened=lambda: pipeline.choices and say("engines: " + ", ".join(pipeline.choices)))
     note = talk(args, WARNING)
     for line in summary.notes:
         note(f"note: {line}")

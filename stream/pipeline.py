@@ -425,8 +425,9 @@ class Pipeline:
 
     # --- runs -------------------------------------------------------------------------
 
-    def run(self, target: str | None) -> Summary:
-        """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only).
+    def run(self, target: str | None, opened: Callable[[], None] | None = None) -> Summary:
+        """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only);
+        ``opened`` is called once the output is set up, before any frame (what it refuses is said first).
 
         Ctrl-C or SIGTERM stops the reading; frames already read are finished and the
         output is kept as a playable NAME.partial.EXT. A second signal stops at once.
@@ -452,6 +453,8 @@ class Pipeline:
             if sink:
                 sink.abort()
             raise
+        if opened:
+            opened()
         progress = Progress(opts.progress, self.source.expected_frames(), report=report)
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)

@@ -177,7 +177,8 @@ def test_a_container_for_sound_is_refused(tmp_path, clip, name):
     (["-threads", "two"], "argument -threads: 'two' is not a whole number"),  # not -t hreads
     (["-vn"], "-vn leaves the video out"),
     (["-sseof", "5"], "lies after the end: give a negative time"),
-    (["-preset", "superfast2", "--stages", "none"], "libx264 has no preset 'superfast2': give one of ultrafast"),
+    (["-preset", "superfast2", "--stages", "gray"], "libx264 has no preset 'superfast2': give one of ultrafast"),
+    (["-c:v", "h263", "-f", "mov", "--stages", "gray"], "96x64 is not valid for the H.263"),  # not after the engines' line
     (["-start_number", "-3"], "'-3' must be 0 or more"),
     (["-sseof", "-1", "-ss", "1"], "not allowed with argument -ss"),
     (["-progress", "tcp://127.0.0.1:9"], "writes its report to a pipe or a file"),
