@@ -597,7 +597,12 @@ def cmd_run(args) -> int:
         say(f"{counted(frames, 'frame')} -> {args.output}")
         return 0
     pipeline = Pipeline(args.input, options)
-    summary = pipeline.run(args.output, opened=lambda: pipeline.choices and say("engines: " + ", ".join(pipeline.choices)))
+
+    def opened():  # the engines said once the output is set up: what it refuses is said alone
+        if pipeline.choices:
+            say("engines: " + ", ".join(pipeline.choices))
+
+    summary = pipeline.run(args.output, opened=opened)
     note = talk(args, WARNING)
     for line in summary.notes:
         note(f"note: {line}")
@@ -691,7 +696,9 @@ def input_first(words: list[str], known) -> list[str]:
     while k < len(words[:at]):
         word, value = words[k], words[k + 1] if k + 1 < at else None
         if word == "-r" and value is not None:
-            if not frames_as_images(name):
+            from .source import read_as_images
+
+            if not read_as_images(name):
                 raise UsageError(f"-r {value} before -i forces the input's frame rate, and dfstream reads a video "
                                  "at its own times", f"to write {value} fps, give -r after -i")
             before += ["-framerate", value]
@@ -707,13 +714,6 @@ def input_first(words: list[str], known) -> list[str]:
             k -= 1
         k += 2
     return [name, *before, *after]
-
-
-def frames_as_images(name: str) -> bool:
-    """Whether ``name`` is read as a sequence of images: a folder of them or a numbered pattern."""
-    from .source import IMAGE_TYPES, NUMBERED
-
-    return os.path.isdir(name) or bool(NUMBERED.search(name)) and os.path.splitext(name)[1].lower() in IMAGE_TYPES
 
 
 ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",

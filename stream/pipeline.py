@@ -34,7 +34,7 @@ from .geometry import bilinear, resize, work_size
 from .mapping import Selection
 from .planes import converted, frame_to_rgb, frames_from_arrays, plane_lists
 from .preview import Preview, check_display
-from .progress import Progress, open_report
+from .progress import STANDARD_OUTPUT, Progress, open_report
 from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
@@ -437,7 +437,7 @@ class Pipeline:
             raise DfstreamError("no output given", "name an output file, '-' or a URL, or pass --preview")
         if opts.preview:
             check_display()
-        if opts.progress_url in ("pipe:", "pipe:1", "-") and target == "-":
+        if opts.progress_url in STANDARD_OUTPUT and target == "-":
             raise UsageError("-progress pipe:1 and the output - both write to standard output",
                              "give -progress pipe:2 or a file")
         sink = None

@@ -12,6 +12,7 @@ from .errors import DfstreamError, UsageError
 
 MODES = ("auto", "bar", "plain", "json", "none")
 REPORT_PERIOD = 0.5  # seconds between -progress blocks, ffmpeg's -stats_period
+STANDARD_OUTPUT = ("pipe:", "pipe:1", "-")  # -progress's names for it
 
 
 def _clock(seconds: float | None) -> str:
@@ -25,7 +26,7 @@ def _clock(seconds: float | None) -> str:
 def open_report(url: str) -> TextIO:
     """Where ffmpeg's -progress URL writes: pipe:1 (or -) standard output, pipe:2 standard error,
     else a file (file:NAME too), made anew."""
-    if url in ("pipe:", "pipe:1", "-"):
+    if url in STANDARD_OUTPUT:
         return sys.stdout
     if url == "pipe:2":
         return sys.stderr

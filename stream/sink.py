@@ -556,10 +556,10 @@ class Sink:
         codec = stream.codec_context.codec.canonical_name if stream.codec_context else None  # mp3, not mp3float
         supported = self.container.supported_codecs | CARRIED.get(self.container.format.name, set())
         if stream.type == "audio" and codec and (target := self.settings.audio_codec):
-            encoder = av.codec.Codec(target, "w")
-            if supported and not {encoder.name, encoder.canonical_name} & supported:
+            writer = av.codec.Codec(target, "w")
+            if supported and not {writer.name, writer.canonical_name} & supported:
                 fmt = self.container.format.name
-                raise UsageError(f"{fmt} cannot hold {encoder.canonical_name} audio (-c:a {target})",
+                raise UsageError(f"{fmt} cannot hold {writer.canonical_name} audio (-c:a {target})",
                                  f"pass a -c:a that {fmt} holds (its own: {self.container.default_audio_codec}), "
                                  "or write .mkv")
             return AudioTranscode(self.container, stream, target, self.mux, self.settings)

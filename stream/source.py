@@ -163,6 +163,14 @@ def disc_title(folder: str) -> tuple[str, list[str]] | None:
     return None
 
 
+def read_as_images(name: str) -> bool:
+    """Whether ``name`` is read as a sequence of images: a folder of them (not a disc's), or FFmpeg's
+    number pattern (frame%05d.png)."""
+    if os.path.isdir(name):
+        return not disc_title(name)
+    return bool(NUMBERED.search(name)) and os.path.splitext(name)[1].lower() in IMAGE_TYPES
+
+
 def image_folder(folder: str) -> str:
     """The FFmpeg glob pattern of a folder's frames (one image type, read in name order)."""
     types = {ext for ext in (os.path.splitext(f)[1] for f in os.listdir(folder)) if ext.lower() in IMAGE_TYPES}
@@ -478,8 +486,8 @@ class Source:
             if self.deinterlacer:
                 for frame, pts, done in self.deinterlacer.flush():
                     yield from self._video_item(frame, pts, trim, reader, done)
-            for (frame, done), pts, repeated in self.retimer.flush() if self.retimer and not self.stop.is_set() else ():
-                yield from self._kept(copied(frame) if repeated else frame, pts, trim, reader, done)
+            if self.retimer and not self.stop.is_set():
+                yield from self._retimed(self.retimer.flush(), trim, reader)
             if trim and not trim.ended and not self.stop.is_set():
                 yield from trim.rest()
             self.read_to_end = not self.stop.is_set() and not (trim and trim.ended)
@@ -529,15 +537,21 @@ class Source:
                 self.stop.set()
             return
         self.beyond -= ended
-        if not self.retimer:
+        if self.retimer:
+            yield from self._retimed(self.retimer.push((frame, fields), pts), trim, reader)
+        else:
             yield from self._kept(frame, pts, trim, reader, fields, ended)
-            return
-        for (frame, fields), pts, repeated in self.retimer.push((frame, fields), pts):
-            yield from self._kept(copied(frame) if repeated else frame, pts, trim, reader, fields)
+
+    def _retimed(self, ticks, trim: Trim | None, reader: RGBReader | None) -> Iterator[VideoItem | av.Packet]:
+        """``_kept`` of each tick the Retimer gives."""
+        for (frame, fields), pts, repeated in ticks:
+            yield from self._kept(frame, pts, trim, reader, fields, repeated=repeated)
 
     def _kept(self, frame: av.VideoFrame, pts: int, trim: Trim | None, reader: RGBReader | None, fields: str,
-              ended: bool = False) -> Iterator[VideoItem | av.Packet]:
-        """The item of a frame at ``pts`` (after -r), trimmed, turned upright, at the size written."""
+              ended: bool = False, repeated: bool = False) -> Iterator[VideoItem | av.Packet]:
+        """The item of a frame at ``pts`` (after -r), trimmed, turned upright, at the size written; a
+        frame ``repeated`` by -r is another frame object (each written frame takes its own time)."""
+        decoded = frame
         if trim:
             kept = trim.frame(pts)
             if kept is None:
@@ -552,6 +566,8 @@ class Source:
         if (frame.format.name, frame.width, frame.height) != (self.format.name, self.width, self.height):
             self.resized += (frame.width, frame.height) != self.coded  # as ffmpeg scales them
             frame = frame.reformat(self.width, self.height, self.format.name, interpolation="BICUBIC")
+        if repeated and frame is decoded:  # not made anew by turning or scaling: copied once, here
+            frame = copied(frame)
         if self.pace:
             self.pace.wait(float(pts * self.time_base))
         segment = self.segment
