@@ -57,13 +57,14 @@ class DeviceFrames:
         return DeviceFrames(cut(self.packed), cut(self.plane), self.layout, self.colour, self.matrix)
 
 
-def output_colour(source: Source, layout: PixelLayout, processed: bool) -> tuple[Colour, Tags]:
+def output_colour(source: Source, layout: PixelLayout, processed: bool, full: bool = True) -> tuple[Colour, Tags]:
     """How the output is written and tagged: a passthrough in the decoded format keeps the input's
     tags as they are; anything written anew carries the matrix and range it was written with, and
-    what the stages made says where ``from_rgb`` sites its chroma."""
-    if not processed and layout.name == source.format.name:
-        return source.colour, source.tags
+    what the stages made says where ``from_rgb`` sites its chroma. ``full``: whether the encoder
+    takes full range (``sink.full_range_taken``); where not, a full-range input goes out limited."""
     rgb_input = source.format.is_rgb or source.format.has_palette
-    colour = Colour(source.colour.matrix, layout.full_range or (source.colour.full_range and not rgb_input))
+    colour = Colour(source.colour.matrix, layout.full_range or (full and source.colour.full_range and not rgb_input))
+    if not processed and layout.name == source.format.name and colour.full_range == source.colour.full_range:
+        return source.colour, source.tags
     tags = source.tags.written(colour, source.height)
     return colour, replace(tags, chroma_location="left") if processed else tags  # as ``from_rgb`` sites it

@@ -39,7 +39,7 @@ from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
 from .signals import stop_on_signals
-from .sink import EncoderSettings, Sink, check_target, output_layout, still_frames
+from .sink import EncoderSettings, Sink, check_target, container_name, full_range_kept, output_layout, still_frames
 from .source import Source, VideoItem
 from .summary import Batch, OutputFrame, Summary, counted
 from .threads import SharedCores
@@ -425,6 +425,18 @@ class Pipeline:
 
     # --- runs -------------------------------------------------------------------------
 
+    def _fit_range(self, target: str) -> None:
+        """A full-range input goes out in video range where the output would not read back as
+        full range (``full_range_kept``), as ffmpeg converts it for ProRes or MPEG-2, with a note."""
+        source, opts = self.source, self.options
+        if not source.colour.full_range:
+            return
+        container = container_name(target, opts.format)
+        if not full_range_kept(opts.encoder, self.out_layout, container, (source.height, source.width)):
+            self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages), full=False)
+            self.summary.notes.append(f"writing video range (16-235): full range does not read back from "
+                                      f"{opts.encoder.codec} in {container}")
+
     def run(self, target: str | None, opened: Callable[[], None] | None = None) -> Summary:
         """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only);
         ``opened`` is called once the output is set up, before any frame (what it refuses is said first).
@@ -443,6 +455,7 @@ class Pipeline:
         sink = None
         if target is not None:
             check_target(target, self.source.name, opts.overwrite, opts.original, opts.encoder.start_number)
+            self._fit_range(target)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
                         stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters,

@@ -62,6 +62,7 @@ QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msm
                    "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
 FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
+RGB, FULL = 0, 2  # AVCOL_SPC_RGB, AVCOL_RANGE_JPEG: the matrix of R'G'B' streams (libx264rgb's GBR, not Y'CbCr)
 
 
 @dataclass
@@ -193,12 +194,10 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
         return STILLS[os.path.splitext(target)[1].lower()]
     if not fmt and (not target or target == "-" or is_url(target)):
         return "libx264"
-    try:  # nothing is written until a header is: this only asks which format the name means
-        with av.open(target if not fmt else os.devnull, "w", format=fmt) as named:
-            fmt = named.format.name
-        container = av.open(os.devnull, "w", format=fmt)
-    except (ValueError, av.error.FFmpegError):
+    fmt = container_name(target or "-", fmt)
+    if fmt is None:
         return "libx264"  # an unknown format: the sink says so
+    container = av.open(os.devnull, "w", format=fmt)
     if fmt in PROGRAM_STREAMS:
         own = container.default_video_codec
         container.close()
@@ -297,6 +296,48 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
         elif best.bits > like.bits or best.sub_x * best.sub_y < like.sub_x * like.sub_y:  # more than asked
             notes.append(f"writing {best.name}: {settings.codec} takes no {wanted}")
     return best
+
+
+def full_range_kept(settings: EncoderSettings, layout: PixelLayout, container: str | None,
+                    size: tuple[int, int]) -> bool:
+    """Whether full-range Y'CbCr written to this output reads back as full range, tried on one
+    frame of that size, encoded and muxed in memory and decoded again. Where it does not, a
+    full-range input is written in video range: ProRes and MPEG-2 decoders read video range
+    whatever the file says, NUT and AVI have no place for it (FFV1 keeps it in Matroska). Grey,
+    R'G'B' and yuvj are full range as they are; an unknown container is written as asked."""
+    codec = av.codec.Codec(settings.codec, "w")
+    if layout.gray or layout.full_range or in_rgb(codec.name, [f.name for f in codec.video_formats or []]):
+        return True
+    if container is None:
+        return True
+    height, width = size
+    written = io.BytesIO()
+    try:
+        with av.open(written, "w", format=container) as out:
+            stream = out.add_stream(settings.codec, rate=25)
+            stream.width, stream.height, stream.pix_fmt = width, height, layout.name
+            stream.codec_context.color_range = FULL
+            frame = av.VideoFrame(width, height, layout.name)
+            frame.pts, frame.color_range = 0, FULL
+            out.mux(stream.encode(frame) + stream.encode(None))
+        written.seek(0)
+        with av.open(written) as back:
+            return next(back.decode(video=0)).color_range == FULL
+    except (ValueError, StopIteration, av.error.FFmpegError):  # sizes it refuses (DV, H.263): the sink says so
+        return False
+
+
+def container_name(target: str, fmt: str | None = None) -> str | None:
+    """The muxer FFmpeg picks for ``target`` (or -f ``fmt``), None where it knows none; nothing is
+    written until a header is, so this only asks which format the name means."""
+    fmt = fmt or (NETWORK_FORMATS.get(target.split("://")[0]) if "://" in target else None)
+    if not fmt and (target == "-" or is_url(target)):
+        return None
+    try:
+        with av.open(os.devnull if fmt else target, "w", format=fmt) as named:
+            return named.format.name
+    except (ValueError, av.error.FFmpegError):
+        return None
 
 
 def in_rgb(codec: str, formats: list[str]) -> bool:
@@ -521,7 +562,7 @@ class Sink:
             ctx.qscale = True
         if source.sample_aspect_ratio:  # anamorphic video (DVD) keeps its shape on screen
             ctx.sample_aspect_ratio = source.sample_aspect_ratio
-        ctx.colorspace, ctx.color_range = self.tags.colorspace, self.tags.color_range
+        ctx.colorspace, ctx.color_range = (RGB, FULL) if self._rgb else (self.tags.colorspace, self.tags.color_range)
         ctx.color_primaries, ctx.color_trc = self.tags.primaries, self.tags.trc
         if self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):
             ctx.codec_tag = "hvc1"

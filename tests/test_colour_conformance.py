@@ -347,6 +347,56 @@ def test_written_chroma_is_tagged_where_it_sits(tmp_path):
     assert siting == {0: [b"\x81\x01", b"\x81\x02"], 1: [None, None]}
 
 
+def test_full_range_goes_out_limited_where_it_would_not_read_back_so(tmp_path):
+    """ProRes holds video range alone (FFmpeg's decoder reads it so, whatever the container says)
+    and NUT has no place for the range, so there a full-range input is written in video range, as
+    ffmpeg converts it for ProRes, with a note. Written full range, as before 12-07, ProRes read
+    back 30.7 dB from the frames (black grey, white clipped). H.264 says its range itself."""
+    import dfstream
+    from dfstream.sink import EncoderSettings
+
+    frames = [gradient_frame("yuv422p10le", 64, 48, seed=i) for i in range(3)]
+    write_file(tmp_path / "in.mkv", frames, tags=(1, 2, 1, 1))  # FFV1, BT.709, full range
+    want = np.stack([swscale_reading(tagged(f, 1, 2), "rgb48le") / 257 for f in frames])
+    notes, ranges = {}, {}
+    for codec, ext in (("prores_ks", "mov"), ("ffv1", "nut"), ("libx264", "mkv")):
+        settings = EncoderSettings(codec=codec, options=LOSSLESS if codec == "libx264" else {})
+        summary = dfstream.process(str(tmp_path / "in.mkv"), str(tmp_path / f"out.{ext}"), stages="none",
+                                   encoder=settings)
+        notes[codec] = [n for n in summary.notes if "range" in n]
+        with av.open(str(tmp_path / f"out.{ext}")) as c:
+            written = list(c.decode(video=0))
+        ranges[codec] = written[0].color_range
+        if ext == "nut":  # nor for the matrix, which this test does not change
+            written = [tagged(f, 1, f.color_range) for f in written]
+        back = np.stack([swscale_reading(f, "rgb48le") / 257 for f in written])
+        error = np.abs(back - want).mean()  # read as the wrong range: 5 or more
+        assert error < {"prores_ks": 1.5, "ffv1": 0.5, "libx264": 1.2}[codec], codec  # ProRes's loss 0.73,
+        # the range's rounding 0.31, 8 bits (this x264 writes no 10-bit) 0.95
+    assert ranges == {"prores_ks": 1, "ffv1": 0, "libx264": 2}  # NUT: unspecified, read as video range
+    assert notes == {"prores_ks": ["writing video range (16-235): full range does not read back from prores_ks in mov"],
+                     "ffv1": ["writing video range (16-235): full range does not read back from ffv1 in nut"],
+                     "libx264": []}
+
+
+def test_rgb_h264_is_tagged_rgb(tmp_path):
+    """libx264rgb codes G, B and R as its planes: its stream says so (matrix GBR), and reads back
+    as the frames. Tagged with the input's Y'CbCr matrix, as before 12-07, players read the planes
+    as Y'CbCr (14.5 dB)."""
+    import dfstream
+    from dfstream.sink import EncoderSettings
+
+    frames = [gradient_frame("bgr0", 64, 48, seed=i) for i in range(3)]
+    write_file(tmp_path / "in.mkv", frames)
+    dfstream.process(str(tmp_path / "in.mkv"), str(tmp_path / "out.mkv"), stages=[Recorder()],
+                     encoder=EncoderSettings(codec="libx264rgb", options=LOSSLESS))
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        written = list(c.decode(video=0))
+    assert written[0].format.name == "gbrp" and written[0].colorspace == 0
+    for f, g in zip(frames, written):
+        assert np.abs(f.to_ndarray(format="rgb24").astype(int) - g.to_ndarray(format="rgb24")).max() <= 1
+
+
 def edge(row: np.ndarray) -> float:
     """Where a rising edge along a row crosses half way, to a fraction of a pixel."""
     half = (row[0] + row[-1]) / 2
