@@ -20,6 +20,7 @@ import av
 import av.logging
 
 from .colour import LAYOUTS, PixelLayout, Tags
+from .encoder_ranges import FULL, colour_ranges
 from .errors import DfstreamError, UsageError
 from .mapping import Specifier
 from .palette import Palettes
@@ -55,14 +56,16 @@ RGB_ENCODERS = {"png", "apng", "tiff", "bmp", "dpx", "gif"}  # written in R'G'B'
 # the frames turned to it from Y'CbCr 4:4:4
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")  # x264's and x265's, which print their own error on any other before FFmpeg's
-RGB_FORMATS = ("rgb48le", "rgb48be", "rgb24", "bgr24", "rgba", "bgra")  # theirs, deepest first
+RGB_FORMATS = ("rgb48le", "rgb48be", "gbrp16le", "gbrp16be", "gbrp12le", "gbrp10le", "rgb24", "bgr24", "gbrp", "bgr0",
+               "rgb0", "rgba", "bgra", "argb", "abgr")  # the R'G'B' ones written (theirs, -pix_fmt), deepest first
+UNCOMPRESSED = {"rawvideo", "wrapped_avframe"}  # the own encoders of raw, hash and null outputs: frames as they are
 PROGRAM_STREAMS = {"mpeg", "vob", "svcd", "vcd", "dvd"}  # MPEG program streams: MPEG-1/2 video, as players expect
 FRAME_RATE_TIME_BASE = {"mpeg1video", "mpeg2video"}  # MPEG-1 and -2 count time in frames of a standard rate
 QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msmpeg4v2", "h263", "h263p", "flv",
                    "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
 FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
-RGB, FULL = 0, 2  # AVCOL_SPC_RGB, AVCOL_RANGE_JPEG: the matrix of R'G'B' streams (libx264rgb's GBR, not Y'CbCr)
+RGB = 0  # AVCOL_SPC_RGB: the matrix of R'G'B' streams (libx264rgb's GBR, not Y'CbCr)
 
 
 @dataclass
@@ -188,7 +191,7 @@ def still_frames(target: str | None, frames: int | None) -> int | None:
 def default_codec(target: str | None, fmt: str | None = None) -> str:
     """The video encoder when none is asked for, as ffmpeg picks one: a still's by its name (PNG,
     JPEG, TIFF, ...), an MPEG program stream's own (.mpg: MPEG-1, .vob: MPEG-2, which its players
-    expect), libx264 where the output container can start a file of H.264, else the container's
+    expect), frames as they are where the format's own is (-f rawvideo, null, framemd5), libx264 where the output container can start a file of H.264, else the container's
     own (WebM: libvpx-vp9, Ogg: VP8)."""
     if fmt in (None, "image2") and (is_still(target) or is_sequence(target)):  # the name's, as image2 picks it
         return STILLS[os.path.splitext(target)[1].lower()]
@@ -198,7 +201,7 @@ def default_codec(target: str | None, fmt: str | None = None) -> str:
     if fmt is None:
         return "libx264"  # an unknown format: the sink says so
     container = av.open(os.devnull, "w", format=fmt)
-    if fmt in PROGRAM_STREAMS:
+    if fmt in PROGRAM_STREAMS or container.default_video_codec in UNCOMPRESSED:
         own = container.default_video_codec
         container.close()
         return own
@@ -256,13 +259,13 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     if settings.codec in FULL_RANGE_ONLY:
         supported = [f for f in supported if f.startswith("yuvj")]
     if settings.pix_fmt:
-        if settings.pix_fmt not in LAYOUTS:
+        if settings.pix_fmt not in LAYOUTS and settings.pix_fmt not in RGB_FORMATS:
             raise UsageError(f"pixel format '{settings.pix_fmt}' is not supported",
-                             f"choose one of {', '.join(LAYOUTS)}")
+                             f"choose one of {', '.join([*LAYOUTS, *RGB_FORMATS])}")
         if supported and settings.pix_fmt not in supported:
             raise UsageError(f"{settings.codec} cannot encode {settings.pix_fmt}",
-                             f"choose one of {', '.join(f for f in supported if f in LAYOUTS)}")
-        return LAYOUTS[settings.pix_fmt]
+                             f"choose one of {', '.join(f for f in supported if f in LAYOUTS or f in RGB_FORMATS)}")
+        return LAYOUTS["yuv444p12le" if settings.pix_fmt in RGB_FORMATS else settings.pix_fmt]  # R'G'B': as below
     depth = "" if source.bits == 8 else f"{source.bits}le"
     wanted = "yuv420p" if source.interleaved else source.name  # NV12 in, the usual planar 4:2:0 out
     if processed and source.gray:
@@ -300,31 +303,42 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
 
 def full_range_kept(settings: EncoderSettings, layout: PixelLayout, container: str | None,
                     size: tuple[int, int]) -> bool:
-    """Whether full-range Y'CbCr written to this output reads back as full range, tried on one
-    frame of that size, encoded and muxed in memory and decoded again. Where it does not, a
-    full-range input is written in video range: ProRes and MPEG-2 decoders read video range
-    whatever the file says, NUT and AVI have no place for it (FFV1 keeps it in Matroska). Grey,
-    R'G'B' and yuvj are full range as they are; an unknown container is written as asked."""
+    """Whether full-range Y'CbCr written to this output reads back as full range. Where not, a
+    full-range input is written in video range. An encoder that declares full range to FFmpeg
+    (x264, x265, VP9, AV1) keeps it in its stream; for the others one frame is encoded and muxed in
+    memory and decoded again: ProRes's and MPEG-2's decoders read video range whatever the file
+    says, NUT and AVI have no place for it, FFV1 keeps it in Matroska. Where that trial cannot be
+    made, the encoder's word (DNxHD: video range alone); where it has none, as asked. Grey,
+    R'G'B' and yuvj are full range as they are."""
     codec = av.codec.Codec(settings.codec, "w")
-    if layout.gray or layout.full_range or in_rgb(codec.name, [f.name for f in codec.video_formats or []]):
+    if layout.gray or layout.full_range or rgb_format(settings, [f.name for f in codec.video_formats or []], layout,
+                                                      False):
         return True
-    if container is None:
+    declared = colour_ranges(codec.name)
+    if (declared and FULL in declared) or container is None:
         return True
-    height, width = size
+    for height, width in ((288, 352), *([size] if codec.intra_only else [])):  # CIF, quick and taken by H.263;
+        try:                                                      # the real size for DV's set ones
+            return _reads_back_full(settings, layout.name, container, width, height)
+        except (ValueError, StopIteration, av.error.FFmpegError):
+            continue
+    return declared is None
+
+
+def _reads_back_full(settings: EncoderSettings, pix_fmt: str, container: str, width: int, height: int) -> bool:
+    """One frame tagged full range, encoded with the run's settings into ``container`` in memory:
+    whether it decodes as full range."""
     written = io.BytesIO()
-    try:
-        with av.open(written, "w", format=container) as out:
-            stream = out.add_stream(settings.codec, rate=25)
-            stream.width, stream.height, stream.pix_fmt = width, height, layout.name
-            stream.codec_context.color_range = FULL
-            frame = av.VideoFrame(width, height, layout.name)
-            frame.pts, frame.color_range = 0, FULL
-            out.mux(stream.encode(frame) + stream.encode(None))
-        written.seek(0)
-        with av.open(written) as back:
-            return next(back.decode(video=0)).color_range == FULL
-    except (ValueError, StopIteration, av.error.FFmpegError):  # sizes it refuses (DV, H.263): the sink says so
-        return False
+    with av.open(written, "w", format=container) as out:
+        stream = out.add_stream(settings.codec, rate=25, options=settings.codec_options())
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.codec_context.color_range = FULL
+        frame = av.VideoFrame(width, height, pix_fmt)
+        frame.pts, frame.color_range = 0, FULL
+        out.mux(stream.encode(frame) + stream.encode(None))
+    written.seek(0)
+    with av.open(written) as back:
+        return next(back.decode(video=0)).color_range == FULL
 
 
 def container_name(target: str, fmt: str | None = None) -> str | None:
@@ -346,6 +360,20 @@ def in_rgb(codec: str, formats: list[str]) -> bool:
     (QuickTime Animation, Cinepak)."""
     colour = [f for f in formats if f in LAYOUTS and not LAYOUTS[f].gray]
     return codec in RGB_ENCODERS or (not colour and any(f in RGB_FORMATS for f in formats))
+
+
+def rgb_format(settings: EncoderSettings, formats: list[str], layout: PixelLayout, deep: bool) -> str | None:
+    """The R'G'B' format frames go to the encoder in (None: Y'CbCr), turned from Y'CbCr 4:4:4 by
+    the sink: the one asked for (-pix_fmt rgb24 for raw frames), else where ``in_rgb`` and the
+    ``layout`` is not grey (PNG takes grey as it is), the
+    encoder's first in RGB_FORMATS, of 8 bits unless the input is ``deep`` or it takes no 8-bit
+    one (GIF, which takes none: rgb24, quantized to palettes)."""
+    if settings.pix_fmt in RGB_FORMATS:
+        return settings.pix_fmt
+    if layout.gray or not in_rgb(settings.codec, formats):
+        return None
+    theirs = [f for f in RGB_FORMATS if f in formats]
+    return next((f for f in theirs if deep or av.VideoFormat(f).components[0].bits == 8), theirs[0] if theirs else "rgb24")
 
 
 def check_target(target: str, source_name: str, overwrite: bool, original: str | None = None,
@@ -545,9 +573,8 @@ class Sink:
                              f"pass a --codec that {self.container.format.name} holds, or another -f") from None
         stream.width, stream.height = source.width, source.height
         formats = [f.name for f in stream.codec_context.codec.video_formats or []]
-        self._rgb = (next((f for f in RGB_FORMATS if f in formats and (source.layout.bits > 8 or "48" not in f)),
-                          "rgb24") if in_rgb(settings.codec, formats) and self.layout.name not in formats else None)
-        if self._rgb and self._rgb not in formats:  # GIF: a palette of 256 colours for each frame
+        self._rgb = rgb_format(settings, formats, self.layout, source.layout.bits > 8)
+        if self._rgb and formats and self._rgb not in formats:  # GIF: a palette of 256 colours for each frame
             self._palettes = Palettes(source.width, source.height, source.time_base)
         stream.pix_fmt = "pal8" if self._palettes else self._rgb or self.layout.name
         if not low_latency:

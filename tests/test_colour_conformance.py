@@ -379,6 +379,23 @@ def test_full_range_goes_out_limited_where_it_would_not_read_back_so(tmp_path):
                      "libx264": []}
 
 
+def test_where_full_range_reads_back():
+    """FFmpeg's word per encoder (ProRes: video range alone; x264: both; raw: none said), and the
+    trial in memory where it is not full range: FFV1 and raw frames keep it in Matroska and lose it
+    in NUT; DNxHD, whose trial fails at sizes it refuses, takes its word."""
+    from dfstream.encoder_ranges import colour_ranges
+    from dfstream.sink import EncoderSettings, full_range_kept
+
+    assert (colour_ranges("prores_ks"), colour_ranges("libx264"), colour_ranges("rawvideo")) == ({1}, {1, 2}, None)
+    kept = {(codec, container): full_range_kept(EncoderSettings(codec=codec), LAYOUTS[layout], container, (48, 64))
+            for codec, layout, container in [("prores_ks", "yuv422p10le", "mov"), ("ffv1", "yuv420p", "nut"),
+                                             ("ffv1", "yuv420p", "matroska"), ("rawvideo", "yuv420p", "nut"),
+                                             ("rawvideo", "yuv420p", "matroska"), ("dnxhd", "yuv422p", "mov"),
+                                             ("libx264", "yuv420p", "mp4"), ("mjpeg", "yuvj420p", "avi")]}
+    assert [k for k, full in kept.items() if full] == [("ffv1", "matroska"), ("rawvideo", "matroska"),
+                                                       ("libx264", "mp4"), ("mjpeg", "avi")]
+
+
 def test_rgb_h264_is_tagged_rgb(tmp_path):
     """libx264rgb codes G, B and R as its planes: its stream says so (matrix GBR), and reads back
     as the frames. Tagged with the input's Y'CbCr matrix, as before 12-07, players read the planes

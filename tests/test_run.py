@@ -1646,6 +1646,34 @@ def test_encoders_of_r_g_b_alone_keep_the_colour(tmp_path, name, codec):
     assert r.returncode == 2 and b"a64multi takes none of the pixel formats" in r.stderr
 
 
+def test_raw_frames_go_to_a_pipe_in_the_format_asked(tmp_path):
+    """-f rawvideo writes frames as they are, as ffmpeg does (it had written H.264 into the raw
+    stream), in -pix_fmt rgb24, bgr24 or rgb48le as a program reading the pipe asks, each frame as
+    it reads (R'G'B' had been refused); -f framemd5 hashes raw frames too; R'G'B' H.265 (gbrp) goes
+    out in R'G'B' (it had been written as 12-bit Y'CbCr, which the encoder takes too)."""
+    src = make_clip(tmp_path / "in.mkv", frames=3)
+    with av.open(str(src)) as c:
+        truth = np.stack([f.reformat(format="rgb24", interpolation=ACCURATE).to_ndarray() for f in c.decode(video=0)])
+    r = run_cli(src, "-f", "rawvideo", "-", "--stages", "none", "-q")
+    assert r.returncode == 0 and len(r.stdout) == 3 * 96 * 64 * 3 // 2, r.stderr  # yuv420p as it came
+    for pix_fmt, dtype, order in (("rgb24", np.uint8, [0, 1, 2]), ("bgr24", np.uint8, [2, 1, 0]),
+                                  ("rgb48le", np.dtype("<u2"), [0, 1, 2])):
+        r = run_cli(src, "-f", "rawvideo", "-pix_fmt", pix_fmt, "-", "--stages", "none", "-q")
+        assert r.returncode == 0, r.stderr
+        frames = np.frombuffer(r.stdout, dtype).reshape(3, 64, 96, 3)[..., order].astype(float)
+        deep = dtype != np.uint8  # against 8-bit codes: their rounding, and the 12-bit Y'CbCr it comes by
+        assert np.abs(frames / (257 if deep else 1) - truth).max() <= (1.5 if deep else 1.0), pix_fmt
+    r = run_cli(src, "-f", "framemd5", "-", "--stages", "none", "-q")
+    assert r.returncode == 0 and b"#codec_id 0: rawvideo" in r.stdout and r.stdout.count(b"\n0,") == 3
+    r = run_cli(src, tmp_path / "rgb.mkv", "--stages", "none", "-c:v", "libx265", "-pix_fmt", "gbrp",
+                "-x265-params", "lossless=1")
+    with av.open(str(tmp_path / "rgb.mkv")) as c:
+        written = list(c.decode(video=0))
+    assert r.returncode == 0 and written[0].format.name == "gbrp"
+    written = np.stack([f.to_ndarray(format="rgb24") for f in written]).astype(float)
+    assert np.abs(written - truth).max() <= 1
+
+
 @pytest.mark.parametrize("pattern, exact", [("frame%05d.png", True), ("%03d.dpx", True), ("f%d.jpg", False)])
 def test_an_image_pattern_writes_a_sequence(tmp_path, pattern, exact):
     """OUT with FFmpeg's number pattern writes one image per frame, numbered from 1 as FFmpeg's
