@@ -65,6 +65,7 @@ QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msm
                    "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
 FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
+GENERIC_BIT_RATE = 200_000  # FFmpeg's default -b:v for encoders without their own, which PyAV's add_stream leaves unset
 RGB = 0  # AVCOL_SPC_RGB: the matrix of R'G'B' streams (libx264rgb's GBR, not Y'CbCr)
 
 
@@ -585,6 +586,8 @@ class Sink:
         ctx.time_base = 1 / Fraction(rate) if settings.codec in FRAME_RATE_TIME_BASE else source.time_base
         if settings.bitrate:
             ctx.bit_rate = parse_bitrate(settings.bitrate)
+        elif (own := av.codec.CodecContext.create(settings.codec, "w").bit_rate) and own != GENERIC_BIT_RATE:
+            ctx.bit_rate = own  # an encoder's own default, which PyAV drops: VC-2 refuses every frame without it
         if settings.qscale is not None:  # a fixed quantizer: the frames ask for none, so each takes qmin
             ctx.qscale = True
         if source.sample_aspect_ratio:  # anamorphic video (DVD) keeps its shape on screen
@@ -730,7 +733,14 @@ class Sink:
         for frame in frames:
             if frame is not None:
                 frame.pict_type = av.video.frame.PictureType.NONE
-            for packet in self.video.encode(frame):
+            try:
+                packets = self.video.encode(frame)
+            except av.error.FFmpegError as err:  # a setting it took when opened but cannot code a frame at
+                codec = self.settings.codec
+                raise DfstreamError(f"encoder '{codec}' refused frame {self.frames + 1}: {describe_av_error(err)}",
+                                    f"check -b:v, -s and --encoder-option ('ffmpeg -h encoder={codec}' lists its "
+                                    "options), or pass another -c:v") from None
+            for packet in packets:
                 self.mux(packet)
 
     def write_video_packet(self, packet: av.Packet) -> None:

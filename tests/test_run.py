@@ -1646,6 +1646,24 @@ def test_encoders_of_r_g_b_alone_keep_the_colour(tmp_path, name, codec):
     assert r.returncode == 2 and b"a64multi takes none of the pixel formats" in r.stderr
 
 
+def test_an_encoder_keeps_its_own_default_bitrate(tmp_path):
+    """VC-2 (SMPTE's Dirac) codes at its own default of 600 Mb/s, which PyAV's streams leave unset:
+    without it the encoder refused every frame ("Invalid argument"); -b:v still sets it. A rate too
+    low for it is refused frame by frame: a one-line error that names the encoder and the fix."""
+    src = make_clip(tmp_path / "in.mkv", frames=3)
+    sizes = []
+    for extra in ((), ("-b:v", "2M")):
+        r = run_cli(src, tmp_path / "vc2.mkv", "--stages", "none", "-c:v", "vc2", "-y", *extra)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp_path / "vc2.mkv")) as c:
+            assert len(list(c.decode(video=0))) == 3
+        sizes.append((tmp_path / "vc2.mkv").stat().st_size)
+    assert sizes[1] < sizes[0] / 2, sizes
+    r = run_cli(src, tmp_path / "low.mkv", "--stages", "none", "-c:v", "vc2", "-b:v", "200k")
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and not (tmp_path / "low.mkv").exists()
+    assert r.stderr.startswith(b"dfstream: error: encoder 'vc2' refused frame 1: ") and b"check -b:v" in r.stderr
+
+
 def test_raw_frames_go_to_a_pipe_in_the_format_asked(tmp_path):
     """-f rawvideo writes frames as they are, as ffmpeg does (it had written H.264 into the raw
     stream), in -pix_fmt rgb24, bgr24 or rgb48le as a program reading the pipe asks, each frame as
