@@ -118,6 +118,13 @@ def talk(args, level: int = INFO):
     return lambda line: print(line, file=sys.stderr)
 
 
+def four_characters(text: str) -> str:
+    """A four-character code (-tag:v hvc1)."""
+    if len(text) != 4 or not text.isascii():
+        raise argparse.ArgumentTypeError(f"'{text}' is no four-character code (hvc1, avc1, DX50)")
+    return text
+
+
 def parse_ratio(text: str) -> Fraction:
     """A picture's shape as ffmpeg's -aspect takes it: '16:9', '2.35:1' or '1.85'."""
     try:
@@ -332,6 +339,9 @@ def _run_arguments(parser) -> None:
     enc.add_argument("-start_number", type=whole, default=1, metavar="N",
                      help="the first image's number in a sequence written (f%%05d.dpx), as ffmpeg's; default 1 "
                           "(before -i: the first read)")
+    enc.add_argument("-tag:v", "-vtag", dest="video_tag", type=four_characters, metavar="TAG",
+                     help="the video stream's four-character code, as ffmpeg's -tag:v: hvc1 (H.265 in MP4 for Apple's "
+                          "players, the default there), hev1, avc1, DX50")
     enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
                                                         "index first, so that a web player starts before the file is in")
     work = parser.add_argument_group("processing")
@@ -560,7 +570,7 @@ def run_options(args):
         encoder=EncoderSettings(args.codec, args.crf, args.bitrate, args.preset, args.pix_fmt,
                                 dict(args.encoder_option), args.audio_codec, args.audio_bitrate, args.audio_channels,
                                 args.audio_rate, movflags=args.movflags, start_number=args.start_number,
-                                qscale=args.qscale, subtitle_codec=args.subtitle_codec,
+                                qscale=args.qscale, subtitle_codec=args.subtitle_codec, video_tag=args.video_tag,
                                 log_level=encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel),
                                 ).for_target(target, args.format),
     )
@@ -722,7 +732,7 @@ ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", 
                    "-x264-params": "x264-params", "-x265-params": "x265-params"}  # ffmpeg's own words for them
 FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
 REFUSED = {**{word: (f"{word}: dfstream runs its stages, not FFmpeg's filters",
-                     "filter with ffmpeg before or after it: ffmpeg -i IN -vf ... -f nut - | dfstream - OUT")
+                     f"filter with ffmpeg before or after it: ffmpeg -i IN {word} ... -f nut - | dfstream - OUT")
               for word in FILTERS},
            "-c": ("-c sets every stream's codec at once, and dfstream encodes the video it processes",
                   "give -c:v for the video, -c:a for the audio and -c:s for the subtitles (copied by default)"),

@@ -90,6 +90,7 @@ class EncoderSettings:
     qscale: float | None = None  # fixed quantizer, as ffmpeg's -q:v (JPEG, MPEG-4 Part 2: 2 best, 31 worst)
     subtitle_codec: str | None = None  # every text subtitle stream converted to this (-c:s); None: copied
     log_level: str = "warning"  # x265's own lines on standard error: none, error, warning, info or debug
+    video_tag: str | None = None  # the video stream's four-character code, as ffmpeg's -tag:v (hvc1, avc1, DX50)
 
     def __post_init__(self):
         if self.codec and (named := encoder(self.codec)) and named.type == "video":
@@ -594,9 +595,14 @@ class Sink:
             ctx.sample_aspect_ratio = source.sample_aspect_ratio
         ctx.colorspace, ctx.color_range = (RGB, FULL) if self._rgb else (self.tags.colorspace, self.tags.color_range)
         ctx.color_primaries, ctx.color_trc = self.tags.primaries, self.tags.trc
-        if self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):
-            ctx.codec_tag = "hvc1"
+        if settings.video_tag:
+            ctx.codec_tag = settings.video_tag
+        elif self.container.format.name in ("mp4", "mov") and settings.codec in ("libx265", "hevc"):
+            ctx.codec_tag = "hvc1"  # as Apple's players want it
         self._open_encoder(ctx, settings.codec, options)
+        if settings.video_tag and (err := refused(self.container.format.name, stream, tag=settings.video_tag)):
+            raise UsageError(f"{self.container.format.name} refused -tag:v {settings.video_tag} for {settings.codec}: "
+                             f"{describe_av_error(err)}", "give a tag it takes for that codec, or leave -tag:v out")
         return stream
 
     @staticmethod
@@ -831,13 +837,16 @@ def nearest(x: Fraction) -> int:
     return math.floor(x + Fraction(1, 2)) if x >= 0 else -math.floor(-x + Fraction(1, 2))
 
 
-def refused(fmt: str, stream: av.stream.Stream, options: dict[str, str] | None = None) -> Exception | None:
+def refused(fmt: str, stream: av.stream.Stream, options: dict[str, str] | None = None,
+            tag: str | None = None) -> Exception | None:
     """Why FFmpeg's ``fmt`` muxer, with ``options``, will not start a file with a copy of ``stream``
-    (None: it will), from a header written to memory: checked before any work, where the real
-    header is written only with the first packet."""
+    (tagged ``tag``) (None: it will), from a header written to memory: checked before any work,
+    where the real header is written only with the first packet."""
     probe = av.open(io.BytesIO(), "w", format=fmt, container_options=options or {})
     try:
-        copy_of(probe, stream)
+        copy = copy_of(probe, stream)
+        if tag:
+            copy.codec_context.codec_tag = tag
         probe.start_encoding()
         return None
     except (ValueError, av.error.FFmpegError) as err:

@@ -186,6 +186,8 @@ def test_a_container_for_sound_is_refused(tmp_path, clip, name):
     (["-r", "0"], "'0' is not a frame rate"),
     (["-s", "640x"], "'640x' is not a frame size"),
     (["-filter_complex", "[0:v]hflip"], "| dfstream - OUT"),
+    (["-af", "volume=2"], "ffmpeg -i IN -af ... -f nut - | dfstream - OUT"),  # the option given, not -vf
+    (["-tag:v", "hvc"], "'hvc' is no four-character code"),
     (["-c", "copy"], "-c sets every stream's codec at once"),
     (["-ss", "abc"], "not a time"),
     (["-t", "nan"], "not a time"),
@@ -235,6 +237,22 @@ def test_encoder_settings_it_does_not_take_are_refused(tmp_path, options, words)
     r = run_cli(src, tmp_path / "out.mkv", *options)
     assert_one_line_error(r, *words, "ffmpeg -h encoder=")
     assert leftovers(tmp_path, ["in.mkv"]) == []
+
+
+def test_a_video_tag_is_written_or_refused(tmp_path):
+    """-tag:v, as ffmpeg's: hev1 for H.265 in MP4 instead of dfstream's hvc1, DX50 for MPEG-4 in
+    AVI; a tag the muxer refuses for the codec is one line before any work, nothing written."""
+    import av
+
+    src = make_clip(tmp_path / "in.mkv", frames=3)
+    for codec, tag, name in (("libx265", "hev1", "out.mp4"), ("mpeg4", "DX50", "out.avi")):
+        r = run_cli(src, tmp_path / name, "-c:v", codec, "-tag:v", tag)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].codec_context.codec_tag == tag
+    assert_one_line_error(run_cli(src, tmp_path / "bad.mp4", "-c:v", "libx265", "-vtag", "avc1", "-v", "error"),
+                          "mp4 refused -tag:v avc1 for libx265")
+    assert leftovers(tmp_path, ["in.mkv", "out.mp4", "out.avi"]) == []
 
 
 def test_movflags_that_do_not_apply_are_refused(tmp_path):
