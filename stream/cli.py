@@ -322,7 +322,14 @@ def _run_arguments(parser) -> None:
     enc.add_argument("--audio-codec", "-c:a", "-acodec", metavar="CODEC",
                      help="re-encode every audio stream with this encoder (aac, libopus, flac, ...); default copy: "
                           "packet for packet, re-encoded only where the container cannot hold it")
-    enc.add_argument("--audio-bitrate", "-b:a", metavar="BITRATE", help="bitrate of re-encoded audio, e.g. 192k")
+    audio_rate = enc.add_mutually_exclusive_group()
+    audio_rate.add_argument("--audio-bitrate", "-b:a", "-ab", metavar="BITRATE",
+                            help="bitrate of re-encoded audio, e.g. 192k")
+    audio_rate.add_argument("-q:a", "-qscale:a", "-aq", dest="audio_quality", type=float, metavar="Q",
+                            help="quality of re-encoded audio, as ffmpeg's -q:a, for libmp3lame (0 best, 9 worst), "
+                                 "libvorbis (-1 to 10) and aac (0.1 to 2): a variable bitrate")
+    enc.add_argument("-strict", metavar="LEVEL", help="how strictly the encoders keep to the standards, as ffmpeg's "
+                                                      "-strict: -2 or experimental lets experimental ones run")
     enc.add_argument("--audio-channels", "-ac", type=positive_int, metavar="N",
                      help="channels of re-encoded audio, mixed down or up, as ffmpeg's -ac: 1 mono, 2 stereo, 6 5.1")
     enc.add_argument("--audio-rate", "-ar", type=positive_int, metavar="HZ",
@@ -571,6 +578,7 @@ def run_options(args):
                                 dict(args.encoder_option), args.audio_codec, args.audio_bitrate, args.audio_channels,
                                 args.audio_rate, movflags=args.movflags, start_number=args.start_number,
                                 qscale=args.qscale, subtitle_codec=args.subtitle_codec, video_tag=args.video_tag,
+                                audio_quality=args.audio_quality, strict=args.strict,
                                 log_level=encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel),
                                 ).for_target(target, args.format),
     )
@@ -729,7 +737,7 @@ def input_first(words: list[str], known) -> list[str]:
 ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",
                    "-keyint_min": "keyint_min", "-sc_threshold": "sc_threshold", "-refs": "refs",
                    "-maxrate": "maxrate", "-minrate": "minrate", "-bufsize": "bufsize",
-                   "-x264-params": "x264-params", "-x265-params": "x265-params"}  # ffmpeg's own words for them
+                   "-x264-params": "x264-params", "-x264opts": "x264opts", "-x265-params": "x265-params"}  # ffmpeg's own words for them
 FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
 REFUSED = {**{word: (f"{word}: dfstream runs its stages, not FFmpeg's filters",
                      f"filter with ffmpeg before or after it: ffmpeg -i IN {word} ... -f nut - | dfstream - OUT")

@@ -65,6 +65,8 @@ QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msm
                    "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
 FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
+AUDIO_QUALITY = ("libmp3lame", "libvorbis", "aac")  # the audio encoders -q:a drives (variable bitrate)
+LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: -q:a Q is a global quality of Q times it
 GENERIC_BIT_RATE = 200_000  # FFmpeg's default -b:v for encoders without their own, which PyAV's add_stream leaves unset
 RGB = 0  # AVCOL_SPC_RGB: the matrix of R'G'B' streams (libx264rgb's GBR, not Y'CbCr)
 
@@ -91,6 +93,8 @@ class EncoderSettings:
     subtitle_codec: str | None = None  # every text subtitle stream converted to this (-c:s); None: copied
     log_level: str = "warning"  # x265's own lines on standard error: none, error, warning, info or debug
     video_tag: str | None = None  # the video stream's four-character code, as ffmpeg's -tag:v (hvc1, avc1, DX50)
+    audio_quality: float | None = None  # of re-encoded audio, as ffmpeg's -q:a (MP3: 0 best, 9 worst; VBR)
+    strict: str | None = None  # how strictly the encoders keep to the standards, as ffmpeg's -strict (-2: experimental)
 
     def __post_init__(self):
         if self.codec and (named := encoder(self.codec)) and named.type == "video":
@@ -107,9 +111,12 @@ class EncoderSettings:
                 raise UsageError(f"'{self.audio_codec}' is no audio encoder FFmpeg has here",
                                  "pass -c:a aac, libopus, flac, ... or copy")
         for given, what in ((self.audio_bitrate, "-b:a sets the bitrate"), (self.audio_channels, "-ac sets the channels"),
-                            (self.audio_rate, "-ar sets the sample rate")):
-            if given and not self.audio_codec:
+                            (self.audio_rate, "-ar sets the sample rate"), (self.audio_quality, "-q:a sets the quality")):
+            if given is not None and not self.audio_codec:
                 raise UsageError(f"{what} of re-encoded audio, and the audio is copied", "add -c:a, e.g. -c:a aac")
+        if self.audio_quality is not None and self.audio_codec not in AUDIO_QUALITY:
+            raise UsageError(f"-q:a sets the quality of the {', '.join(AUDIO_QUALITY)} encoders, not of {self.audio_codec}",
+                             "give -b:a for it")
         if self.audio_bitrate:
             parse_bitrate(self.audio_bitrate)
         if self.audio_channels and self.audio_channels not in DEFAULT_LAYOUTS:
@@ -148,6 +155,8 @@ class EncoderSettings:
             opts["qmin"] = opts["qmax"] = f"{self.qscale:g}"
         if self.preset:
             opts["preset"] = self.preset
+        if self.strict:
+            opts["strict"] = self.strict
         if self.crf is not None:
             opts["crf"] = f"{self.crf:g}"
         elif self.bitrate is None and "qp" not in opts and self.codec in ("libx264", "libx265"):
@@ -963,11 +972,14 @@ class AudioTranscode(Transcode):
             if asked.audio_rate:
                 raise UsageError(f"-ar {rate}: {codec} takes {', '.join(map(str, rates))} Hz", "pass one of them")
             rate = min(rates, key=lambda r: abs(r - rate))  # as ffmpeg resamples: to the nearest the encoder takes
-        self.stream = container.add_stream(codec, rate=rate)
+        self.stream = container.add_stream(codec, rate=rate, options={"strict": asked.strict} if asked.strict else {})
         channels = asked.audio_channels
         self.stream.layout = DEFAULT_LAYOUTS[channels] if channels else ordered(stream.codec_context.layout)
         if asked.audio_bitrate:
             self.stream.bit_rate = parse_bitrate(asked.audio_bitrate)
+        if asked.audio_quality is not None:  # as ffmpeg's -q:a: a fixed quality, the rate as it comes
+            self.stream.codec_context.qscale = True
+            self.stream.codec_context.global_quality = round(asked.audio_quality * LAMBDA)
         self.resampler = None
 
     def write(self, packet: av.Packet) -> None:
