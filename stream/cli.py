@@ -118,6 +118,20 @@ def talk(args, level: int = INFO):
     return lambda line: print(line, file=sys.stderr)
 
 
+COLOR_RANGES = {"tv": "limited", "mpeg": "limited", "limited": "limited", "pc": "full", "jpeg": "full", "full": "full"}
+COLOR_SPACES = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt601": "bt601", "bt2020nc": "bt2020",
+                "bt2020_ncl": "bt2020", "fcc": "fcc", "smpte240m": "smpte240m"}  # ffmpeg's names: dfstream's
+
+
+def choice(names: dict[str, str]):
+    """An argument type that takes ffmpeg's names for a setting and gives dfstream's."""
+    def named(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"'{text}' is none of {', '.join(names)}")
+        return names[text]
+    return named
+
+
 def four_characters(text: str) -> str:
     """A four-character code (-tag:v hvc1)."""
     if len(text) != 4 or not text.isascii():
@@ -349,6 +363,12 @@ def _run_arguments(parser) -> None:
     enc.add_argument("-tag:v", "-vtag", dest="video_tag", type=four_characters, metavar="TAG",
                      help="the video stream's four-character code, as ffmpeg's -tag:v: hvc1 (H.265 in MP4 for Apple's "
                           "players, the default there), hev1, avc1, DX50")
+    enc.add_argument("-color_range", type=choice(COLOR_RANGES), metavar="RANGE",
+                     help="the output's range, as ffmpeg's -color_range: tv (video range, 16-235) or pc (full); "
+                          "converted to, and tagged")
+    enc.add_argument("-colorspace", type=choice(COLOR_SPACES), metavar="MATRIX",
+                     help="the output's Y'CbCr matrix, as ffmpeg's -colorspace: bt709, bt470bg or smpte170m "
+                          "(BT.601), bt2020nc, fcc, smpte240m; converted to, and tagged")
     enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
                                                         "index first, so that a web player starts before the file is in")
     work = parser.add_argument_group("processing")
@@ -579,6 +599,7 @@ def run_options(args):
                                 args.audio_rate, movflags=args.movflags, start_number=args.start_number,
                                 qscale=args.qscale, subtitle_codec=args.subtitle_codec, video_tag=args.video_tag,
                                 audio_quality=args.audio_quality, strict=args.strict,
+                                color_range=args.color_range, colorspace=args.colorspace,
                                 log_level=encoder_logs(LOG_LEVELS["error"] if args.quiet else args.loglevel),
                                 ).for_target(target, args.format),
     )

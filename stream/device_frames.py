@@ -57,14 +57,17 @@ class DeviceFrames:
         return DeviceFrames(cut(self.packed), cut(self.plane), self.layout, self.colour, self.matrix)
 
 
-def output_colour(source: Source, layout: PixelLayout, processed: bool, full: bool = True) -> tuple[Colour, Tags]:
-    """How the output is written and tagged: a passthrough in the decoded format keeps the input's
-    tags as they are; anything written anew carries the matrix and range it was written with, and
-    what the stages made says where ``from_rgb`` sites its chroma. ``full``: whether the encoder
-    takes full range (``sink.full_range_taken``); where not, a full-range input goes out limited."""
+def output_colour(source: Source, layout: PixelLayout, processed: bool, full: bool | None = None,
+                  matrix: str | None = None) -> tuple[Colour, Tags]:
+    """How the output is written and tagged: a passthrough in the decoded format and colour keeps
+    the input's tags as they are; anything written anew carries the matrix and range it was written
+    with, and what the stages made says where ``from_rgb`` sites its chroma. ``full`` and ``matrix``:
+    the range and matrix asked for (-color_range, -colorspace, or video range where the output
+    would not read back full range); None: the input's."""
     rgb_input = source.format.is_rgb or source.format.has_palette
-    colour = Colour(source.colour.matrix, layout.full_range or (full and source.colour.full_range and not rgb_input))
-    if not processed and layout.name == source.format.name and colour.full_range == source.colour.full_range:
+    wanted = source.colour.full_range and not rgb_input if full is None else full
+    colour = Colour(matrix or source.colour.matrix, layout.full_range or wanted)
+    if not processed and layout.name == source.format.name and colour == source.colour:
         return source.colour, source.tags
     tags = source.tags.written(colour, source.height)
     return colour, replace(tags, chroma_location="left") if processed else tags  # as ``from_rgb`` sites it

@@ -185,7 +185,12 @@ class Pipeline:
             self.summary.notes += source.opening_notes()
         self.out_layout = output_layout(options.encoder, source.layout, bool(self.stages),
                                         (source.height, source.width), self.summary.notes)
-        self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages))
+        enc = options.encoder
+        if enc.color_range == "limited" and self.out_layout.full_range:
+            raise UsageError(f"-color_range tv: {enc.codec} writes {self.out_layout.name}, full range alone",
+                             "leave -color_range out, or pass another -c:v")
+        self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages),
+                                                       enc.color_range and enc.color_range == "full", enc.colorspace)
         # the stages read R'G'B' (so does a realtime passthrough of a format without a Y' plane),
         # unless the first reads only the luma and the decoded Y' plane is it
         luma_only = (source.luma_layout is not None and source.colour.matrix == self.out_colour.matrix
@@ -426,16 +431,22 @@ class Pipeline:
     # --- runs -------------------------------------------------------------------------
 
     def _fit_range(self, target: str) -> None:
-        """A full-range input goes out in video range where the output would not read back as
-        full range (``full_range_kept``), as ffmpeg converts it for ProRes or MPEG-2, with a note."""
+        """Full range goes out in video range where the output would not read back as full range
+        (``full_range_kept``), as ffmpeg converts it for ProRes or MPEG-2, with a note; asked for
+        (-color_range pc) there, it is refused."""
         source, opts = self.source, self.options
-        if not source.colour.full_range:
+        if not self.out_colour.full_range:
             return
         container = container_name(target, opts.format)
-        if not full_range_kept(opts.encoder, self.out_layout, container, (source.height, source.width)):
-            self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages), full=False)
-            self.summary.notes.append(f"writing video range (16-235): full range does not read back from "
-                                      f"{opts.encoder.codec} in {container}")
+        if full_range_kept(opts.encoder, self.out_layout, container, (source.height, source.width)):
+            return
+        lost = f"full range does not read back from {opts.encoder.codec} in {container}"
+        if opts.encoder.color_range == "full":
+            raise UsageError(f"-color_range pc: {lost}", "leave -color_range out (video range is written there), "
+                                                         "or pass another -c:v or container")
+        self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages), False,
+                                                       opts.encoder.colorspace)
+        self.summary.notes.append(f"writing video range (16-235): {lost}")
 
     def run(self, target: str | None, opened: Callable[[], None] | None = None) -> Summary:
         """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only);

@@ -131,7 +131,7 @@ def converted(frame: av.VideoFrame, source: Colour, layout: PixelLayout, colour:
               tags: Tags) -> av.VideoFrame:
     """A frame in another format by libswscale (pixels read as ``source``, written as ``colour``),
     tagged with ``tags``."""
-    if frame.format.name != layout.name or source.full_range != colour.full_range:
+    if frame.format.name != layout.name or source != colour:
         frame = frame.reformat(format=layout.name, **source.swscale(frame.format),
                                dst_colorspace=SWS_COLORSPACE[colour.matrix],
                                dst_color_range="JPEG" if colour.full_range else "MPEG")

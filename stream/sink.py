@@ -95,6 +95,8 @@ class EncoderSettings:
     video_tag: str | None = None  # the video stream's four-character code, as ffmpeg's -tag:v (hvc1, avc1, DX50)
     audio_quality: float | None = None  # of re-encoded audio, as ffmpeg's -q:a (MP3: 0 best, 9 worst; VBR)
     strict: str | None = None  # how strictly the encoders keep to the standards, as ffmpeg's -strict (-2: experimental)
+    color_range: str | None = None  # "limited" or "full": the output's, converted to, as ffmpeg's -color_range
+    colorspace: str | None = None  # the output's Y'CbCr matrix (colour.MATRICES), converted to, as ffmpeg's -colorspace
 
     def __post_init__(self):
         if self.codec and (named := encoder(self.codec)) and named.type == "video":
