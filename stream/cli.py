@@ -132,6 +132,14 @@ def choice(names: dict[str, str]):
     return named
 
 
+def spec_flags(text: str) -> tuple[str, str]:
+    """'a:1=default' -> ('a:1', 'default'): a stream specifier (none: every stream) and flags."""
+    spec, _, flags = text.partition("=")
+    if not flags:
+        raise argparse.ArgumentTypeError(f"'{text}' gives no flags: write -disposition:a:1 default")
+    return spec, flags
+
+
 def four_characters(text: str) -> str:
     """A four-character code (-tag:v hvc1)."""
     if len(text) != 4 or not text.isascii():
@@ -310,6 +318,10 @@ def _run_arguments(parser) -> None:
                              "the input's, moved on by the frames -ss leaves out")
     parser.add_argument("--stream-metadata", nargs=2, action="append", default=[], metavar=("SPEC", "KEY=VALUE"),
                         help=argparse.SUPPRESS)  # -metadata:s:SPEC KEY=VALUE, as ``attached`` rewrites it
+    parser.add_argument("--disposition", type=spec_flags, action="append", default=[], metavar="SPEC=FLAGS",
+                        help="a stream's disposition, as ffmpeg's -disposition:SPEC FLAGS: -disposition:a:1 default, "
+                             "-disposition:s:0 +forced (added), -default (taken away), 0 (none); without SPEC, "
+                             "every stream's (repeatable)")
     parser.add_argument("-map_metadata", dest="input_tags", type=mapped, default=True, metavar="0|-1",
                         help="-1: none of the input's tags, the file's and its streams' (language, title), as "
                              "ffmpeg's; 0: all (the default)")
@@ -590,7 +602,7 @@ def run_options(args):
         maps=tuple(args.maps), audio=args.audio, subtitles=args.subtitles,
         metadata=dict(args.metadata) | ({"timecode": args.timecode} if args.timecode else {}),
         stream_metadata=stream_tags(args.stream_metadata) + ((("v:0", "timecode", args.timecode),) if args.timecode else ()),
-        input_tags=args.input_tags, chapters=args.chapters,
+        input_tags=args.input_tags, chapters=args.chapters, dispositions=tuple(args.disposition),
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold,
         progress="none" if args.quiet or args.loglevel < INFO else args.progress, progress_url=args.progress_url,
@@ -696,7 +708,7 @@ def _terminate(signum, frame):
 def attached(argv: list[str]) -> list[str]:
     """``-map SPEC`` as ``-map=SPEC`` and ``-sseof -TIME`` as ``-sseof=-TIME`` (argparse takes
     ffmpeg's negative maps, -map -0:s, and times, -00:01:00, for options); ffmpeg's per-stream ``-metadata:s:SPEC`` as ``--stream-metadata SPEC``, its global
-    ``-metadata:g`` as ``-metadata``."""
+    ``-metadata:g`` as ``-metadata``, ``-disposition:SPEC FLAGS`` as ``--disposition=SPEC=FLAGS``."""
     out, words = [], iter(argv)
     for word in words:
         if word in ("-map", "-sseof"):  # their values start with '-', as options do
@@ -704,6 +716,8 @@ def attached(argv: list[str]) -> list[str]:
             out.append(word if following is None else f"{word}={following}")
         elif word in ("-metadata:s", "-metadata:g") or word.startswith("-metadata:s:"):
             out += ["-metadata"] if word == "-metadata:g" else ["--stream-metadata", word[len("-metadata:s:"):]]
+        elif word == "-disposition" or word.startswith("-disposition:"):  # its value may start with '-'
+            out.append(f"--disposition={word[len('-disposition:'):]}={next(words, '')}")
         else:
             out.append(word)
     return out

@@ -88,6 +88,7 @@ class Options:
     subtitles: bool = True  # False: ffmpeg's -sn
     metadata: dict[str, str] = field(default_factory=dict)  # the file's tags, as ffmpeg's -metadata ('': removed)
     stream_metadata: tuple = ()  # (output stream specifier 'a:0', key, value): ffmpeg's -metadata:s:a:0 key=value
+    dispositions: tuple = ()  # (output stream specifier 'a:1', flags 'default'): ffmpeg's -disposition:a:1 default
     input_tags: bool = True  # False: ffmpeg's -map_metadata -1, none of the input's tags copied
     chapters: bool = True  # False: ffmpeg's -map_chapters -1, no chapters
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
@@ -469,7 +470,8 @@ class Pipeline:
             self._fit_range(target)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
-                        stream_metadata=opts.stream_metadata, input_tags=opts.input_tags, chapters=opts.chapters,
+                        stream_metadata=opts.stream_metadata, dispositions=opts.dispositions,
+                        input_tags=opts.input_tags, chapters=opts.chapters,
                         threads=opts.threads)
         try:
             report = open_report(opts.progress_url) if opts.progress_url else None

@@ -116,7 +116,8 @@ class SegmentWorker:
 
         if self.error:
             return segment.index, 0, self.error
-        part = replace(self.options, segment=segment, metadata={}, stream_metadata=())  # the join tags the film
+        part = replace(self.options, segment=segment, metadata={}, stream_metadata=(), dispositions=())  # the join
+        # tags the film
         return (segment.index, *run_one(source, target, part))
 
 
@@ -300,7 +301,8 @@ def join(source_name: str, parts: list[str], target: str, options, notes: list[s
     try:
         sink = Sink(target, source, options.encoder, None, None, options.format, options.overwrite, notes,
                     copy_video=inputs[0].streams.video[0], metadata=options.metadata,
-                    stream_metadata=options.stream_metadata, input_tags=options.input_tags, chapters=options.chapters)
+                    stream_metadata=options.stream_metadata, dispositions=options.dispositions,
+                    input_tags=options.input_tags, chapters=options.chapters)
         try:
             video = (p for c in inputs for p in _with_decode_times(c.demux(c.streams.video[0])))
             other = source.copied() if source.passthrough else ()

@@ -12,6 +12,7 @@ import glob
 import io
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -436,7 +437,7 @@ class Sink:
     def __init__(self, target: str, source: Source, settings: EncoderSettings, layout: PixelLayout | None,
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None,
-                 metadata: dict[str, str] | None = None, stream_metadata=(), input_tags: bool = True,
+                 metadata: dict[str, str] | None = None, stream_metadata=(), dispositions=(), input_tags: bool = True,
                  chapters: bool = True, threads: int | None = None):
         self.target = target
         self.settings = settings
@@ -490,6 +491,7 @@ class Sink:
             self.streams = {s.index: out for s in source.passthrough if not pictures and (out := self._add_copy(s))}
             self._add_attachments([] if pictures else source.attachments)
             self._copy_tags(source, metadata or {}, stream_metadata, input_tags, chapters)
+            self._set_dispositions(dispositions)
         except Exception:
             self.abort()
             raise
@@ -545,6 +547,18 @@ class Sink:
         kept = trimmed_chapters(source.container.chapters(), start, min(ends, default=None)) if chapters else []
         if kept:
             self.container.set_chapters(kept)
+
+    def _set_dispositions(self, given) -> None:
+        """ffmpeg's -disposition:SPEC FLAGS per (output stream specifier, flags): 'default+forced'
+        sets them, '+forced' adds, '-default' takes away, '0' clears; no SPEC: every stream."""
+        for spec, flags in given:
+            named = Specifier.parse(f"0:{spec}" if spec else "0", f"-disposition:{spec}")
+            found = named.matches(list(self.container.streams)) if spec else list(self.container.streams)
+            if not found and not named.optional:
+                raise UsageError(f"-disposition:{spec} matches no stream of the output",
+                                 "number the streams as written: v, a:0, s:1, ...")
+            for stream in found:
+                stream.disposition = disposition(flags, stream.disposition)
 
     def _add_attachments(self, attachments: list[av.stream.AttachmentStream]) -> None:
         """The input's attachments (a Matroska's fonts for its subtitles, its cover images), as ffmpeg's
@@ -865,6 +879,20 @@ def refused(fmt: str, stream: av.stream.Stream, options: dict[str, str] | None =
     finally:
         with contextlib.suppress(av.error.FFmpegError):  # a trailer with no packets (+faststart's second pass)
             probe.close()
+
+
+def disposition(flags: str, current: av.stream.Disposition) -> av.stream.Disposition:
+    """ffmpeg's -disposition value on a stream's ``current`` flags: names joined by '+' set them,
+    each after '+' or '-' added or taken away, '0' none."""
+    result = av.stream.Disposition(0) if flags == "0" or flags[:1] not in "+-" else current
+    for sign, name in re.findall(r"([+-]?)([^+-]+)", "" if flags == "0" else flags):
+        try:
+            bit = av.stream.Disposition[name]
+        except KeyError:
+            raise UsageError(f"-disposition {flags}: no flag '{name}'",
+                             f"give {', '.join(d.name for d in av.stream.Disposition)}, or 0") from None
+        result = result & ~bit if sign == "-" else result | bit
+    return result
 
 
 def copy_of(container: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:

@@ -641,6 +641,29 @@ def test_metadata_s_sets_a_stream_s_tags(tmp_path):
     assert not list(tmp_path.glob("failed*"))
 
 
+def test_disposition_sets_a_stream_s_flags(tmp_path):
+    """-disposition:a:1 default+forced sets the second audio stream's flags, as ffmpeg's; '-default'
+    takes one away, '0' clears them, no specifier means every stream; an unknown flag or a stream
+    the output lacks is a one-line error, with nothing written."""
+    src, out = many_streams(tmp_path), tmp_path / "out.mkv"
+    r = run_cli(src, out, "--stages", "none", "-disposition", "0", "-disposition:a:1", "default+forced",
+                "-disposition:s:0", "+forced")
+    assert r.returncode == 0, r.stderr
+    D = av.stream.Disposition
+    with av.open(str(out)) as c:
+        assert [s.disposition for s in c.streams if s.type != "attachment"] == [D(0), D(0), D.default | D.forced,
+                                                                                  D.forced]
+    again = tmp_path / "again.mkv"
+    assert run_cli(out, again, "--stages", "none", "-disposition:a:1", "-default").returncode == 0
+    with av.open(str(again)) as c:
+        assert c.streams.audio[1].disposition == D.forced
+    for options, words in ((("-disposition:a:2", "default"), b"-disposition:a:2 matches no stream of the output"),
+                           (("-disposition:a:0", "loud"), b"-disposition loud: no flag 'loud'")):
+        r = run_cli(src, tmp_path / "failed.mkv", "--stages", "none", *options)
+        assert r.returncode == 2 and words in r.stderr, r.stderr
+    assert not list(tmp_path.glob("failed*"))
+
+
 @pytest.mark.parametrize("options, fates", [
     ((), ["processed", "kept", "kept", "kept", "kept"]),
     (("-map", "0:v", "-map", "0:a:1", "-sn"), ["processed", "left out", "kept", "left out", "left out"])])
