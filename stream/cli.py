@@ -42,6 +42,9 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=Formatter, **kwargs)
 
     def error(self, message: str):
+        unknown = message.removeprefix("unrecognized arguments: ").split()
+        if message.startswith("unrecognized arguments: ") and unknown[0].startswith("-"):  # an ffmpeg option it lacks
+            raise UsageError(f"dfstream has no option {unknown[0]}", f"see '{self.prog} --help' for those it has")
         raise UsageError(message, f"see '{self.prog} --help'")
 
     def _get_option_tuples(self, option_string: str):

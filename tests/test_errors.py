@@ -187,6 +187,7 @@ def test_a_container_for_sound_is_refused(tmp_path, clip, name):
     (["-s", "640x"], "'640x' is not a frame size"),
     (["-filter_complex", "[0:v]hflip"], "| dfstream - OUT"),
     (["-af", "volume=2"], "ffmpeg -i IN -af ... -f nut - | dfstream - OUT"),  # the option given, not -vf
+    (["-pass", "1"], "dfstream has no option -pass: see 'dfstream run --help' for those it has"),  # not "-pass 1 OUT"
     (["-tag:v", "hvc"], "'hvc' is no four-character code"),
     (["-c", "copy"], "-c sets every stream's codec at once"),
     (["-ss", "abc"], "not a time"),
