@@ -347,7 +347,8 @@ def _run_arguments(parser) -> None:
                            "MPEG-2): 2 best, 31 worst")
     enc.add_argument("--preset", "-preset", help="encoder preset (ultrafast ... veryslow)")
     enc.add_argument("--pix-fmt", "-pix_fmt",
-                     help="output pixel format (default: the input's, if the encoder takes it)")
+                     help="output pixel format (default: the input's, if the encoder takes it); R'G'B' ones too "
+                          "where it takes them: -f rawvideo -pix_fmt rgb24 - hands a program raw frames")
     enc.add_argument("--audio-codec", "-c:a", "-acodec", metavar="CODEC",
                      help="re-encode every audio stream with this encoder (aac, libopus, flac, ...); default copy: "
                           "packet for packet, re-encoded only where the container cannot hold it")
