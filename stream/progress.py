@@ -64,6 +64,8 @@ class Progress:
 
     def update(self, frames: int, media_time: float | None = None) -> None:
         self.frames = frames
+        if self.total is not None and frames > self.total:  # the guess fell short (a still looped with -loop 1):
+            self.total = None                                # no total rather than a wrong one
         self.media_time = media_time if media_time is not None else self.media_time
         now = time.perf_counter()
         if self.report and now - self._reported >= REPORT_PERIOD:

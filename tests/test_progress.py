@@ -25,6 +25,15 @@ def test_bar_on_a_terminal_plain_lines_otherwise():
     assert log.getvalue().startswith("frames 50/100  fps")
 
 
+def test_a_total_passed_is_dropped_rather_than_shown_wrong():
+    """A still looped (-loop 1 -i still.png -t 2) is guessed one frame long: past the guess the
+    line shows the frames alone, with no total and no ETA (it had shown 'frames 8/1')."""
+    log = io.StringIO()
+    p = Progress("plain", total=1, stream=log)
+    p.update(8)
+    assert log.getvalue().startswith("frames 8  fps") and "eta --:--" in log.getvalue()
+
+
 def test_json_lines_and_silence():
     out = io.StringIO()
     p = Progress("json", total=10, stream=out)
