@@ -23,7 +23,7 @@ import torch
 from dfstream.engines import EngineOptions, Stage, StageContext, build_chain, check_chain, parse_stages
 from dfstream.engines.registry import STRENGTH
 
-from .colour import from_rgb, merge_chroma, ycbcr
+from .colour import TITLES, from_rgb, merge_chroma, ycbcr
 from .decoding import Decoders
 from .deinterlace import CHAINS
 from .device import keep_host_memory, resolve_device
@@ -39,7 +39,7 @@ from .realtime import Realtime
 from .runstate import END, RunState, Stopped, get, put
 from .scenes import SceneCuts
 from .signals import stop_on_signals
-from .sink import EncoderSettings, Sink, check_target, container_name, full_range_kept, output_layout, still_frames
+from .sink import EncoderSettings, Sink, check_target, container_name, output_layout, readable_colour, still_frames
 from .source import Source, VideoItem
 from .summary import Batch, OutputFrame, Summary, counted
 from .threads import SharedCores
@@ -431,23 +431,29 @@ class Pipeline:
 
     # --- runs -------------------------------------------------------------------------
 
-    def _fit_range(self, target: str) -> None:
-        """Full range goes out in video range where the output would not read back as full range
-        (``full_range_kept``), as ffmpeg converts it for ProRes or MPEG-2, with a note; asked for
-        (-color_range pc) there, it is refused."""
-        source, opts = self.source, self.options
-        if not self.out_colour.full_range:
-            return
+    def _fit_colour(self, target: str) -> None:
+        """Write in the range and matrix the output reads back as (``readable_colour``), with a note:
+        full range goes out in video range where it would be read so, as ffmpeg converts it for
+        ProRes or MPEG-2, and a matrix the output cannot record in the one players take there.
+        Asked for (-color_range pc, -colorspace) where it does not read back, it is refused."""
+        source, opts, colour = self.source, self.options, self.out_colour
         container = container_name(target, opts.format)
-        if full_range_kept(opts.encoder, self.out_layout, container, (source.height, source.width)):
+        readable = readable_colour(opts.encoder, self.out_layout, container, (source.height, source.width), colour)
+        if readable == colour:
             return
-        lost = f"full range does not read back from {opts.encoder.codec} in {container}"
-        if opts.encoder.color_range == "full":
-            raise UsageError(f"-color_range pc: {lost}", "leave -color_range out (video range is written there), "
-                                                         "or pass another -c:v or container")
-        self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages), False,
-                                                       opts.encoder.colorspace)
-        self.summary.notes.append(f"writing video range (16-235): {lost}")
+        lost = f"does not read back from {opts.encoder.codec} in {container}"
+        if readable.full_range != colour.full_range:
+            if opts.encoder.color_range == "full":
+                raise UsageError(f"-color_range pc: full range {lost}",
+                                 "leave -color_range out (video range is written there), or pass another -c:v or container")
+            self.summary.notes.append(f"writing video range (16-235): full range {lost}")
+        if readable.matrix != colour.matrix:
+            if opts.encoder.colorspace:
+                raise UsageError(f"-colorspace: the matrix {lost}", "leave -colorspace out, or write .mkv")
+            self.summary.notes.append(f"writing the {TITLES[readable.matrix]} matrix: {TITLES[colour.matrix]} {lost}, "
+                                      f"and players take {TITLES[readable.matrix]} at {source.height} lines")
+        self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages),
+                                                       readable.full_range, readable.matrix)
 
     def run(self, target: str | None, opened: Callable[[], None] | None = None) -> Summary:
         """Stream the whole input to ``target`` (a file, '-' or a URL; None: preview only);
@@ -467,7 +473,7 @@ class Pipeline:
         sink = None
         if target is not None:
             check_target(target, self.source.name, opts.overwrite, opts.original, opts.encoder.start_number)
-            self._fit_range(target)
+            self._fit_colour(target)
             sink = Sink(target, self.source, opts.encoder, self.out_layout, self.out_tags, opts.format,
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
                         stream_metadata=opts.stream_metadata, dispositions=opts.dispositions,

@@ -20,7 +20,7 @@ from fractions import Fraction
 import av
 import av.logging
 
-from .colour import LAYOUTS, PixelLayout, Tags
+from .colour import LAYOUTS, UNSPECIFIED, Colour, PixelLayout, Tags
 from .encoder_ranges import FULL, colour_ranges
 from .errors import DfstreamError, UsageError
 from .mapping import Specifier
@@ -315,44 +315,54 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     return best
 
 
-def full_range_kept(settings: EncoderSettings, layout: PixelLayout, container: str | None,
-                    size: tuple[int, int]) -> bool:
-    """Whether full-range Y'CbCr written to this output reads back as full range. Where not, a
-    full-range input is written in video range. An encoder that declares full range to FFmpeg
-    (x264, x265, VP9, AV1) keeps it in its stream; for the others one frame is encoded and muxed in
-    memory and decoded again: ProRes's and MPEG-2's decoders read video range whatever the file
-    says, NUT and AVI have no place for it, FFV1 keeps it in Matroska. Where that trial cannot be
-    made, the encoder's word (DNxHD: video range alone); where it has none, as asked. Grey,
-    R'G'B' and yuvj are full range as they are."""
+def readable_colour(settings: EncoderSettings, layout: PixelLayout, container: str | None,
+                    size: tuple[int, int], colour: Colour) -> Colour:
+    """The range and matrix to write ``colour`` in so that this output reads back as written.
+
+    Full range: an encoder that declares it to FFmpeg (x264, x265, VP9, AV1) keeps it in its stream.
+    Otherwise, and for a matrix other than the one players take at that height (BT.601 below 720
+    lines, BT.709 from 720), one frame so tagged is encoded and muxed in memory and decoded again:
+    ProRes's and MPEG-2's decoders read video range whatever the file says, NUT and AVI have no
+    place for the range or the matrix, FFV1 keeps both in Matroska. What does not read back is
+    written as players will take it: video range, their matrix. Where the trial cannot be made,
+    the encoder's word on the range (DNxHD: video range alone) and the matrix as asked. Grey,
+    R'G'B' and yuvj are written as they are."""
     codec = av.codec.Codec(settings.codec, "w")
-    if layout.gray or layout.full_range or rgb_format(settings, [f.name for f in codec.video_formats or []], layout,
-                                                      False):
-        return True
+    height, width = size
+    assumed = "bt601" if height < 720 else "bt709"
     declared = colour_ranges(codec.name)
-    if (declared and FULL in declared) or container is None:
-        return True
-    for height, width in ((288, 352), *([size] if codec.intra_only else [])):  # CIF, quick and taken by H.263;
-        try:                                                      # the real size for DV's set ones
-            return _reads_back_full(settings, layout.name, container, width, height)
+    ranged = colour.full_range and not (declared and FULL in declared)
+    if container is None or not (ranged or colour.matrix != assumed) or layout.gray or layout.full_range \
+            or rgb_format(settings, [f.name for f in codec.video_formats or []], layout, False):
+        return colour
+    for trial_height, trial_width in ((288, 352), *([size] if codec.intra_only else [])):  # CIF, quick and taken
+        try:                                                        # by H.263; the real size for DV's set ones
+            back = _read_back(settings, layout.name, container, trial_width, trial_height, colour)
+            break
         except (ValueError, StopIteration, av.error.FFmpegError):
             continue
-    return declared is None
+    else:
+        return Colour(colour.matrix, colour.full_range and (not ranged or declared is None))
+    full = colour.full_range and (not ranged or back.color_range == FULL)
+    return Colour(colour.matrix if back.colorspace != UNSPECIFIED else assumed, full)
 
 
-def _reads_back_full(settings: EncoderSettings, pix_fmt: str, container: str, width: int, height: int) -> bool:
-    """One frame tagged full range, encoded with the run's settings into ``container`` in memory:
-    whether it decodes as full range."""
+def _read_back(settings: EncoderSettings, pix_fmt: str, container: str, width: int, height: int,
+               colour: Colour) -> av.VideoFrame:
+    """One frame tagged with ``colour``, encoded with the run's settings into ``container`` in
+    memory, decoded again."""
     written = io.BytesIO()
     with av.open(written, "w", format=container) as out:
         stream = out.add_stream(settings.codec, rate=25, options=settings.codec_options())
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.codec_context.color_range = FULL
+        ctx = stream.codec_context
+        ctx.color_range, ctx.colorspace = colour.avcol_range, colour.avcol_spc
         frame = av.VideoFrame(width, height, pix_fmt)
-        frame.pts, frame.color_range = 0, FULL
+        frame.pts, frame.color_range, frame.colorspace = 0, colour.avcol_range, colour.avcol_spc
         out.mux(stream.encode(frame) + stream.encode(None))
     written.seek(0)
     with av.open(written) as back:
-        return next(back.decode(video=0)).color_range == FULL
+        return next(back.decode(video=0))
 
 
 def container_name(target: str, fmt: str | None = None) -> str | None:

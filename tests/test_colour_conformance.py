@@ -367,8 +367,6 @@ def test_full_range_goes_out_limited_where_it_would_not_read_back_so(tmp_path):
         with av.open(str(tmp_path / f"out.{ext}")) as c:
             written = list(c.decode(video=0))
         ranges[codec] = written[0].color_range
-        if ext == "nut":  # nor for the matrix, which this test does not change
-            written = [tagged(f, 1, f.color_range) for f in written]
         back = np.stack([swscale_reading(f, "rgb48le") / 257 for f in written])
         error = np.abs(back - want).mean()  # read as the wrong range: 5 or more
         assert error < {"prores_ks": 1.5, "ffv1": 0.5, "libx264": 1.2}[codec], codec  # ProRes's loss 0.73,
@@ -414,16 +412,45 @@ def test_where_full_range_reads_back():
     trial in memory where it is not full range: FFV1 and raw frames keep it in Matroska and lose it
     in NUT; DNxHD, whose trial fails at sizes it refuses, takes its word."""
     from dfstream.encoder_ranges import colour_ranges
-    from dfstream.sink import EncoderSettings, full_range_kept
+    from dfstream.sink import EncoderSettings, readable_colour
 
     assert (colour_ranges("prores_ks"), colour_ranges("libx264"), colour_ranges("rawvideo")) == ({1}, {1, 2}, None)
-    kept = {(codec, container): full_range_kept(EncoderSettings(codec=codec), LAYOUTS[layout], container, (48, 64))
+    full = Colour("bt601", True)
+    kept = {(codec, container): readable_colour(EncoderSettings(codec=codec), LAYOUTS[layout], container, (48, 64),
+                                                full).full_range
             for codec, layout, container in [("prores_ks", "yuv422p10le", "mov"), ("ffv1", "yuv420p", "nut"),
                                              ("ffv1", "yuv420p", "matroska"), ("rawvideo", "yuv420p", "nut"),
                                              ("rawvideo", "yuv420p", "matroska"), ("dnxhd", "yuv422p", "mov"),
                                              ("libx264", "yuv420p", "mp4"), ("mjpeg", "yuvj420p", "avi")]}
     assert [k for k, full in kept.items() if full] == [("ffv1", "matroska"), ("rawvideo", "matroska"),
                                                        ("libx264", "mp4"), ("mjpeg", "avi")]
+
+
+def test_a_matrix_the_output_cannot_record_is_written_as_players_take_it(tmp_path):
+    """A BT.709 video below 720 lines written where the matrix is not recorded (FFV1 in NUT) is
+    read as BT.601, as players take it there: it is written in BT.601, with a note, and looks as it
+    did (it had been written in BT.709 and read as BT.601). Matroska records it: kept. -colorspace
+    asked where it cannot be recorded is refused."""
+    import dfstream
+    from dfstream.errors import UsageError
+    from dfstream.sink import EncoderSettings
+
+    frames = [gradient_frame("yuv444p", 64, 48, seed=i) for i in range(3)]
+    write_file(tmp_path / "in.mkv", frames, tags=(1, 1, 1, 1))  # FFV1, BT.709, video range
+    want = np.stack([swscale_reading(tagged(f, 1, 1)) for f in frames]).astype(float)
+    for ext, matrix, note in (("nut", 2, ["writing the BT.601 matrix: BT.709 does not read back from ffv1 in nut, "
+                                          "and players take BT.601 at 48 lines"]), ("mkv", 1, [])):
+        summary = dfstream.process(str(tmp_path / "in.mkv"), str(tmp_path / f"out.{ext}"), stages="none",
+                                   encoder=EncoderSettings(codec="ffv1"))
+        assert [n for n in summary.notes if "matrix" in n] == note
+        with av.open(str(tmp_path / f"out.{ext}")) as c:
+            written = list(c.decode(video=0))
+        assert written[0].colorspace == matrix
+        back = np.stack([swscale_reading(f) for f in written])  # as players read it: BT.601 untagged below 720
+        assert np.abs(back - want).mean() < 0.6, ext  # written in BT.709, as before 12-07: 6.3, 21 at most
+    with pytest.raises(UsageError, match="-colorspace: the matrix does not read back from ffv1 in nut"):
+        dfstream.process(str(tmp_path / "in.mkv"), str(tmp_path / "refused.nut"), stages="none",
+                         encoder=EncoderSettings(codec="ffv1", colorspace="bt709"))
 
 
 def test_rgb_h264_is_tagged_rgb(tmp_path):
