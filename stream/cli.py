@@ -776,7 +776,8 @@ def input_first(words: list[str], known) -> list[str]:
 ENCODER_OPTIONS = {"-tune": "tune", "-profile:v": "profile", "-level": "level", "-g": "g", "-bf": "bf",
                    "-keyint_min": "keyint_min", "-sc_threshold": "sc_threshold", "-refs": "refs",
                    "-maxrate": "maxrate", "-minrate": "minrate", "-bufsize": "bufsize",
-                   "-x264-params": "x264-params", "-x264opts": "x264opts", "-x265-params": "x265-params"}  # ffmpeg's own words for them
+                   "-x264-params": "x264-params", "-x264opts": "x264opts",
+                   "-x265-params": "x265-params"}  # ffmpeg's own words for them
 FILTERS = ("-vf", "-af", "-filter:v", "-filter:a", "-filter_complex", "-lavfi")  # ffmpeg's, which dfstream lacks
 REFUSED = {**{word: (f"{word}: dfstream runs its stages, not FFmpeg's filters",
                      f"filter with ffmpeg before or after it: ffmpeg -i IN {word} ... -f nut - | dfstream - OUT")

@@ -191,7 +191,8 @@ class Pipeline:
             raise UsageError(f"-color_range tv: {enc.codec} writes {self.out_layout.name}, full range alone",
                              "leave -color_range out, or pass another -c:v")
         self.out_colour, self.out_tags = output_colour(source, self.out_layout, bool(self.stages),
-                                                       enc.color_range and enc.color_range == "full", enc.colorspace)
+                                                       None if enc.color_range is None else enc.color_range == "full",
+                                                       enc.colorspace)
         # the stages read R'G'B' (so does a realtime passthrough of a format without a Y' plane),
         # unless the first reads only the luma and the decoded Y' plane is it
         luma_only = (source.luma_layout is not None and source.colour.matrix == self.out_colour.matrix
@@ -444,8 +445,8 @@ class Pipeline:
         lost = f"does not read back from {opts.encoder.codec} in {container}"
         if readable.full_range != colour.full_range:
             if opts.encoder.color_range == "full":
-                raise UsageError(f"-color_range pc: full range {lost}",
-                                 "leave -color_range out (video range is written there), or pass another -c:v or container")
+                raise UsageError(f"-color_range pc: full range {lost}", "leave -color_range out (video range "
+                                                                        "is written there), or pass another -c:v")
             self.summary.notes.append(f"writing video range (16-235): full range {lost}")
         if readable.matrix != colour.matrix:
             if opts.encoder.colorspace:

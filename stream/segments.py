@@ -116,8 +116,8 @@ class SegmentWorker:
 
         if self.error:
             return segment.index, 0, self.error
-        part = replace(self.options, segment=segment, metadata={}, stream_metadata=(), dispositions=())  # the join
-        # tags the film
+        part = replace(self.options, segment=segment, metadata={}, stream_metadata=(),  # the join tags the film
+                       dispositions=())
         return (segment.index, *run_one(source, target, part))
 
 

@@ -113,13 +113,13 @@ class EncoderSettings:
             if getattr(encoder(self.audio_codec), "type", None) != "audio":
                 raise UsageError(f"'{self.audio_codec}' is no audio encoder FFmpeg has here",
                                  "pass -c:a aac, libopus, flac, ... or copy")
-        for given, what in ((self.audio_bitrate, "-b:a sets the bitrate"), (self.audio_channels, "-ac sets the channels"),
-                            (self.audio_rate, "-ar sets the sample rate"), (self.audio_quality, "-q:a sets the quality")):
+        for given, what in ((self.audio_bitrate, "-b:a sets the bitrate"), (self.audio_quality, "-q:a sets the quality"),
+                            (self.audio_channels, "-ac sets the channels"), (self.audio_rate, "-ar sets the sample rate")):
             if given is not None and not self.audio_codec:
                 raise UsageError(f"{what} of re-encoded audio, and the audio is copied", "add -c:a, e.g. -c:a aac")
         if self.audio_quality is not None and self.audio_codec not in AUDIO_QUALITY:
-            raise UsageError(f"-q:a sets the quality of the {', '.join(AUDIO_QUALITY)} encoders, not of {self.audio_codec}",
-                             "give -b:a for it")
+            raise UsageError(f"-q:a sets the quality of the {', '.join(AUDIO_QUALITY)} encoders, "
+                             f"not of {self.audio_codec}", "give -b:a for it")
         if self.audio_bitrate:
             parse_bitrate(self.audio_bitrate)
         if self.audio_channels and self.audio_channels not in DEFAULT_LAYOUTS:
@@ -205,8 +205,9 @@ def still_frames(target: str | None, frames: int | None) -> int | None:
 def default_codec(target: str | None, fmt: str | None = None) -> str:
     """The video encoder when none is asked for, as ffmpeg picks one: a still's by its name (PNG,
     JPEG, TIFF, ...), an MPEG program stream's own (.mpg: MPEG-1, .vob: MPEG-2, which its players
-    expect), frames as they are where the format's own is (-f rawvideo, null, framemd5), libx264 where the output container can start a file of H.264, else the container's
-    own (WebM: libvpx-vp9, Ogg: VP8)."""
+    expect), frames as they are where that is the format's own (-f rawvideo, null, framemd5),
+    libx264 where the output container can start a file of H.264, else the container's own (WebM:
+    libvpx-vp9, Ogg: VP8)."""
     if fmt in (None, "image2") and (is_still(target) or is_sequence(target)):  # the name's, as image2 picks it
         return STILLS[os.path.splitext(target)[1].lower()]
     if not fmt and (not target or target == "-" or is_url(target)):
@@ -388,16 +389,16 @@ def in_rgb(codec: str, formats: list[str]) -> bool:
 
 def rgb_format(settings: EncoderSettings, formats: list[str], layout: PixelLayout, deep: bool) -> str | None:
     """The R'G'B' format frames go to the encoder in (None: Y'CbCr), turned from Y'CbCr 4:4:4 by
-    the sink: the one asked for (-pix_fmt rgb24 for raw frames), else where ``in_rgb`` and the
-    ``layout`` is not grey (PNG takes grey as it is), the
-    encoder's first in RGB_FORMATS, of 8 bits unless the input is ``deep`` or it takes no 8-bit
-    one (GIF, which takes none: rgb24, quantized to palettes)."""
+    the sink: the one asked for (-pix_fmt rgb24 for raw frames), else, where ``in_rgb`` and the
+    ``layout`` is not grey (PNG takes grey as it is), the encoder's first in RGB_FORMATS, of 8 bits
+    unless the input is ``deep`` or it takes no 8-bit one (GIF takes none: rgb24, quantized)."""
     if settings.pix_fmt in RGB_FORMATS:
         return settings.pix_fmt
     if layout.gray or not in_rgb(settings.codec, formats):
         return None
     theirs = [f for f in RGB_FORMATS if f in formats]
-    return next((f for f in theirs if deep or av.VideoFormat(f).components[0].bits == 8), theirs[0] if theirs else "rgb24")
+    eight = [f for f in theirs if av.VideoFormat(f).components[0].bits == 8]
+    return ((theirs if deep else eight or theirs) or ["rgb24"])[0]
 
 
 def check_target(target: str, source_name: str, overwrite: bool, original: str | None = None,
