@@ -126,8 +126,8 @@ def refuse_early(address: str | None, options) -> None:
 def batch(inputs: list[str], folder: str, options, extension: str = "mkv", address: str | None = None,
           workers: int | None = None, say=print) -> list[tuple[Job, str]]:
     """Process a library; returns the failed jobs with their errors."""
-    if options.progress_url or options.readrate:
-        raise UsageError("batch runs its files side by side: -progress and -re follow a single run",
+    if options.progress_url or options.readrate or options.size_limit:
+        raise UsageError("batch runs its files side by side: -progress, -re and -fs follow a single run",
                          "drop them, or run each file with 'dfstream run'")
     jobs = plan(expand(inputs), folder, extension)
     refuse_early(address, options)

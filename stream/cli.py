@@ -143,6 +143,19 @@ def spec_flags(text: str) -> tuple[str, str]:
     return spec, flags
 
 
+SIZE_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "ki": 2**10, "Ki": 2**10, "Mi": 2**20,
+              "Gi": 2**30}  # as ffmpeg reads sizes
+
+
+def byte_size(text: str) -> int:
+    """A size in bytes as ffmpeg reads -fs: 10M, 700000k, 1Gi."""
+    match = re.fullmatch(r"([0-9]*\.?[0-9]+)([kKMG]i?)?", text.strip())
+    size = int(float(match[1]) * SIZE_UNITS[match[2] or ""]) if match else 0
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size: write 10M, 700000k or 1Gi")
+    return size
+
+
 def four_characters(text: str) -> str:
     """A four-character code (-tag:v hvc1)."""
     if len(text) != 4 or not text.isascii():
@@ -385,6 +398,9 @@ def _run_arguments(parser) -> None:
     enc.add_argument("-colorspace", type=choice(COLOR_SPACES), metavar="MATRIX",
                      help="the output's Y'CbCr matrix, as ffmpeg's -colorspace: bt709, bt470bg or smpte170m "
                           "(BT.601), bt2020nc, fcc, smpte240m; converted to, and tagged")
+    enc.add_argument("-fs", dest="size_limit", type=byte_size, metavar="SIZE",
+                     help="stop once the output holds this many bytes, as ffmpeg's -fs: 10M, 700000k, 1Gi "
+                          "(k, M, G: powers of 1000; Ki, Mi, Gi: of 1024)")
     enc.add_argument("-movflags", metavar="FLAGS", help="MP4 and MOV muxer flags, as ffmpeg's: +faststart puts the "
                                                         "index first, so that a web player starts before the file is in")
     work = parser.add_argument_group("processing")
@@ -607,6 +623,7 @@ def run_options(args):
         metadata=dict(args.metadata) | ({"timecode": args.timecode} if args.timecode else {}),
         stream_metadata=stream_tags(args.stream_metadata) + ((("v:0", "timecode", args.timecode),) if args.timecode else ()),
         input_tags=args.input_tags, chapters=args.chapters, dispositions=tuple(args.disposition),
+        size_limit=args.size_limit,
         format=args.format, overwrite=args.overwrite,
         scene_threshold=args.scene_threshold,
         progress="none" if args.quiet or args.loglevel < INFO else args.progress, progress_url=args.progress_url,

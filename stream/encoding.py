@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from fractions import Fraction
 
 import av
@@ -21,9 +22,10 @@ class Encoder(threading.Thread):
     A closed output pipe ends the run quietly (``summary.pipe_closed``)."""
 
     def __init__(self, q: queue.Queue, sink: Sink | None, progress: Progress, summary: Summary,
-                 state: RunState, time_base: Fraction, latencies: deque):
+                 state: RunState, time_base: Fraction, latencies: deque, full: Callable[[], None] = lambda: None):
         super().__init__(name="encode", daemon=True)
         self.q, self.sink, self.progress, self.summary, self.state = q, sink, progress, summary, state
+        self.full = full  # called once the output reaches -fs's size: the reading ends there
         self.time_base = float(time_base)
         self.latencies = latencies
 
@@ -34,15 +36,22 @@ class Encoder(threading.Thread):
                 batch, packets = item
                 batch.ready()
                 started = time.perf_counter()
+                written = 0
                 for frame, arrival in zip(batch.outputs, batch.arrivals):
+                    if sink and sink.full:  # -fs reached: what follows is left out
+                        break
                     if sink:
                         sink.write_frame(frame)
                     self.latencies.append(time.perf_counter() - arrival)
+                    written += 1
                 for packet in packets:
                     if sink:
                         sink.write_packet(packet)
                 summary.encode_seconds += time.perf_counter() - started
-                summary.frames += len(batch.outputs)
+                if sink and sink.full and not summary.size_limited:
+                    summary.size_limited = True
+                    self.full()
+                summary.frames += written
                 if batch.outputs:
                     self.progress.update(summary.frames, batch.outputs[-1].pts * self.time_base)
         except Stopped:

@@ -89,6 +89,7 @@ class Options:
     metadata: dict[str, str] = field(default_factory=dict)  # the file's tags, as ffmpeg's -metadata ('': removed)
     stream_metadata: tuple = ()  # (output stream specifier 'a:0', key, value): ffmpeg's -metadata:s:a:0 key=value
     dispositions: tuple = ()  # (output stream specifier 'a:1', flags 'default'): ffmpeg's -disposition:a:1 default
+    size_limit: int | None = None  # bytes after which nothing more is written, as ffmpeg's -fs
     input_tags: bool = True  # False: ffmpeg's -map_metadata -1, none of the input's tags copied
     chapters: bool = True  # False: ffmpeg's -map_chapters -1, no chapters
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
@@ -479,7 +480,7 @@ class Pipeline:
                         opts.overwrite, self.summary.notes, low_latency=opts.latency == "low", metadata=opts.metadata,
                         stream_metadata=opts.stream_metadata, dispositions=opts.dispositions,
                         input_tags=opts.input_tags, chapters=opts.chapters,
-                        threads=opts.threads)
+                        threads=opts.threads, size_limit=opts.size_limit)
         try:
             report = open_report(opts.progress_url) if opts.progress_url else None
         except DfstreamError:
@@ -491,7 +492,8 @@ class Pipeline:
         progress = Progress(opts.progress, self.source.expected_frames(), report=report)
         preview = Preview(opts.preview, self.source.aspect) if opts.preview else None
         q: queue.Queue = queue.Queue(maxsize=opts.queue_batches)
-        encoder = Encoder(q, sink, progress, self.summary, self.state, self.source.time_base, self.latencies)
+        encoder = Encoder(q, sink, progress, self.summary, self.state, self.source.time_base, self.latencies,
+                          full=self.stop_reading)
         started = time.perf_counter()
         with stop_on_signals(self.stop_reading):
             encoder.start()
@@ -516,6 +518,9 @@ class Pipeline:
                 elif sink:
                     sink.finish()
                     self.summary.output = target
+                    if self.summary.size_limited:  # counted once written: an encoder's delayed frames are not
+                        self.summary.notes.append(f"stopped at -fs {opts.size_limit} bytes: the output holds the "
+                                                  f"first {counted(sink.pictures, 'frame')}")
             except KeyboardInterrupt:  # a second signal: stop now, keep what is written
                 self.state.failed.set()
                 self.summary.interrupted = self.summary.interrupted or "SIGINT"

@@ -194,8 +194,9 @@ def check(source: str, target: str | None, options) -> None:
         raise UsageError("--workers writes Matroska (the segments are joined in it)", "name the output .mkv")
     if options.start is not None or options.from_end is not None or options.duration is not None or options.frames:
         raise UsageError("--workers cannot be combined with -ss/-sseof/-t/-to/-frames:v", "trim first, or drop --workers")
-    if options.realtime or options.preview or options.progress_url or options.readrate:
-        raise UsageError("--workers cannot be combined with --realtime, -re, --preview or -progress", "drop --workers")
+    if options.realtime or options.preview or options.progress_url or options.readrate or options.size_limit:
+        raise UsageError("--workers cannot be combined with --realtime, -re, --preview, -progress or -fs",
+                         "drop --workers")
     if options.deinterlace == "ivtc" or options.rate:
         what = "undo a 3:2 pulldown" if options.deinterlace == "ivtc" else "change the frame rate (-r)"
         raise UsageError(f"--workers cannot {what}: segments are planned on the input's frames",

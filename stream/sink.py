@@ -449,8 +449,10 @@ class Sink:
                  tags: Tags | None, fmt: str | None = None, overwrite: bool = False,
                  notes: list[str] | None = None, low_latency: bool = False, copy_video: av.VideoStream | None = None,
                  metadata: dict[str, str] | None = None, stream_metadata=(), dispositions=(), input_tags: bool = True,
-                 chapters: bool = True, threads: int | None = None):
+                 chapters: bool = True, threads: int | None = None, size_limit: int | None = None):
         self.target = target
+        self.size_limit, self.written = size_limit, 0  # ffmpeg's -fs: bytes of packets after which none is written
+        self.pictures = 0  # video packets written
         self.settings = settings
         self.threads = threads  # the video encoder's (-threads); None: FFmpeg's choice
         self.layout = layout
@@ -706,6 +708,11 @@ class Sink:
         if packet.stream.type == "video":
             self._release()
 
+    @property
+    def full(self) -> bool:
+        """Whether -fs's size is reached: no further packet is written."""
+        return self.size_limit is not None and self.written >= self.size_limit
+
     def _release(self) -> None:
         held, self._held = self._held or [], None
         times = [float(p.pts * p.time_base) for p in held if p.pts is not None]
@@ -720,9 +727,13 @@ class Sink:
         try:
             if packet is None:
                 self.container.close()
+            elif self.full:
+                return
             else:
                 self._in_order(packet)
                 self.container.mux(packet)
+                self.written += packet.size
+                self.pictures += packet.stream.type == "video"
                 self._started = True
                 if packet.dts is not None:
                     self._last_dts[packet.stream.index] = (packet.dts, packet.time_base)

@@ -21,6 +21,7 @@ class Summary:
     interrupted: str | None = None  # 'SIGINT' or 'SIGTERM'
     partial: str | None = None
     pipe_closed: bool = False
+    size_limited: bool = False  # -fs's size reached: the frames after it left out
     stage_seconds: dict[str, float] = field(default_factory=dict)
     decode_seconds: float = 0.0
     encode_seconds: float = 0.0

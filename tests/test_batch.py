@@ -66,8 +66,8 @@ def test_a_chain_that_cannot_run_is_refused_before_any_worker_starts(tmp_path, m
         batch([str(clip)], str(tmp_path / "out"), options)
     with pytest.raises(dfstream.DfstreamError, match="no colorizer can run"):
         run_segments(str(clip), str(tmp_path / "out.mkv"), options, workers=2)
-    for single in ({"readrate": 1.0}, {"progress_url": "pipe:2"}):  # what follows one run alone
-        with pytest.raises(dfstream.DfstreamError, match="-progress and -re follow a single run"):
+    for single in ({"readrate": 1.0}, {"progress_url": "pipe:2"}, {"size_limit": 1000}):  # what follows one run alone
+        with pytest.raises(dfstream.DfstreamError, match="-progress, -re and -fs follow a single run"):
             batch([str(clip)], str(tmp_path / "out"), dfstream.Options(stages="gray", **single))
     assert sorted(os.listdir(tmp_path)) == ["in.mkv"]
 

@@ -189,6 +189,7 @@ def test_a_container_for_sound_is_refused(tmp_path, clip, name):
     (["-af", "volume=2"], "ffmpeg -i IN -af ... -f nut - | dfstream - OUT"),  # the option given, not -vf
     (["-pass", "1"], "dfstream has no option -pass: see 'dfstream run --help' for those it has"),  # not "-pass 1 OUT"
     (["-tag:v", "hvc"], "'hvc' is no four-character code"),
+    (["-fs", "10x"], "'10x' is not a size: write 10M, 700000k or 1Gi"),
     (["-c", "copy"], "-c sets every stream's codec at once"),
     (["-ss", "abc"], "not a time"),
     (["-t", "nan"], "not a time"),

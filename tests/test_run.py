@@ -1691,6 +1691,21 @@ def test_encoders_of_r_g_b_alone_keep_the_colour(tmp_path, name, codec):
     assert r.returncode == 2 and b"a64multi takes none of the pixel formats" in r.stderr
 
 
+def test_fs_stops_once_the_output_holds_that_size(tmp_path):
+    """-fs SIZE, as ffmpeg's: once the packets written reach SIZE, nothing more is written and the
+    reading stops; the output is a whole file of the first frames, and a note says how many (the
+    encoder's delayed frames are not counted). With --workers it is refused."""
+    src = make_clip(tmp_path / "in.mkv", frames=60, audio="aac")
+    r = run_cli(src, tmp_path / "out.mkv", "--stages", "none", "-fs", "6k", "-c:v", "libx264", "-crf", "0")
+    assert r.returncode == 0, r.stderr
+    frames = len(decode(tmp_path / "out.mkv"))
+    assert 0 < frames < 60 and f"stopped at -fs 6000 bytes: the output holds the first {frames} frames".encode() \
+        in r.stderr, r.stderr
+    assert 6000 <= (tmp_path / "out.mkv").stat().st_size < 6000 + 4000  # the packet that crossed it, the trailer
+    r = run_cli(src, tmp_path / "w.mkv", "--stages", "none", "-fs", "6k", "--workers", "2")
+    assert r.returncode == 2 and b"--workers cannot be combined with" in r.stderr
+
+
 def test_an_encoder_keeps_its_own_default_bitrate(tmp_path):
     """VC-2 (SMPTE's Dirac) codes at its own default of 600 Mb/s, which PyAV's streams leave unset:
     without it the encoder refused every frame ("Invalid argument"); -b:v still sets it. A rate too
