@@ -728,8 +728,9 @@ def _terminate(signum, frame):
 
 def attached(argv: list[str]) -> list[str]:
     """``-map SPEC`` as ``-map=SPEC`` and ``-sseof -TIME`` as ``-sseof=-TIME`` (argparse takes
-    ffmpeg's negative maps, -map -0:s, and times, -00:01:00, for options); ffmpeg's per-stream ``-metadata:s:SPEC`` as ``--stream-metadata SPEC``, its global
-    ``-metadata:g`` as ``-metadata``, ``-disposition:SPEC FLAGS`` as ``--disposition=SPEC=FLAGS``."""
+    ffmpeg's negative maps, -map -0:s, and times, -00:01:00, for options); ffmpeg's per-stream
+    ``-metadata:s:SPEC`` as ``--stream-metadata SPEC``, its global ``-metadata:g`` as
+    ``-metadata``, ``-disposition:SPEC FLAGS`` as ``--disposition=SPEC=FLAGS``."""
     out, words = [], iter(argv)
     for word in words:
         if word in ("-map", "-sseof"):  # their values start with '-', as options do

@@ -31,8 +31,8 @@ MATRICES = {
     "fcc": (0.30, 0.11),
 }
 
-# FFmpeg's AVColorSpace values (frame.colorspace) -> matrix name, and back.
 TITLES = {"bt601": "BT.601", "bt709": "BT.709", "bt2020": "BT.2020", "smpte240m": "SMPTE 240M", "fcc": "FCC"}  # shown
+# FFmpeg's AVColorSpace values (frame.colorspace) -> matrix name, and back.
 _AVCOL_SPC = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 _MATRIX_TO_AVCOL_SPC = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}
 # libswscale's names for the matrices (PyAV's reformat ``src_colorspace``).

@@ -64,7 +64,6 @@ PROGRAM_STREAMS = {"mpeg", "vob", "svcd", "vcd", "dvd"}  # MPEG program streams:
 FRAME_RATE_TIME_BASE = {"mpeg1video", "mpeg2video"}  # MPEG-1 and -2 count time in frames of a standard rate
 QSCALE_ENCODERS = {"mjpeg", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msmpeg4v2", "h263", "h263p", "flv",
                    "wmv1", "wmv2"}  # FFmpeg's own MPEG family, which -q:v drives
-FULL_RANGE_ONLY = {"mjpeg"}  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg's encoder takes it
 NO_NEGATIVE_PRESENTATION = {"nut"}
 AUDIO_QUALITY = ("libmp3lame", "libvorbis", "aac")  # the audio encoders -q:a drives (variable bitrate)
 LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: -q:a Q is a global quality of Q times it
@@ -271,7 +270,7 @@ def output_layout(settings: EncoderSettings, source: PixelLayout, processed: boo
     if codec.type != "video":
         raise UsageError(f"'{settings.codec}' is not a video encoder", "pass --codec libx264")
     supported = [f.name for f in codec.video_formats or []]
-    if settings.codec in FULL_RANGE_ONLY:
+    if colour_ranges(codec.name) == {FULL}:  # JPEG: Y'CbCr in full range alone (yuvj), as FFmpeg says
         supported = [f for f in supported if f.startswith("yuvj")]
     if settings.pix_fmt:
         if settings.pix_fmt not in LAYOUTS and settings.pix_fmt not in RGB_FORMATS:
@@ -545,12 +544,7 @@ class Sink:
                 outputs[stream.index].disposition = stream.disposition & ~av.stream.Disposition.attached_pic
                 # the video written moves, even made from cover art alone (which MP4 then refuses)
         for spec, key, value in stream_metadata:
-            named = Specifier.parse(f"0:{spec}" if spec else "0", f"-metadata:s:{spec}")
-            found = named.matches(list(self.container.streams))
-            if not found and not named.optional:
-                raise UsageError(f"-metadata:s:{spec} matches no stream of the output",
-                                 "number the streams as written: s:v, s:a:0, s:s:1, ...")
-            for stream in found:
+            for stream in self._named(spec, f"-metadata:s:{spec}", "s:v, s:a:0, s:s:1"):
                 for same in [k for k in stream.metadata if k.lower() == key.lower()]:  # Matroska's TITLE is title
                     stream.metadata.pop(same)
                 if value:
@@ -565,13 +559,18 @@ class Sink:
         """ffmpeg's -disposition:SPEC FLAGS per (output stream specifier, flags): 'default+forced'
         sets them, '+forced' adds, '-default' takes away, '0' clears; no SPEC: every stream."""
         for spec, flags in given:
-            named = Specifier.parse(f"0:{spec}" if spec else "0", f"-disposition:{spec}")
-            found = named.matches(list(self.container.streams)) if spec else list(self.container.streams)
-            if not found and not named.optional:
-                raise UsageError(f"-disposition:{spec} matches no stream of the output",
-                                 "number the streams as written: v, a:0, s:1, ...")
-            for stream in found:
+            for stream in self._named(spec, f"-disposition:{spec}", "v, a:0, s:1"):
                 stream.disposition = disposition(flags, stream.disposition)
+
+    def _named(self, spec: str, option: str, examples: str) -> list[av.stream.Stream]:
+        """The output streams an ``option``'s specifier names as written (none: every stream); one
+        that names none is refused, unless it ends in '?'."""
+        named = Specifier.parse(f"0:{spec}" if spec else "0", option)
+        found = named.matches(list(self.container.streams))
+        if not found and not named.optional:
+            raise UsageError(f"{option} matches no stream of the output",
+                             f"number the streams as written: {examples}, ...")
+        return found
 
     def _add_attachments(self, attachments: list[av.stream.AttachmentStream]) -> None:
         """The input's attachments (a Matroska's fonts for its subtitles, its cover images), as ffmpeg's
