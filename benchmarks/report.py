@@ -140,6 +140,9 @@ HEADLINES = {
                                f"{d['frames_dropped']} of {d['frames_in']} frames dropped"),
     "reference_colorizer": _reference,
     "colour_over_time": _colour_over_time,
+    "film_of_scenes": lambda d: "; ".join(
+        f"{r['scene']}: " + ", ".join(f"{k.replace('_', ' ')} {v['psnr_mean']:.2f} / {v['psnr_last']:.2f} dB"
+                                      for k, v in r.items() if isinstance(v, dict)) for r in d["rows"]),
     "written_fidelity": _written_fidelity,
     "rgb_reading": _rgb_reading,
     "stabilizer_flicker": _stabilizer,

@@ -21,7 +21,13 @@ resolution) from three estimates, per pixel:
    along the flow elsewhere, so that it is known everywhere: where no still
    anchors the colour and the nearest cells agree, each frame moves 5% of the
    way towards it, and colour carried onto the wrong content (a skier's red on
-   the snow) fades.
+   the snow) fades. With several stills (a film's scenes, a still of each),
+   the look-up searches the scene's own still alone once it anchors OWN of a
+   frame: other scenes' stills offered their look-alike cells too, and each
+   scene of a film of four real ones coloured with the four stills lost 1.0-1.6
+   dB against its own still alone (bus 26.79 / 22.86 against 27.78 / 24.21 dB;
+   ``benchmarks/film_of_scenes.py``). Until then (a scene none of the stills
+   shows) it searches them all.
 
 Every flow is DIS ultrafast (fast where chroma has under 180 rows: the
 quarter-size flow of ultrafast is too coarse there), measured both ways (the
@@ -66,6 +72,7 @@ TEXTURED = 0.5  # share of those cells, by their luma's standard deviation (flat
 BEYOND = 0.02  # of the longer side: how far outside a still the flow to it may read and still anchor
 GREY = 8 / 255  # spread of a pixel's R', G' and B' up to which it is grey
 COLOURED = 0.001  # share of a still's pixels that are not grey, under which it holds no colour
+OWN = 0.1  # share of a frame a still anchors from which the scene is that still's: its look-up searches it alone
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -218,6 +225,7 @@ class ReferenceColorizer(RecurrentStage):
         self._chroma: torch.Tensor | None = None
         self._luma: torch.Tensor | None = None
         self._hint: torch.Tensor | None = None  # the look-up's chroma, carried along the flow
+        self._own: int | None = None  # the still this scene is of (``OWN``), None until one anchors enough
 
     def _prepare(self, size: tuple[int, int], like: torch.Tensor, matrix: str, aspect: float) -> None:
         """Bring the references to the working size and pixel shape ``aspect``, and the device and
@@ -231,7 +239,9 @@ class ReferenceColorizer(RecurrentStage):
         self._ref_inside = [inside for _, inside, _ in fitted]
         self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
         alone = [ycbcr(still, matrix) for _, _, still in fitted]
-        self._lookup = ChromaLookup([y for y, _ in alone], [c for _, c in alone], size)
+        self._lookups = [ChromaLookup([y], [c], size) for y, c in alone]
+        self._pooled = ChromaLookup([y for y, _ in alone], [c for _, c in alone], size) if len(alone) > 1 \
+            else self._lookups[0]
 
     @staticmethod
     def _trusted(forward: torch.Tensor, back: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
@@ -245,16 +255,17 @@ class ReferenceColorizer(RecurrentStage):
         return (~inconsistent(forward, back)) * (2 * photometric - 0.8).clamp(0, 1)
 
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
-        """The look-up's chroma and agreement per pixel: looked up afresh in the cells where it
-        weighs LOOKED_UP or more somewhere (in every cell without a ``carried`` one), elsewhere the
-        ``carried`` one."""
-        cells = self._lookup.cells
+        """The look-up's chroma and agreement per pixel (of the scene's own still, else of every
+        still): looked up afresh in the cells where it weighs LOOKED_UP or more somewhere (in every
+        cell without a ``carried`` one), elsewhere the ``carried`` one."""
+        lookup = self._pooled if self._own is None else self._lookups[self._own]
+        cells = lookup.cells
         if carried is None:
             wanted = torch.ones(cells[0] * cells[1], dtype=torch.bool, device=y.device)
         else:
             wanted = (F.adaptive_max_pool2d(unknown, cells) >= LOOKED_UP).flatten()
         looked = unknown.new_zeros(wanted.numel(), 3)
-        looked[wanted] = self._lookup(y, wanted)
+        looked[wanted] = lookup(y, wanted)
         looked = F.interpolate(looked.T.reshape(1, 3, *cells), size=y.shape[-2:], mode="nearest")
         if carried is None:
             return looked
@@ -279,6 +290,8 @@ class ReferenceColorizer(RecurrentStage):
         confidence.masked_fill_(leaves(to_ref, BEYOND * max(size)), 0)
         if inside:  # a still of another shape: nothing anchored off it
             confidence = confidence * inside[0]
+        if best != self._own and float(confidence.mean()) >= OWN:
+            self._own = best
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
