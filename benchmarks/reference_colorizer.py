@@ -10,6 +10,11 @@ video's scale), as the colorizer places it (scaled to fit, centred) and
 stretched to the frame's 16:9 beforehand (what the colorizer did with it
 before 12-05 11:30).
 
+A still in another tone than the film (a photo's exposure and tone curve): the
+middle frame as the still, as it is and with its luma made 15% darker, 15%
+brighter, or raised to the power 1.25 (its colours kept); PSNR over every frame
+but the still's own.
+
     python benchmarks/reference_colorizer.py
 """
 
@@ -43,6 +48,10 @@ def coloured(still, greys) -> list:
             for i, y in enumerate(greys)]
 
 
+TONES = {"still_middle": lambda y: y, "still_middle_darker": lambda y: 0.85 * y,
+         "still_middle_brighter": lambda y: (1.15 * y).clamp(0, 1), "still_middle_to_the_power_1.25": lambda y: y**1.25}
+
+
 def main() -> None:
     rows = []
     for sequence in SEQUENCES:
@@ -58,6 +67,11 @@ def main() -> None:
                             ("still_4_3_stretched", coloured(area(middle, truth[0].shape[-2:]), greys))):
             scores = [psnr(v, t) for v, t in zip(video, truth)]
             row[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+        k = len(truth) // 2
+        y, c = ycbcr(truth[k])
+        for name, curve in TONES.items():
+            scores = [psnr(v, t) for v, t in zip(coloured(rgb_from_ycbcr(curve(y), c), greys), truth)]
+            row[name] = {"psnr_mean": mean(scores[:k] + scores[k + 1 :]), "psnr_last": scores[-1]}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
@@ -65,7 +79,8 @@ def main() -> None:
               f"  grey {row['grey_input']['psnr_mean']:.2f} dB; a 4:3 still placed "
               f"{row['still_4_3_placed']['psnr_mean']:.2f} (last {row['still_4_3_placed']['psnr_last']:.2f}), "
               f"stretched {row['still_4_3_stretched']['psnr_mean']:.2f} "
-              f"(last {row['still_4_3_stretched']['psnr_last']:.2f})", flush=True)
+              f"(last {row['still_4_3_stretched']['psnr_last']:.2f}); the middle frame as the still "
+              + ", ".join(f"{name[13:].replace('_', ' ') or 'as it is'} {row[name]['psnr_mean']:.2f}" for name in TONES), flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
 

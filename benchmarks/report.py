@@ -48,6 +48,9 @@ def _reference(d: dict) -> str:
     return "; ".join(f"{r['sequence']} {r['reference_colorizer']['psnr_mean']:.2f} dB against "
                      f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation), a 4:3 still "
                      f"{r['still_4_3_placed']['psnr_mean']:.2f} (stretched {r['still_4_3_stretched']['psnr_mean']:.2f})"
+                     + ", the middle frame as the still: " + ", ".join(
+                         f"{k[13:].replace('_', ' ') or 'as it is'} {v['psnr_mean']:.2f}"
+                         for k, v in r.items() if k.startswith("still_middle"))
                      for r in d["rows"])
 
 

@@ -10,7 +10,7 @@ from dfstream.engines import StageContext
 from dfstream.errors import DfstreamError
 from dfstream.geometry import bilinear
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
-from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, load_still, nearest
+from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, load_still, nearest, tone
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer, blended
@@ -342,6 +342,20 @@ def test_grouped_nearest_search_finds_what_topk_finds_ties_included():
         assert torch.equal(found.sort(1).values, distances.topk(4, largest=False).values.sort(1).values)
         assert all(len(set(row.tolist())) == 4 for row in nearest(distances, 4))  # four different cells
     assert nearest(torch.rand(3, 16), 4).shape == (3, 4)  # too few columns to group: topk itself
+
+
+def test_tone_is_the_line_from_the_stills_luma_to_the_frames_through_wrong_matches():
+    g = torch.Generator().manual_seed(0)
+    still = torch.rand(1, 1, 60, 80, generator=g)
+    frame = 0.8 * still + 0.1
+    wrong = torch.rand(1, 1, 60, 80, generator=g) < 0.1  # a flow wrong there: unrelated luma
+    frame[wrong] = torch.rand(int(wrong.sum()), generator=g)
+    seen = torch.ones_like(still, dtype=torch.bool)
+    gain, offset = tone(still, frame, seen)
+    assert abs(gain - 0.8) < 0.01 and abs(offset - 0.1) < 0.005, (gain, offset)
+    flat = torch.full_like(still, 0.5) + 0.01 * still  # too little contrast to tell a gain
+    assert tone(flat, frame, seen) is None
+    assert tone(still, 1 - still, seen) is None  # a negative: no tone curve of a photo
 
 
 def test_colour_carried_onto_content_no_still_anchors_fades_towards_the_look_up():

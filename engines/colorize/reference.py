@@ -39,7 +39,12 @@ it: a still's colour keeps its own detail (smoothing it everywhere costs
 
 A still of another shape than the frames (a 4:3 photo for a 16:9 film) is
 scaled to fit inside them and centred, not stretched (``placed``): nothing is
-anchored off its edges, and the look-up searches the still alone.
+anchored off its edges, and the look-up searches the still alone. A still in
+another tone than the film (a photo's exposure and tone curve) is brought to
+the film's (``tone``) once the flow to it passes the forward-backward test on
+SEEN of a frame: otherwise the photometric check fails where the flow is right,
+and the look-up compares unlike luma (bus's middle frame as the still, its luma
+15% darker: 27.00 against 27.87 dB as it is; now 27.83).
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ BEYOND = 0.02  # of the longer side: how far outside a still the flow to it may 
 GREY = 8 / 255  # spread of a pixel's R', G' and B' up to which it is grey
 COLOURED = 0.001  # share of a still's pixels that are not grey, under which it holds no colour
 OWN = 0.1  # share of a frame a still anchors from which the scene is that still's: its look-up searches it alone
+SEEN = 0.2  # share of a frame the flow to a still must pass the forward-backward test on to fit the still's tone
+TRIMMED = 0.8  # share of those pixels, the nearest the first line, that the tone's line is fitted to again
+GAINS = (0.5, 2.0)  # gains of a tone taken as found; others, or too little contrast seen (SPREAD), are not
+SPREAD = 0.05  # standard deviation of the still's luma seen under which no gain can be told
+CODES = 4 / 255  # a tone that moves no luma further is left alone: the photometric check passes it (0.987),
+# and flows to a still not quite of the frame's view give such lines (one stretched to 16:9: 0.98 y + 0.010)
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -125,6 +136,23 @@ def nearest(distances: torch.Tensor, k: int, group: int = GROUP) -> torch.Tensor
     chosen = distances.view(n, group, width).amin(1).topk(k, largest=False).indices  # [n,k]
     candidates = (chosen[..., None] + torch.arange(0, m, width, device=distances.device)).flatten(1)
     return candidates.gather(1, distances.gather(1, candidates).topk(k, largest=False).indices)
+
+
+def tone(still: torch.Tensor, frame: torch.Tensor, seen: torch.Tensor) -> tuple[float, float] | None:
+    """Gain and offset that bring a still's luma to a frame's (a photo's tone curve to the film's):
+    the least-squares line from the still's luma pulled to the frame, ``still``, to the frame's,
+    over the pixels ``seen`` (where the flow between them passes the forward-backward test),
+    fitted again to the TRIMMED share nearest the first line (flows that are wrong there). None
+    where the pixels seen have too little contrast, or the gain is out of GAINS."""
+    x, y = still[seen].double(), frame[seen].double()
+    if x.std() < SPREAD:
+        return None
+    a = torch.stack((x, torch.ones_like(x)), 1)
+    line = torch.linalg.lstsq(a, y[:, None]).solution
+    off = (a @ line - y[:, None]).abs()[:, 0]
+    kept = off <= off.quantile(TRIMMED)
+    gain, offset = torch.linalg.lstsq(a[kept], y[kept][:, None]).solution[:, 0].tolist()
+    return (gain, offset) if GAINS[0] <= gain <= GAINS[1] else None
 
 
 def grid(size: tuple[int, int]) -> tuple[int, int]:
@@ -219,6 +247,7 @@ class ReferenceColorizer(RecurrentStage):
         self.estimator = estimator  # every flow, both ways; by default DIS at the preset for the size
         self._size: tuple[int, int] | None = None
         self._aspect = 1.0
+        self._tones: dict[int, tuple[float, float]] = {}  # per still, once seen: ``tone``
         self.reset()
 
     def reset(self) -> None:
@@ -233,14 +262,24 @@ class ReferenceColorizer(RecurrentStage):
         self._size, self._aspect = size, aspect
         self.flow = self.estimator or DISFlow("ultrafast" if min(size) >= FINE_BELOW else "fast", self.max_side)
         fitted = [placed(r.to(like), size, aspect) for r in self.references]
-        parts = [ycbcr(framed, matrix) for framed, _, _ in fitted]
-        self._ref_luma = [y for y, _ in parts]
-        self._ref_chroma = [c for _, c in parts]
+        self._framed = [ycbcr(framed, matrix) for framed, _, _ in fitted]
+        self._alone = [ycbcr(still, matrix) for _, _, still in fitted]
+        self._ref_chroma = [c for _, c in self._framed]
         self._ref_inside = [inside for _, inside, _ in fitted]
+        self._toned()
+
+    def _toned(self) -> None:
+        """The stills' luma in the film's tone (``tone``, where fitted) for the flows, the choice of
+        the best still and the look-up."""
+        def luma(i: int, y: torch.Tensor) -> torch.Tensor:
+            gain, offset = self._tones.get(i, (1.0, 0.0))
+            return y if (gain, offset) == (1.0, 0.0) else (gain * y + offset).clamp(0, 1)
+
+        self._ref_luma = [luma(i, y) for i, (y, _) in enumerate(self._framed)]
         self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
-        alone = [ycbcr(still, matrix) for _, _, still in fitted]
-        self._lookups = [ChromaLookup([y], [c], size) for y, c in alone]
-        self._pooled = ChromaLookup([y for y, _ in alone], [c for _, c in alone], size) if len(alone) > 1 \
+        alone = [(luma(i, y), c) for i, (y, c) in enumerate(self._alone)]
+        self._lookups = [ChromaLookup([y], [c], self._size) for y, c in alone]
+        self._pooled = ChromaLookup([y for y, _ in alone], [c for _, c in alone], self._size) if len(alone) > 1 \
             else self._lookups[0]
 
     @staticmethod
@@ -286,6 +325,17 @@ class ReferenceColorizer(RecurrentStage):
         to_ref = self.flow(y, ref)
         inside = [] if self._ref_inside[best] is None else [self._ref_inside[best]]
         direct, back, pulled, *inside = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref, *inside)
+        if best not in self._tones:  # the still's tone, fitted once where enough of it is seen
+            seen = ~inconsistent(to_ref, back) & ~leaves(to_ref, 0)
+            if inside:
+                seen &= inside[0] > 0.5
+            if float(seen.float().mean()) >= SEEN and (found := tone(pulled, y, seen)):
+                gain, offset = found
+                moves = max(abs(offset), abs(gain + offset - 1)) > CODES
+                self._tones[best] = found if moves else (1.0, 0.0)
+                if moves:
+                    self._toned()
+                    pulled = (gain * pulled + offset).clamp(0, 1)
         confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
         confidence.masked_fill_(leaves(to_ref, BEYOND * max(size)), 0)
         if inside:  # a still of another shape: nothing anchored off it
