@@ -42,13 +42,15 @@ scaled to fit inside them and centred, not stretched (``placed``): nothing is
 anchored off its edges, and the look-up searches the still alone. A still in
 another tone than the film (a photo's exposure and tone curve) is brought to
 the film's (``tone``) once the flow to it passes the forward-backward test on
-SEEN of a frame: otherwise the photometric check fails where the flow is right,
-and the look-up compares unlike luma (bus's middle frame as the still, its luma
-15% darker: 27.00 against 27.87 dB as it is; now 27.83).
+SEEN of a frame, and the line found STEADY frames before agrees (a fade's do
+not): otherwise the photometric check fails where the flow is right, and the
+look-up compares unlike luma (bus's middle frame as the still, its luma 15%
+darker: 27.00 against 27.87 dB as it is; now 27.65).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from pathlib import Path
 
 import cv2
@@ -84,6 +86,7 @@ GAINS = (0.5, 2.0)  # gains of a tone taken as found; others, or too little cont
 SPREAD = 0.05  # standard deviation of the still's luma seen under which no gain can be told
 CODES = 4 / 255  # a tone that moves no luma further is left alone: the photometric check passes it (0.987),
 # and flows to a still not quite of the frame's view give such lines (one stretched to 16:9: 0.98 y + 0.010)
+STEADY = 3  # frames apart two lines of a still's tone must agree within CODES to be taken (not a fade's)
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -153,6 +156,11 @@ def tone(still: torch.Tensor, frame: torch.Tensor, seen: torch.Tensor) -> tuple[
     kept = off <= off.quantile(TRIMMED)
     gain, offset = torch.linalg.lstsq(a[kept], y[kept][:, None]).solution[:, 0].tolist()
     return (gain, offset) if GAINS[0] <= gain <= GAINS[1] else None
+
+
+def distance(line: tuple[float, float], other: tuple[float, float]) -> float:
+    """How far apart two lines (gain, offset) take any luma in [0, 1]: the most at 0 or 1."""
+    return max(abs(line[1] - other[1]), abs(line[0] + line[1] - other[0] - other[1]))
 
 
 def grid(size: tuple[int, int]) -> tuple[int, int]:
@@ -248,6 +256,8 @@ class ReferenceColorizer(RecurrentStage):
         self._size: tuple[int, int] | None = None
         self._aspect = 1.0
         self._tones: dict[int, tuple[float, float]] = {}  # per still, once seen: ``tone``
+        self._lines: dict[int, deque] = defaultdict(deque)  # per still: (frame number, line) of the last STEADY
+        self._frame = 0  # frames stepped, for ``_lines``
         self.reset()
 
     def reset(self) -> None:
@@ -311,6 +321,25 @@ class ReferenceColorizer(RecurrentStage):
         wanted = F.interpolate(wanted.view(1, 1, *cells).float(), size=y.shape[-2:], mode="nearest") > 0
         return torch.where(wanted, looked, carried)
 
+    def _steady_tone(self, best: int, to_ref: torch.Tensor, back: torch.Tensor, pulled: torch.Tensor,
+                     y: torch.Tensor, inside: list[torch.Tensor]) -> tuple[float, float] | None:
+        """The still's ``tone`` where enough of it is seen (SEEN of the frame through the forward-backward
+        test, inside it), once the line found STEADY frames before agrees with it within CODES: a
+        fade's lines change from frame to frame, and a still fitted to one would stay dimmed."""
+        self._frame += 1
+        seen = ~inconsistent(to_ref, back) & ~leaves(to_ref, 0)
+        if inside:
+            seen &= inside[0] > 0.5
+        if float(seen.float().mean()) < SEEN or not (found := tone(pulled, y, seen)):
+            return None
+        lines = self._lines[best]
+        while lines and lines[0][0] < self._frame - STEADY:
+            lines.popleft()
+        lines.append((self._frame, found))
+        if lines[0][0] != self._frame - STEADY or distance(lines[0][1], found) > CODES:
+            return None
+        return found
+
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         size = chroma_size(*ctx.luma.shape[-2:], self.max_side, ctx.scale)
         if (self._size, self._aspect) != (size, ctx.aspect):  # first frame, or the work size changed (realtime)
@@ -325,17 +354,13 @@ class ReferenceColorizer(RecurrentStage):
         to_ref = self.flow(y, ref)
         inside = [] if self._ref_inside[best] is None else [self._ref_inside[best]]
         direct, back, pulled, *inside = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref, *inside)
-        if best not in self._tones:  # the still's tone, fitted once where enough of it is seen
-            seen = ~inconsistent(to_ref, back) & ~leaves(to_ref, 0)
-            if inside:
-                seen &= inside[0] > 0.5
-            if float(seen.float().mean()) >= SEEN and (found := tone(pulled, y, seen)):
-                gain, offset = found
-                moves = max(abs(offset), abs(gain + offset - 1)) > CODES
-                self._tones[best] = found if moves else (1.0, 0.0)
-                if moves:
-                    self._toned()
-                    pulled = (gain * pulled + offset).clamp(0, 1)
+        if best not in self._tones and (found := self._steady_tone(best, to_ref, back, pulled, y, inside)):
+            gain, offset = found
+            moves = distance(found, (1.0, 0.0)) > CODES
+            self._tones[best] = found if moves else (1.0, 0.0)
+            if moves:
+                self._toned()
+                pulled = (gain * pulled + offset).clamp(0, 1)
         confidence = self._trusted(to_ref, back, likeness(y, pulled, radius=1))
         confidence.masked_fill_(leaves(to_ref, BEYOND * max(size)), 0)
         if inside:  # a still of another shape: nothing anchored off it
