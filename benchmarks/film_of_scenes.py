@@ -6,7 +6,9 @@ bike-packing), made grey at 854x480 and played one after the other, a scene cut 
 (as a run finds them). Runs: each scene alone with its own first frame as the still; the film with
 every scene's first frame as the stills; and the film with one scene's still left out, for each
 scene (a scene that none of the stills shows). PSNR to the true colours per scene, mean over its
-frames after the first and at its last frame, in 8 bits as written.
+frames after the first and at its last frame, in 8 bits as written. And keyframes of one shot:
+each scene alone with its first and last frames as the stills, against its first alone (the mean
+over the frames between them).
 
     python benchmarks/film_of_scenes.py
 """
@@ -41,6 +43,11 @@ def scores(video: list[torch.Tensor], truth: list[torch.Tensor]) -> dict:
     return {"psnr_mean": round(mean(values[1:]), 2), "psnr_last": round(values[-1], 2)}
 
 
+def between(video: list[torch.Tensor], truth: list[torch.Tensor]) -> float:
+    """The mean PSNR over the frames between the first and the last."""
+    return mean(psnr(v, t) for v, t in zip(video[1:-1], truth[1:-1]))
+
+
 def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     names, scenes = [], []
@@ -53,8 +60,11 @@ def main() -> None:
     for k, (name, truth) in enumerate(zip(names, scenes)):
         alone = coloured([truth[0]], [truth])[0]
         missing = coloured(stills[:k] + stills[k + 1 :], scenes)[k]
+        both = coloured([truth[0], truth[-1]], [truth])[0]
         rows.append(row := {"scene": name, "frames": len(truth), "own_still_alone": scores(alone, truth),
-                            "every_still": scores(together[k], truth), "own_still_left_out": scores(missing, truth)})
+                            "every_still": scores(together[k], truth), "own_still_left_out": scores(missing, truth),
+                            "keyframes_first": round(between(alone, truth), 2),
+                            "keyframes_first_and_last": round(between(both, truth), 2)})
         print(row, flush=True)
     print(save("film_of_scenes", {"size": f"{SIZE[1]}x{SIZE[0]}", "scenes": names, "rows": rows}))
 

@@ -145,7 +145,9 @@ HEADLINES = {
     "colour_over_time": _colour_over_time,
     "film_of_scenes": lambda d: "; ".join(
         f"{r['scene']}: " + ", ".join(f"{k.replace('_', ' ')} {v['psnr_mean']:.2f} / {v['psnr_last']:.2f} dB"
-                                      for k, v in r.items() if isinstance(v, dict)) for r in d["rows"]),
+                                      for k, v in r.items() if isinstance(v, dict))
+        + (f"; keyframes of the shot: first {r['keyframes_first']:.2f}, first and last "
+           f"{r['keyframes_first_and_last']:.2f} dB" if "keyframes_first" in r else "") for r in d["rows"]),
     "written_fidelity": _written_fidelity,
     "rgb_reading": _rgb_reading,
     "stabilizer_flicker": _stabilizer,

@@ -21,13 +21,13 @@ resolution) from three estimates, per pixel:
    along the flow elsewhere, so that it is known everywhere: where no still
    anchors the colour and the nearest cells agree, each frame moves 5% of the
    way towards it, and colour carried onto the wrong content (a skier's red on
-   the snow) fades. With several stills (a film's scenes, a still of each),
-   the look-up searches the scene's own still alone once it anchors OWN of a
-   frame: other scenes' stills offered their look-alike cells too, and each
-   scene of a film of four real ones coloured with the four stills lost 1.0-1.6
-   dB against its own still alone (bus 26.79 / 22.86 against 27.78 / 24.21 dB;
-   ``benchmarks/film_of_scenes.py``). Until then (a scene none of the stills
-   shows) it searches them all.
+   the snow) fades. With several stills (a film's scenes, a still of each;
+   keyframes of one shot), the look-up searches the scene's own stills, those
+   that have anchored OWN of one of its frames: other scenes' stills offered
+   their look-alike cells too, and each scene of a film of four real ones
+   coloured with the four stills lost 1.0-1.6 dB against its own still alone
+   (bus 26.79 / 22.86 against 27.78 / 24.21 dB; ``benchmarks/film_of_scenes.py``).
+   Until one anchors (a scene none of the stills shows) it searches them all.
 
 Every flow is DIS ultrafast (fast where chroma has under 180 rows: the
 quarter-size flow of ultrafast is too coarse there), measured both ways (the
@@ -270,7 +270,7 @@ class ReferenceColorizer(RecurrentStage):
         self._chroma: torch.Tensor | None = None
         self._luma: torch.Tensor | None = None
         self._hint: torch.Tensor | None = None  # the look-up's chroma, carried along the flow
-        self._own: int | None = None  # the still this scene is of (``OWN``), None until one anchors enough
+        self._own: tuple[int, ...] = ()  # the stills this scene is of (``OWN``), none until one anchors enough
 
     def _prepare(self, size: tuple[int, int], like: torch.Tensor, matrix: str, aspect: float) -> None:
         """Bring the references to the working size and pixel shape ``aspect``, and the device and
@@ -293,10 +293,16 @@ class ReferenceColorizer(RecurrentStage):
 
         self._ref_luma = [luma(i, y) for i, (y, _) in enumerate(self._framed)]
         self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
-        alone = [(luma(i, y), c) for i, (y, c) in enumerate(self._alone)]
-        self._lookups = [ChromaLookup([y], [c], self._size) for y, c in alone]
-        self._pooled = ChromaLookup([y for y, _ in alone], [c for _, c in alone], self._size) if len(alone) > 1 \
-            else self._lookups[0]
+        self._toned_alone = [(luma(i, y), c) for i, (y, c) in enumerate(self._alone)]
+        self._lookups: dict[tuple[int, ...], ChromaLookup] = {}  # per set of stills searched together
+
+    def _lookup(self) -> ChromaLookup:
+        """The look-up over the stills this scene is of, or over every still while none is."""
+        stills = self._own or tuple(range(len(self._toned_alone)))
+        if stills not in self._lookups:
+            chosen = [self._toned_alone[i] for i in stills]
+            self._lookups[stills] = ChromaLookup([y for y, _ in chosen], [c for _, c in chosen], self._size)
+        return self._lookups[stills]
 
     @staticmethod
     def _trusted(forward: torch.Tensor, back: torch.Tensor, photometric: torch.Tensor) -> torch.Tensor:
@@ -310,10 +316,10 @@ class ReferenceColorizer(RecurrentStage):
         return (~inconsistent(forward, back)) * (2 * photometric - 0.8).clamp(0, 1)
 
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
-        """The look-up's chroma and agreement per pixel (of the scene's own still, else of every
+        """The look-up's chroma and agreement per pixel (of the scene's own stills, else of every
         still): looked up afresh in the cells where it weighs LOOKED_UP or more somewhere (in every
         cell without a ``carried`` one), elsewhere the ``carried`` one."""
-        lookup = self._pooled if self._own is None else self._lookups[self._own]
+        lookup = self._lookup()
         cells = lookup.cells
         if carried is None:
             wanted = torch.ones(cells[0] * cells[1], dtype=torch.bool, device=y.device)
@@ -373,8 +379,8 @@ class ReferenceColorizer(RecurrentStage):
         confidence.masked_fill_(leaves(to_ref, BEYOND * max(size)), 0)
         if inside:  # a still of another shape: nothing anchored off it
             confidence = confidence * inside[0]
-        if best != self._own and float(confidence.mean()) >= OWN:
-            self._own = best
+        if best not in self._own and float(confidence.mean()) >= OWN:
+            self._own = tuple(sorted((*self._own, best)))
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is None:
             known, unknown, carried = confidence * direct, 1 - confidence, None
