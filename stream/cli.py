@@ -246,7 +246,8 @@ def _engine_arguments(parser) -> argparse._ArgumentGroup:
     for stage, flag in ENGINE_FLAGS.items():
         eng.add_argument(flag, dest=stage, default="auto", metavar="NAME[:VARIANT]", help=LISTED)
     eng.add_argument("--reference", action="append", default=[], metavar="IMAGE",
-                     help="colour still(s) for the reference colorizer (repeatable)")
+                     help="colour still(s) for the reference colorizer (repeatable: a still of each scene, "
+                          "or keyframes of a shot; each scene takes its colours from the stills it matches)")
     eng.add_argument("--strength", type=fraction, default=STRENGTH,
                      help="stabilizer strength: weight of the previous output where the flow is trusted, "
                           f"0-0.99 (default {STRENGTH}); lowered where the flicker is large")
