@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from davis import load, mean, save
+from machine import no_options
 
 import dfstream.engines.stabilize.flow as flow_stabilizer
 from dfstream.colour import luma
@@ -59,4 +60,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

@@ -12,6 +12,7 @@ end) and the colour kept at the far end (mean chroma magnitude, over the true co
 from __future__ import annotations
 
 from davis import load, mean, save
+from machine import no_options
 
 from dfstream.colour import luma, ycbcr
 from dfstream.engines import StageContext
@@ -51,4 +52,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

@@ -19,6 +19,7 @@ import time
 import dfstream  # before torch, as in the command line: its OpenMP setting applies only then
 import torch
 from davis import load, save
+from machine import no_options
 
 from dfstream.colour import luma
 from dfstream.engines import StageContext
@@ -108,4 +109,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

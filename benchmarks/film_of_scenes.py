@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 from davis import mean, save
+from machine import no_options
 from real_footage import colorizer_sets, eight_bit
 
 from dfstream.colour import luma
@@ -70,4 +71,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shlex
@@ -48,3 +49,9 @@ def stamp() -> dict:
         "ffmpeg": av.ffmpeg_version_info,
         "numpy": numpy.__version__,
     }
+
+
+def no_options(doc: str) -> None:
+    """For a script that takes no options: ``--help`` prints its ``doc`` and exits, anything else is
+    refused, before it runs for minutes and writes its results."""
+    argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()

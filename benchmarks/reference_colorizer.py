@@ -21,6 +21,7 @@ but the still's own.
 from __future__ import annotations
 
 from davis import load, mean, save
+from machine import no_options
 
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
@@ -85,4 +86,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

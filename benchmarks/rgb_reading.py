@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 from davis import DAVIS, save
+from machine import no_options
 
 from dfstream.colour import Colour, from_rgb, nearest_layout, rgb_from_packed
 from dfstream.planes import RGBReader, plane_arrays, rgb_options
@@ -69,4 +70,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

@@ -26,6 +26,7 @@ import cv2
 import dfstream
 import numpy as np
 from davis import DAVIS, save
+from machine import no_options
 from dfstream.batch import connected
 from dfstream.engines.flow import DISFlow
 from dfstream.engines.metrics import frame_warping_error
@@ -124,4 +125,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

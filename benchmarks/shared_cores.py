@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from davis import save
+from machine import no_options
 from engine_speed import SIZE
 from side_by_side import bus_clip, checkout, whole_run
 
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

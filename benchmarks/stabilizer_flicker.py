@@ -18,6 +18,7 @@ import os
 import numpy as np
 import torch
 from davis import load, mean, save
+from machine import no_options
 
 from dfstream.colour import luma
 from dfstream.engines import StageContext
@@ -75,4 +76,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

@@ -13,6 +13,7 @@ import sys
 import time
 
 from davis import save
+from machine import no_options
 
 RUNS = {
     "python -c 'import av'": [sys.executable, "-c", "import av"],
@@ -39,4 +40,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()

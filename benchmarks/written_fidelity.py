@@ -23,6 +23,7 @@ import sys
 import tempfile
 
 from davis import DAVIS, load, mean, save
+from machine import no_options
 from engine_speed import write_clip, write_still
 from real_footage import FLICKER, folder
 
@@ -78,4 +79,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()
