@@ -15,6 +15,10 @@ middle frame as the still, as it is and with its luma made 15% darker, 15%
 brighter, or raised to the power 1.25 (its colours kept); PSNR over every frame
 but the still's own.
 
+A shot faded in from black over FADES frames (the luma times (t+1)/n, in 8
+bits), frame 0 as the still: PSNR over the frames after the fade, against the
+same frames coloured without it.
+
     python benchmarks/reference_colorizer.py
 """
 
@@ -31,6 +35,7 @@ from dfstream.engines.metrics import psnr
 from dfstream.geometry import area
 
 SEQUENCES = ("bus", "giant-slalom")
+FADES = (20, 40)
 
 
 def plain_propagation(truth, greys):
@@ -61,7 +66,8 @@ def main() -> None:
         left = (truth[0].shape[-1] - 640) // 2
         middle = truth[0][..., left : left + 640]
         row = {"sequence": sequence, "frames": len(truth)}
-        for name, video in (("reference_colorizer", coloured(truth[0], greys)),
+        ours = coloured(truth[0], greys)
+        for name, video in (("reference_colorizer", ours),
                             ("plain_propagation", plain_propagation(truth, greys)),
                             ("grey_input", [y.expand(-1, 3, -1, -1) for y in greys]),
                             ("still_4_3_placed", coloured(middle, greys)),
@@ -73,6 +79,12 @@ def main() -> None:
         for name, curve in TONES.items():
             scores = [psnr(v, t) for v, t in zip(coloured(rgb_from_ycbcr(curve(y), c), greys), truth)]
             row[name] = {"psnr_mean": mean(scores[:k] + scores[k + 1 :]), "psnr_last": scores[-1]}
+        unfaded = [psnr(v, t) for v, t in zip(ours, truth)]
+        for n in FADES:
+            faded = [(y * min(1.0, (t + 1) / n) * 255).round() / 255 for t, y in enumerate(greys)]
+            scores = [psnr(v, t) for v, t in zip(coloured(truth[0], faded), truth)]
+            row[f"fade_in_{n}"] = {"psnr_mean": mean(scores[n:]), "psnr_last": scores[-1],
+                                   "without_fade": {"psnr_mean": mean(unfaded[n:]), "psnr_last": unfaded[-1]}}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
@@ -81,7 +93,10 @@ def main() -> None:
               f"{row['still_4_3_placed']['psnr_mean']:.2f} (last {row['still_4_3_placed']['psnr_last']:.2f}), "
               f"stretched {row['still_4_3_stretched']['psnr_mean']:.2f} "
               f"(last {row['still_4_3_stretched']['psnr_last']:.2f}); the middle frame as the still "
-              + ", ".join(f"{name[13:].replace('_', ' ') or 'as it is'} {row[name]['psnr_mean']:.2f}" for name in TONES), flush=True)
+              + ", ".join(f"{name[13:].replace('_', ' ') or 'as it is'} {row[name]['psnr_mean']:.2f}" for name in TONES)
+              + "; after a fade from black over " + ", ".join(
+                  f"{n} frames {row[f'fade_in_{n}']['psnr_mean']:.2f} (without it "
+                  f"{row[f'fade_in_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES), flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
 

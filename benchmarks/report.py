@@ -51,6 +51,9 @@ def _reference(d: dict) -> str:
                      + ", the middle frame as the still: " + ", ".join(
                          f"{k[13:].replace('_', ' ') or 'as it is'} {v['psnr_mean']:.2f}"
                          for k, v in r.items() if k.startswith("still_middle"))
+                     + "".join(f", faded in from black over {k[8:]} frames {v['psnr_mean']:.2f} after the fade "
+                               f"(without it {v['without_fade']['psnr_mean']:.2f})"
+                               for k, v in r.items() if k.startswith("fade_in_"))
                      for r in d["rows"])
 
 

@@ -17,17 +17,20 @@ resolution) from three estimates, per pixel:
 3. for content neither flow can find (new content entering, what the frame
    before hid), a look-up: per cell of 4x4 chroma pixels, the mean chroma of
    the reference cells whose luma patches look most alike (an exhaustive
-   nearest-neighbour search). It is made afresh where it weighs, and carried
-   along the flow elsewhere, so that it is known everywhere: where no still
-   anchors the colour and the nearest cells agree, each frame moves 5% of the
-   way towards it, and colour carried onto the wrong content (a skier's red on
-   the snow) fades. With several stills (a film's scenes, a still of each;
-   keyframes of one shot), the look-up searches the scene's own stills, those
-   that have anchored OWN of one of its frames: other scenes' stills offered
-   their look-alike cells too, and each scene of a film of four real ones
-   coloured with the four stills lost 1.0-1.6 dB against its own still alone
-   (bus 26.79 / 22.86 against 27.78 / 24.21 dB; ``benchmarks/film_of_scenes.py``).
-   Until one anchors (a scene none of the stills shows) it searches them all.
+   nearest-neighbour search). It is made afresh where it weighs or where the
+   luma under it has changed since it was made (over a fade from black, what
+   the dim frames looked up was carried on: giant-slalom lost 2-3 dB to the
+   end of the shot), and carried along the flow elsewhere, so that it is known
+   everywhere: where no still anchors the colour and the nearest cells agree,
+   each frame moves 5% of the way towards it, and colour carried onto the
+   wrong content (a skier's red on the snow) fades. With several stills (a
+   film's scenes, a still of each; keyframes of one shot), the look-up
+   searches the scene's own stills, those that have anchored OWN of one of its
+   frames: other scenes' stills offered their look-alike cells too, and each
+   scene of a film of four real ones coloured with the four stills lost
+   1.0-1.6 dB against its own still alone (bus 26.79 / 22.86 against 27.78 /
+   24.21 dB; ``benchmarks/film_of_scenes.py``). Until one anchors (a scene
+   none of the stills shows) it searches them all.
 
 Every flow is DIS ultrafast (fast where chroma has under 180 rows: the
 quarter-size flow of ultrafast is too coarse there), measured both ways (the
@@ -70,6 +73,7 @@ from ..stage import RecurrentStage, StageContext
 CELL = 4  # chroma pixels on each side of a look-up cell
 NEAREST = 4  # reference cells whose chroma a look-up averages
 LOOKED_UP = 0.5  # weight of the look-up in a cell from which on that cell is looked up afresh
+CHANGED = 0.05  # mean change of a cell's luma since its look-up from which that cell is looked up afresh
 HINT = 0.05  # pull towards the look-up per frame where no still anchors the colour
 AGREE = 0.05  # chroma spread of the nearest cells at which the pull is down to 1/e
 FINE_BELOW = 180  # chroma rows under which DIS fast, not ultrafast
@@ -269,7 +273,7 @@ class ReferenceColorizer(RecurrentStage):
     def reset(self) -> None:
         self._chroma: torch.Tensor | None = None
         self._luma: torch.Tensor | None = None
-        self._hint: torch.Tensor | None = None  # the look-up's chroma, carried along the flow
+        self._hint: torch.Tensor | None = None  # the look-up's chroma, agreement and luma, carried along the flow
         self._own: tuple[int, ...] = ()  # the stills this scene is of (``OWN``), none until one anchors enough
 
     def _prepare(self, size: tuple[int, int], like: torch.Tensor, matrix: str, aspect: float) -> None:
@@ -316,18 +320,21 @@ class ReferenceColorizer(RecurrentStage):
         return (~inconsistent(forward, back)) * (2 * photometric - 0.8).clamp(0, 1)
 
     def _hinted(self, y: torch.Tensor, unknown: torch.Tensor, carried: torch.Tensor | None) -> torch.Tensor:
-        """The look-up's chroma and agreement per pixel (of the scene's own stills, else of every
-        still): looked up afresh in the cells where it weighs LOOKED_UP or more somewhere (in every
-        cell without a ``carried`` one), elsewhere the ``carried`` one."""
+        """The look-up's chroma, agreement and the luma it was made for, per pixel (of the scene's own
+        stills, else of every still): looked up afresh in the cells where it weighs LOOKED_UP or more
+        somewhere or where the luma has changed by CHANGED since (in every cell without a ``carried``
+        one), elsewhere the ``carried`` one."""
         lookup = self._lookup()
         cells = lookup.cells
         if carried is None:
             wanted = torch.ones(cells[0] * cells[1], dtype=torch.bool, device=y.device)
         else:
             wanted = (F.adaptive_max_pool2d(unknown, cells) >= LOOKED_UP).flatten()
+            wanted |= (area((y - carried[:, 3:]).abs(), cells) > CHANGED).flatten()
         looked = unknown.new_zeros(wanted.numel(), 3)
         looked[wanted] = lookup(y, wanted)
         looked = F.interpolate(looked.T.reshape(1, 3, *cells), size=y.shape[-2:], mode="nearest")
+        looked = torch.cat((looked, y), 1)
         if carried is None:
             return looked
         wanted = F.interpolate(wanted.view(1, 1, *cells).float(), size=y.shape[-2:], mode="nearest") > 0
@@ -395,7 +402,7 @@ class ReferenceColorizer(RecurrentStage):
         chroma = known + unknown * hint[:, :2]
         if measured is not None:
             chroma = chroma + self.anchor * confidence * (direct - chroma)
-            pull = HINT * hint[:, 2:] * (1 - confidence)  # where the look-up is clear: wrong colour fades
+            pull = HINT * hint[:, 2:3] * (1 - confidence)  # where the look-up is clear: wrong colour fades
             chroma = chroma + pull * (hint[:, :2] - chroma)
         self._chroma, self._luma, self._hint = chroma, y, hint  # unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
