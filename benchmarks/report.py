@@ -57,6 +57,21 @@ def _reference(d: dict) -> str:
                      for r in d["rows"])
 
 
+def _film_of_scenes(d: dict) -> str:
+    def joined(r):
+        if "dip_to_black" not in r:
+            return ""
+        dip, mix = r["dip_to_black"], r["cross_dissolve"]
+        return (f"; joined by a dip to black, cuts found {dip['cuts_found']:.2f} against given {dip['cuts_given']:.2f} dB"
+                f", by a cross-dissolve {mix['cuts_found']:.2f} against hard cuts {mix['hard_cuts']:.2f} dB")
+
+    return "; ".join(
+        f"{r['scene']}: " + ", ".join(f"{k.replace('_', ' ')} {v['psnr_mean']:.2f} / {v['psnr_last']:.2f} dB"
+                                      for k, v in r.items() if isinstance(v, dict) and "psnr_mean" in v)
+        + (f"; keyframes of the shot: first {r['keyframes_first']:.2f}, first and last "
+           f"{r['keyframes_first_and_last']:.2f} dB" if "keyframes_first" in r else "") + joined(r) for r in d["rows"])
+
+
 def _colour_over_time(d: dict) -> str:
     return "; ".join(f"{r['sequence']} ({r['frames']} frames) PSNR per pass "
                      + " / ".join(f"{p['psnr_mean']:.2f}" for p in r["passes"]) + " dB, at the far end "
@@ -146,11 +161,7 @@ HEADLINES = {
                                f"{d['frames_dropped']} of {d['frames_in']} frames dropped"),
     "reference_colorizer": _reference,
     "colour_over_time": _colour_over_time,
-    "film_of_scenes": lambda d: "; ".join(
-        f"{r['scene']}: " + ", ".join(f"{k.replace('_', ' ')} {v['psnr_mean']:.2f} / {v['psnr_last']:.2f} dB"
-                                      for k, v in r.items() if isinstance(v, dict))
-        + (f"; keyframes of the shot: first {r['keyframes_first']:.2f}, first and last "
-           f"{r['keyframes_first_and_last']:.2f} dB" if "keyframes_first" in r else "") for r in d["rows"]),
+    "film_of_scenes": _film_of_scenes,
     "written_fidelity": _written_fidelity,
     "rgb_reading": _rgb_reading,
     "stabilizer_flicker": _stabilizer,

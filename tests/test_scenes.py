@@ -40,3 +40,26 @@ def test_reset_starts_a_new_scene():
     scenes.detect(luma, [0, 1], TB)
     scenes.reset()
     assert scenes.detect(luma, [2, 3], TB) == [True, False]
+
+
+
+def test_the_first_frame_shown_after_a_dip_to_black_is_a_cut():
+    """A fade out over 10 frames and a fade in, each frame too little changed for the threshold: the
+    first frame shown after the black ones (their brightest pixels over SHOWN) starts a scene. At its
+    darkest the dip is black as blackdetect counts it, not quite 0 (gain 0.1: luma 0.09 at most)."""
+    gains = [k / 10 for k in range(10, 0, -1)] + [k / 10 for k in range(1, 11)]  # 1 .. 0.1, 0.1 .. 1
+    luma = frames([0.7] * len(gains)) * torch.tensor(gains)[:, None, None, None]  # luma 0.7-0.9 at full
+    flags = SceneCuts().detect(luma, list(range(len(gains))), TB)
+    assert flags == [True] + [False] * 10 + [True] + [False] * 8, flags
+
+
+def levels(values):
+    return torch.tensor(values)[:, None, None, None].expand(-1, 1, 36, 64)
+
+
+def test_dark_frames_cut_only_when_shown_after_black():
+    """A dark scene that never falls to BLACK does not cut; one whose brightest pixels swing between
+    black and just over it cuts once each time it has fallen to BLACK, not at every frame."""
+    assert SceneCuts().detect(levels([0.12, 0.11, 0.14, 0.12, 0.2]), list(range(5)), TB) == [True] + [False] * 4
+    swinging = levels([0.08, 0.18, 0.12, 0.18, 0.12, 0.18, 0.09, 0.18])
+    assert SceneCuts().detect(swinging, list(range(8)), TB) == [True, True] + [False] * 4 + [False, True]
