@@ -17,7 +17,10 @@ but the still's own.
 
 A shot faded in from black over FADES frames (the luma times (t+1)/n, in 8
 bits), frame 0 as the still: PSNR over the frames after the fade, against the
-same frames coloured without it.
+same frames coloured without it. And faded out to black over its last FADES
+frames: PSNR over the fading frames (the black last one left out) against the
+true colours faded alike (R'G'B' times the gain), against the shot coloured
+without the fade and faded after.
 
     python benchmarks/reference_colorizer.py
 """
@@ -85,6 +88,13 @@ def main() -> None:
             scores = [psnr(v, t) for v, t in zip(coloured(truth[0], faded), truth)]
             row[f"fade_in_{n}"] = {"psnr_mean": mean(scores[n:]), "psnr_last": scores[-1],
                                    "without_fade": {"psnr_mean": mean(unfaded[n:]), "psnr_last": unfaded[-1]}}
+            gains = [min(1.0, (len(greys) - 1 - t) / n) for t in range(len(greys))]
+            faded = [(y * g * 255).round() / 255 for y, g in zip(greys, gains)]
+            fading = slice(-n, -1)
+            dim = [t * g for t, g in zip(truth[fading], gains[fading])]
+            row[f"fade_out_{n}"] = {
+                "psnr_mean": mean(psnr(v, t) for v, t in zip(coloured(truth[0], faded)[fading], dim)),
+                "without_fade": {"psnr_mean": mean(psnr(v * g, t) for v, g, t in zip(ours[fading], gains[fading], dim))}}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
@@ -96,7 +106,10 @@ def main() -> None:
               + ", ".join(f"{name[13:].replace('_', ' ') or 'as it is'} {row[name]['psnr_mean']:.2f}" for name in TONES)
               + "; after a fade from black over " + ", ".join(
                   f"{n} frames {row[f'fade_in_{n}']['psnr_mean']:.2f} (without it "
-                  f"{row[f'fade_in_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES), flush=True)
+                  f"{row[f'fade_in_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES)
+              + "; fading out over " + ", ".join(
+                  f"{n} frames {row[f'fade_out_{n}']['psnr_mean']:.2f} (faded after "
+                  f"{row[f'fade_out_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES), flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
 

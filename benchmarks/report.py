@@ -54,6 +54,9 @@ def _reference(d: dict) -> str:
                      + "".join(f", faded in from black over {k[8:]} frames {v['psnr_mean']:.2f} after the fade "
                                f"(without it {v['without_fade']['psnr_mean']:.2f})"
                                for k, v in r.items() if k.startswith("fade_in_"))
+                     + "".join(f", fading out over {k[9:]} frames {v['psnr_mean']:.2f} "
+                               f"(faded after {v['without_fade']['psnr_mean']:.2f})"
+                               for k, v in r.items() if k.startswith("fade_out_"))
                      for r in d["rows"])
 
 
