@@ -469,7 +469,7 @@ class ReferenceColorizer(RecurrentStage):
         if between is None:
             self._gains.clear()
         else:
-            flow, back, before = between
+            flow, back, before, y = (t[..., ::4, ::4] for t in (*between, y))  # a sixteenth is enough
             seen = ~inconsistent(flow, back) & (before > DARK)
             if float(seen.float().mean()) >= SEEN_LIT:
                 self._gains.append(max(float((y[seen] / before[seen]).median()), FLOOR))
