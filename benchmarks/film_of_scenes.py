@@ -84,11 +84,6 @@ def scores(video: list[torch.Tensor], truth: list[torch.Tensor]) -> dict:
     return {"psnr_mean": round(mean(values[1:]), 2), "psnr_last": round(values[-1], 2)}
 
 
-def between(video: list[torch.Tensor], truth: list[torch.Tensor]) -> float:
-    """The mean PSNR over the frames between the first and the last."""
-    return mean(psnr(v, t) for v, t in zip(video[1:-1], truth[1:-1]))
-
-
 def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     names, scenes = [], []
@@ -104,10 +99,11 @@ def main() -> None:
         both = coloured([truth[0], truth[-1]], [truth])[0]
         rows.append(row := {"scene": name, "frames": len(truth), "own_still_alone": scores(alone, truth),
                             "every_still": scores(together[k], truth), "own_still_left_out": scores(missing, truth),
-                            "keyframes_first": round(between(alone, truth), 2),
-                            "keyframes_first_and_last": round(between(both, truth), 2)})
+                            "keyframes_first": middle(alone, truth, 1, -1),  # the frames between the two
+                            "keyframes_first_and_last": middle(both, truth, 1, -1)})
         print(row, flush=True)
-    dips, cut_dips = coloured(stills, [dipped(t) for t in scenes], True), coloured(stills, [dipped(t) for t in scenes])
+    faded = [dipped(t) for t in scenes]
+    dips, cut_dips = coloured(stills, faded, True), coloured(stills, faded)
     mixes = coloured(stills, dissolved(scenes), True)
     for k, (row, truth) in enumerate(zip(rows, scenes)):
         row["dip_to_black"] = {"cuts_found": middle(dips[k], truth, FADE, -FADE),

@@ -5,10 +5,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as F
 
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
+from dfstream.engines.colorize import reference
 from dfstream.engines.colorize.reference import ReferenceColorizer, load_image
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
@@ -235,3 +237,16 @@ def test_reference_colorizer_dims_its_colour_with_a_fade_to_black():
     out = colour([video[0]], faded)[fading]
     unfaded = [o * g for o, g in zip(colour([video[0]], greys(video))[fading], gains[fading])]  # dimmed after
     assert chroma_psnr_of(out, truth) > chroma_psnr_of(unfaded, truth) - 2.0  # 0.3 dB under; undimmed: 15.9
+
+
+@needs_media(MEDIA / "davis" / "bus")
+def test_reference_colorizer_takes_a_darker_shot_than_its_still_for_no_fade(monkeypatch):
+    """A shot far darker than its still (its luma at 0.6, its bright end well under DIM of the
+    still's) keeps its level from frame to frame along the flow: coloured exactly as with fades never
+    looked for. Taken for a fade, it would be brightened to the still's level and its chroma dimmed."""
+    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
+             for f in sorted((MEDIA / "davis" / "bus").glob("*.jpg"))[:20]]
+    dark = [(0.6 * y * 255).round() / 255 for y in greys(video)]
+    found = colour([video[0]], dark)
+    monkeypatch.setattr(reference, "DIM", 0.0)  # no frame is dim enough for a fade
+    assert all(torch.equal(a, b) for a, b in zip(found, colour([video[0]], dark)))

@@ -395,12 +395,24 @@ class ReferenceColorizer(RecurrentStage):
         confidence.masked_fill_(leaves(to_ref, BEYOND * max(y.shape[-2:])), 0)
         return confidence * inside[0] if inside else confidence
 
-    def _anchors(self, i: int, y: torch.Tensor) -> float:
-        """The share of frame y that still i anchors."""
+    def _nearest(self, thumb: torch.Tensor) -> int:
+        """The still whose 18x32 thumbnail is nearest a frame's, ``thumb``."""
+        return int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
+
+    def _to_still(self, i: int, y: torch.Tensor, *images: torch.Tensor) -> tuple:
+        """The flow from frame y to still i and, pulled along it, ``images`` of the still, the flow
+        back, the still's luma and where the still is (another shape; else none) -> (flow, [images],
+        back, pulled luma, [where])."""
         ref = self._ref_luma[i]
         to_ref = self.flow(y, ref)
         inside = [] if self._ref_inside[i] is None else [self._ref_inside[i]]
-        back, pulled, *inside = warps(to_ref, self.flow(ref, y), ref, *inside)
+        pulled = warps(to_ref, *images, self.flow(ref, y), ref, *inside)
+        n = len(images)
+        return to_ref, pulled[:n], pulled[n], pulled[n + 1], pulled[n + 2 :]
+
+    def _anchors(self, i: int, y: torch.Tensor) -> float:
+        """The share of frame y that still i anchors."""
+        to_ref, _, back, pulled, inside = self._to_still(i, y)
         return float(self._anchoring(y, to_ref, back, pulled, inside).mean())
 
     def step(self, rgb: torch.Tensor, ctx: StageContext) -> torch.Tensor:
@@ -410,9 +422,9 @@ class ReferenceColorizer(RecurrentStage):
             if self._chroma is not None:
                 self._chroma, self._hint = (bilinear(x, size) for x in (self._chroma, self._hint))
                 self._luma = area(self._luma, size)
-        y = lit = ctx.luma_at(size)
+        y = source = ctx.luma_at(size)  # y: as if lit, in a fade
         thumb = area(y, (18, 32))
-        best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
+        best = self._nearest(thumb)
         measured = None if self._chroma is None else to_previous(ctx, self.flow, y, self._luma)
         if measured is not None:
             flow, photometric = measured
@@ -421,14 +433,11 @@ class ReferenceColorizer(RecurrentStage):
         dimmed = self._fade(y, thumb, best, None if measured is None else (flow, back, before))
         if dimmed < 1 or self._dimmed < 1:  # a fade: worked on as if lit, its chroma dimmed alike
             y, thumb = (y / dimmed).clamp(0, 1), (thumb / dimmed).clamp(0, 1)
-            best = int((self._thumbs - thumb).abs().flatten(1).mean(1).argmin())
+            best = self._nearest(thumb)
             if measured is not None:
                 photometric = likeness(y, (before / self._dimmed).clamp(0, 1))
         self._dimmed = dimmed
-        ref = self._ref_luma[best]
-        to_ref = self.flow(y, ref)
-        inside = [] if self._ref_inside[best] is None else [self._ref_inside[best]]
-        direct, back_ref, pulled, *inside = warps(to_ref, self._ref_chroma[best], self.flow(ref, y), ref, *inside)
+        to_ref, (direct,), back_ref, pulled, inside = self._to_still(best, y, self._ref_chroma[best])
         self._frame += 1
         if dimmed == 1 and best not in self._tones and (
                 found := self._steady_tone(best, to_ref, back_ref, pulled, y, inside)):
@@ -455,7 +464,7 @@ class ReferenceColorizer(RecurrentStage):
             chroma = chroma + self.anchor * confidence * (direct - chroma)
             pull = HINT * hint[:, 2:3] * (1 - confidence)  # where the look-up is clear: wrong colour fades
             chroma = chroma + pull * (hint[:, :2] - chroma)
-        self._chroma, self._luma, self._hint = chroma, lit, hint  # unsmoothed: smoothing would compound
+        self._chroma, self._luma, self._hint = chroma, source, hint  # unsmoothed: smoothing would compound
         smoothed = guided_filter(y, chroma, radius=max(2, size[0] // 64), eps=1e-3, scale=2)
         smoothed = smoothed.lerp_(chroma, confidence)  # a still's colour keeps its own detail
         return merge_chroma(ctx.luma, smoothed * dimmed if dimmed < 1 else smoothed, ctx.matrix)
