@@ -270,8 +270,9 @@ def test_de_flickering_with_the_original_in_segments_matches_a_single_run(film, 
     gaps = [(a - b).abs() for a, b in zip(rgb(seg), rgb(one))]
     assert all(float(g.max()) == 0 for g in gaps[:30])  # the first segment is the single run's start
     # mean gaps of at most 2.1e-4 but at frame 56: 5.15e-4 on one AMD EPYC, under 5e-4 on the machines
-    # before, the code the same (a segment's stabilizer saves budget from its warm-up on, not the start)
-    assert max(float(g.mean()) for g in gaps) < 1e-3 and max(float(g.max()) for g in gaps) < 4 / 255
+    # before, the code the same (a segment's stabilizer saves budget from its warm-up on, not the start);
+    # a pixel 4 codes off there, 3.9999998 alone and 4.0 in the full suite. A warm-up of 3 frames: 2.8e-3, 11
+    assert max(float(g.mean()) for g in gaps) < 1e-3 and max(float(g.max()) for g in gaps) < 6 / 255
 
 
 def test_segments_keep_the_streams_tags_and_delays_a_single_run_keeps(film, tmp_path, ray_instance):
