@@ -22,6 +22,10 @@ frames: PSNR over the fading frames (the black last one left out) against the
 true colours faded alike (R'G'B' times the gain), against the shot coloured
 without the fade and faded after.
 
+A soft film (an old film's optics and copies) coloured from a sharp still: every frame blurred by a
+Gaussian of SOFT pixels (in 8 bits), frame 0 unblurred as the still, against frame 0 as soft as the
+film as the still; PSNR to the blurred true colours.
+
     python benchmarks/reference_colorizer.py
 """
 
@@ -33,12 +37,14 @@ from machine import no_options
 from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
 from dfstream.engines.colorize.reference import ReferenceColorizer
+from dfstream.engines.filters import gaussian_blur
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import psnr
 from dfstream.geometry import area
 
 SEQUENCES = ("bus", "giant-slalom")
 FADES = (20, 40)
+SOFT = (1, 2, 3)
 
 
 def plain_propagation(truth, greys):
@@ -95,6 +101,13 @@ def main() -> None:
             row[f"fade_out_{n}"] = {
                 "psnr_mean": mean(psnr(v, t) for v, t in zip(coloured(truth[0], faded)[fading], dim)),
                 "without_fade": {"psnr_mean": mean(psnr(v * g, t) for v, g, t in zip(ours[fading], gains[fading], dim))}}
+        for sigma in SOFT:
+            soft = [(gaussian_blur(f, sigma) * 255).round() / 255 for f in truth]
+            film = [luma(f, "bt601") for f in soft]
+            row[f"soft_{sigma}"] = {}
+            for name, still in (("sharp_still", truth[0]), ("still_as_soft", soft[0])):
+                scores = [psnr(v, t) for v, t in zip(coloured(still, film), soft)]
+                row[f"soft_{sigma}"][name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
@@ -109,7 +122,10 @@ def main() -> None:
                   f"{row[f'fade_in_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES)
               + "; fading out over " + ", ".join(
                   f"{n} frames {row[f'fade_out_{n}']['psnr_mean']:.2f} (faded after "
-                  f"{row[f'fade_out_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES), flush=True)
+                  f"{row[f'fade_out_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES)
+              + "; a film softened by " + ", ".join(
+                  f"{s} px {row[f'soft_{s}']['sharp_still']['psnr_mean']:.2f} from the sharp still (as soft "
+                  f"{row[f'soft_{s}']['still_as_soft']['psnr_mean']:.2f})" for s in SOFT), flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
 

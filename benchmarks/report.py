@@ -57,6 +57,9 @@ def _reference(d: dict) -> str:
                      + "".join(f", fading out over {k[9:]} frames {v['psnr_mean']:.2f} "
                                f"(faded after {v['without_fade']['psnr_mean']:.2f})"
                                for k, v in r.items() if k.startswith("fade_out_"))
+                     + "".join(f", a film softened by {k[5:]} px {v['sharp_still']['psnr_mean']:.2f} from the sharp "
+                               f"still (as soft {v['still_as_soft']['psnr_mean']:.2f})"
+                               for k, v in r.items() if k.startswith("soft_"))
                      for r in d["rows"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -34,6 +35,18 @@ def _window_shares(h: int, w: int, k: int) -> np.ndarray:
 def smooth(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Two box passes: a cheap near-Gaussian low-pass."""
     return box_blur(box_blur(x, radius), radius)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of standard deviation ``sigma`` pixels, as two 1-D passes over edges replicated."""
+    if sigma <= 0:
+        return x
+    radius = math.ceil(3 * sigma)
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(taps / sigma) ** 2 / 2)
+    kernel = (kernel / kernel.sum()).expand(x.shape[1], 1, -1)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel[..., None, :], groups=x.shape[1])
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel[..., None], groups=x.shape[1])
 
 
 def linear_fit(guide: torch.Tensor, x: torch.Tensor, radius: int, eps: float):

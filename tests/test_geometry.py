@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -63,3 +64,18 @@ def test_box_blur_through_opencv_is_the_mean_over_windows_cut_at_the_borders(rad
     want = F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
     assert torch.allclose(box_blur(x, radius), want)
     assert torch.allclose(box_blur(x.float(), radius).double(), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.25, 3.0])
+def test_gaussian_blur_is_opencvs_over_edges_replicated(sigma):
+    import math
+
+    import cv2
+
+    from dfstream.engines.filters import gaussian_blur
+
+    x = torch.rand(1, 2, 12, 17)
+    k = 2 * math.ceil(3 * sigma) + 1
+    want = np.stack([cv2.GaussianBlur(p.numpy(), (k, k), sigma, borderType=cv2.BORDER_REPLICATE) for p in x[0]])
+    assert torch.allclose(gaussian_blur(x, sigma)[0], torch.from_numpy(want), atol=1e-6)
+    assert gaussian_blur(x, 0.0) is x

@@ -12,6 +12,7 @@ from dfstream.colour import luma, rgb_from_ycbcr, ycbcr
 from dfstream.engines import StageContext
 from dfstream.engines.colorize import reference
 from dfstream.engines.colorize.reference import ReferenceColorizer, load_image
+from dfstream.engines.filters import gaussian_blur
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer
@@ -169,6 +170,21 @@ def test_reference_colorizer_colours_as_well_from_a_still_in_another_tone():
     same = chroma_psnr(rgb_from_ycbcr(y, c))
     for gain in (0.85, 1.15):  # 0.33 dB below (the first frames before the tone is steady); without: 1.41, 0.97
         assert chroma_psnr(rgb_from_ycbcr((gain * y).clamp(0, 1), c)) > same - 0.5, gain
+
+
+@needs_media(MEDIA / "davis")
+def test_reference_colorizer_colours_a_soft_film_as_well_from_a_sharp_still(monkeypatch):
+    """An old film softer than the sharp photo given as its still: the still is blurred as soft as the
+    film is found to be, so the flows, their photometric check and the look-up compare like with like
+    and the colour anchored is as soft as the film's."""
+    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
+             for f in sorted((MEDIA / "davis" / "bus").glob("*.jpg"))[:30]]
+    soft = [(gaussian_blur(f, 1.5) * 255).round() / 255 for f in video]
+    film = greys(soft)
+    sharp = chroma_psnr_of(colour([video[0]], film)[1:], soft[1:])
+    assert sharp > chroma_psnr_of(colour([soft[0]], film)[1:], soft[1:]) - 0.2  # 0.22 dB above it
+    monkeypatch.setattr(reference, "SOFTEST", 0.0)  # no blur tried: 1.10 dB under
+    assert sharp > chroma_psnr_of(colour([video[0]], film)[1:], soft[1:]) + 0.5
 
 
 @needs_media(MEDIA / "davis")

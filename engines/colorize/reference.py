@@ -52,7 +52,13 @@ the film's (``tone``) once the flow to it passes the forward-backward test on
 SEEN of a frame, and the line found STEADY frames before agrees (a fade's do
 not): otherwise the photometric check fails where the flow is right, and the
 look-up compares unlike luma (bus's middle frame as the still, its luma 15%
-darker: 27.00 against 27.87 dB as it is; now 27.58).
+darker: 27.00 against 27.87 dB as it is; now 27.85). A still sharper than the film
+(a photo given for a soft old film) is blurred as soft as the film is found to be
+(``_softness_seen``) at the same time, so that the flows, their photometric check
+and the look-up compare like with like and the colour anchored is as soft as the
+film's (bus softened by 2 pixels: 27.06 dB from the sharp still, 27.82 now, 27.77
+from a still as soft). Once either is fitted the frame is coloured afresh from the
+still as the film shows it.
 
 A fade (to or from black) is worked on as if lit (``_fade``): a frame whose
 bright end is under DIM of its still's, while the level along the flow from
@@ -80,7 +86,7 @@ from dfstream.colour import merge_chroma, ycbcr
 from dfstream.errors import DfstreamError
 from dfstream.geometry import area, bilinear, chroma_size
 
-from ..filters import box_blur, guided_filter
+from ..filters import box_blur, gaussian_blur, guided_filter
 from ..flow import DISFlow, FlowEstimator, from_previous, inconsistent, leaves, likeness, to_previous, warps
 from ..registry import register
 from ..stage import RecurrentStage, StageContext
@@ -114,6 +120,8 @@ SPREAD = 0.05  # standard deviation of the still's luma seen under which no gain
 CODES = 4 / 255  # a tone that moves no luma further is left alone: the photometric check passes it (0.987),
 # and flows to a still not quite of the frame's view give such lines (one stretched to 16:9: 0.98 y + 0.010)
 STEADY = 3  # frames apart two lines of a still's tone must agree within CODES to be taken (not a fade's)
+SOFTER = 0.25  # step of the Gaussian blurs (working pixels) tried on a still sharper than the film, up to SOFTEST
+SOFTEST = 3.0
 
 
 def load_image(path: str | Path) -> torch.Tensor:
@@ -189,6 +197,13 @@ def fitted_line(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     dx = x - x.mean()
     gain = float((dx * y).sum() / dx.square().sum())
     return gain, float(y.mean()) - gain * float(x.mean())
+
+
+def line_residual(x: torch.Tensor, y: torch.Tensor) -> float:
+    """The mean square of y less its least-squares line in x (1-D; infinite where x is constant)."""
+    dx, dy = x - x.mean(), y - y.mean()
+    spread = float(dx.square().mean())
+    return float(dy.square().mean()) - float((dx * dy).mean()) ** 2 / spread if spread > 0 else math.inf
 
 
 def distance(line: tuple[float, float], other: tuple[float, float]) -> float:
@@ -289,8 +304,10 @@ class ReferenceColorizer(RecurrentStage):
         self._size: tuple[int, int] | None = None
         self._aspect = 1.0
         self._tones: dict[int, tuple[float, float]] = {}  # per still, once seen: ``tone``
+        self._softness: dict[int, float] = {}  # per still, once seen: the blur as soft as the film, in frame heights
         self._lines: dict[int, deque] = defaultdict(deque)  # per still: (frame number, line) of the last STEADY
-        self._frame = 0  # frames stepped, for ``_lines``
+        self._blurs: dict[int, deque] = defaultdict(deque)  # per still: (frame number, blur) of the last STEADY
+        self._frame = 0  # frames stepped, for ``_steady``
         self.reset()
 
     def reset(self) -> None:
@@ -309,28 +326,30 @@ class ReferenceColorizer(RecurrentStage):
         fitted = [placed(r.to(like), size, aspect) for r in self.references]
         self._framed = [ycbcr(framed, matrix) for framed, _, _ in fitted]
         self._alone = [ycbcr(still, matrix) for _, _, still in fitted]
-        self._ref_chroma = [c for _, c in self._framed]
         self._ref_inside = [inside for _, inside, _ in fitted]
-        self._toned()
+        self._matched()
 
-    def _toned(self) -> None:
-        """The stills' luma in the film's tone (``tone``, where fitted) for the flows, the choice of
-        the best still and the look-up."""
-        def luma(i: int, y: torch.Tensor) -> torch.Tensor:
+    def _matched(self) -> None:
+        """The stills as the film shows them, where fitted: their luma in its tone (``tone``) and both
+        planes as soft, for the flows, the choice of the best still, the anchor and the look-up."""
+        def matched(i: int, y: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             gain, offset = self._tones.get(i, (1.0, 0.0))
-            return y if (gain, offset) == (1.0, 0.0) else (gain * y + offset).clamp(0, 1)
+            if (gain, offset) != (1.0, 0.0):
+                y = (gain * y + offset).clamp(0, 1)
+            sigma = self._softness.get(i, 0.0) * self._size[0]  # the work size may change (realtime)
+            return gaussian_blur(y, sigma), gaussian_blur(c, sigma)
 
-        self._ref_luma = [luma(i, y) for i, (y, _) in enumerate(self._framed)]
+        self._ref_luma, self._ref_chroma = zip(*(matched(i, y, c) for i, (y, c) in enumerate(self._framed)))
         self._thumbs = torch.cat([area(y, (18, 32)) for y in self._ref_luma])
         self._levels = [max(float(t.quantile(BRIGHT)), 1e-3) for t in self._thumbs]
-        self._toned_alone = [(luma(i, y), c) for i, (y, c) in enumerate(self._alone)]
+        self._matched_alone = [matched(i, y, c) for i, (y, c) in enumerate(self._alone)]
         self._lookups: dict[tuple[int, ...], ChromaLookup] = {}  # per set of stills searched together
 
     def _lookup(self) -> ChromaLookup:
         """The look-up over the stills this scene is of, or over every still while none is."""
-        stills = self._own or tuple(range(len(self._toned_alone)))
+        stills = self._own or tuple(range(len(self._matched_alone)))
         if stills not in self._lookups:
-            chosen = [self._toned_alone[i] for i in stills]
+            chosen = [self._matched_alone[i] for i in stills]
             self._lookups[stills] = ChromaLookup([y for y, _ in chosen], [c for _, c in chosen], self._size)
         return self._lookups[stills]
 
@@ -366,25 +385,57 @@ class ReferenceColorizer(RecurrentStage):
         wanted = F.interpolate(wanted.view(1, 1, *cells).float(), size=y.shape[-2:], mode="nearest") > 0
         return torch.where(wanted, looked, carried)
 
-    def _steady_tone(self, best: int, to_ref: torch.Tensor, back: torch.Tensor, pulled: torch.Tensor,
-                     y: torch.Tensor, inside: list[torch.Tensor]) -> tuple[float, float] | None:
-        """The still's ``tone`` where enough of it is seen (SEEN of the frame through the forward-backward
-        test, inside it), once the line found STEADY frames before agrees with it within CODES: a
-        fade's lines change from frame to frame, and a still fitted to one would stay dimmed. Every
-        other pixel of every other row is enough for a line, at a quarter of the cost."""
+    def _fit(self, best: int, to_ref: torch.Tensor, back: torch.Tensor, pulled: torch.Tensor, y: torch.Tensor,
+             inside: list[torch.Tensor]) -> bool:
+        """Fit still ``best`` (its luma ``pulled`` along ``to_ref``) to frame y where enough of it is
+        seen (SEEN of the frame through the forward-backward test, inside it): first how much softer
+        the film is (``_softness_seen``), then its ``tone``, each taken once the one found STEADY
+        frames before agrees: the same blur; the line within CODES (a fade's lines change from frame
+        to frame, and a still fitted to one would stay dimmed). Every other pixel of every other row
+        is enough, at a quarter of the cost. -> whether the still as the film shows it changed."""
         seen = ~inconsistent(to_ref, back) & ~leaves(to_ref, 0)
         if inside:
             seen &= inside[0] > 0.5
-        seen, pulled, y = (t[..., ::2, ::2] for t in (seen, pulled, y))
-        if float(seen.float().mean()) < SEEN or not (found := tone(pulled, y, seen)):
-            return None
-        lines = self._lines[best]
-        while lines and lines[0][0] < self._frame - STEADY:
-            lines.popleft()
-        lines.append((self._frame, found))
-        if lines[0][0] != self._frame - STEADY or distance(lines[0][1], found) > CODES:
-            return None
-        return found
+        seen, pulled = seen[..., ::2, ::2], pulled[..., ::2, ::2]
+        if float(seen.float().mean()) < SEEN:
+            return False
+        if best not in self._softness:
+            sigma, pulled = self._softness_seen(best, to_ref, y, seen)
+            if self._steady(self._blurs[best], sigma, lambda a, b: a == b):
+                self._softness[best] = sigma / self._size[0]
+                if sigma:
+                    return True  # its tone is fitted from the next frame, the still as soft
+        line = tone(pulled, y[..., ::2, ::2], seen)
+        if not line or not self._steady(self._lines[best], line, lambda a, b: distance(a, b) <= CODES):
+            return False
+        self._tones[best] = line if distance(line, (1.0, 0.0)) > CODES else (1.0, 0.0)
+        return self._tones[best] != (1.0, 0.0)
+
+    def _steady(self, found: deque, value, agree) -> bool:
+        """Whether ``value``, found on this frame, ``agree``s with the one found STEADY frames before
+        (``found``: (frame number, value) of the last STEADY frames, this one added)."""
+        while found and found[0][0] < self._frame - STEADY:
+            found.popleft()
+        found.append((self._frame, value))
+        return found[0][0] == self._frame - STEADY and agree(found[0][1], value)
+
+    def _softness_seen(self, i: int, to_ref: torch.Tensor, y: torch.Tensor, seen: torch.Tensor
+                       ) -> tuple[float, torch.Tensor]:
+        """How much softer frame y is than still i: the Gaussian blur of the still, up to SOFTEST
+        working pixels in steps of SOFTER, that brings its luma pulled along ``to_ref`` nearest the
+        frame by a straight line (any tone) where ``seen`` (at every other pixel, as ``_fit``
+        takes them); none where blurring the frame by a step brings them nearer too: a flow a pixel
+        off, or a still not quite of the frame's view (stretched to another shape), makes blurring
+        either one help. And the still's luma so blurred and pulled. A sharp photo given for a soft
+        old film misled the flows and the look-up, and its sharp colour did not fit the film (bus
+        softened by 2 pixels: 27.06 dB coloured from the sharp still, 27.77 from one as soft). The
+        line is fitted after the blur: a sharp still's detail, absent from the film, lowers its gain."""
+        sigmas = [SOFTER * k for k in range(round(SOFTEST / SOFTER) + 1)]
+        pulled = [p[..., ::2, ::2] for p in warps(to_ref, *(gaussian_blur(self._ref_luma[i], s) for s in sigmas))]
+        frame, softer = (x[..., ::2, ::2][seen].double() for x in (y, gaussian_blur(y, SOFTER)))
+        errors = [line_residual(p[seen].double(), frame) for p in pulled]
+        best = errors.index(min(errors)) if line_residual(pulled[0][seen].double(), softer) >= errors[0] else 0
+        return sigmas[best], pulled[best]
 
     def _anchoring(self, y: torch.Tensor, to_ref: torch.Tensor, back: torch.Tensor, pulled: torch.Tensor,
                    inside: list[torch.Tensor]) -> torch.Tensor:
@@ -439,14 +490,10 @@ class ReferenceColorizer(RecurrentStage):
         self._dimmed = dimmed
         to_ref, (direct,), back_ref, pulled, inside = self._to_still(best, y, self._ref_chroma[best])
         self._frame += 1
-        if dimmed == 1 and best not in self._tones and (
-                found := self._steady_tone(best, to_ref, back_ref, pulled, y, inside)):
-            gain, offset = found
-            moves = distance(found, (1.0, 0.0)) > CODES
-            self._tones[best] = found if moves else (1.0, 0.0)
-            if moves:
-                self._toned()
-                pulled = (gain * pulled + offset).clamp(0, 1)
+        if dimmed == 1 and best not in self._tones and self._fit(best, to_ref, back_ref, pulled, y, inside):
+            self._matched()
+            to_ref, (direct,), back_ref, pulled, inside = self._to_still(best, y, self._ref_chroma[best])
+            measured = None  # coloured afresh from the still as the film shows it
         confidence = self._anchoring(y, to_ref, back_ref, pulled, inside)
         if best not in self._own and float(confidence.mean()) >= OWN:
             self._own = tuple(sorted((*self._own, best)))
