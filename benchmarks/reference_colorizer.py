@@ -26,6 +26,10 @@ A soft film (an old film's optics and copies) coloured from a sharp still: every
 Gaussian of SOFT pixels (in 8 bits), frame 0 unblurred as the still, against frame 0 as soft as the
 film as the still; PSNR to the blurred true colours.
 
+An exposure that drifts over the shot (a cloud, the iris, the film's density): the luma and the
+true colours times a gain going steadily from 1 at frame 0 to each of DRIFTS at the last frame (in 8
+bits), against the shot coloured as it is and given the same gains after.
+
     python benchmarks/reference_colorizer.py
 """
 
@@ -45,6 +49,7 @@ from dfstream.geometry import area
 SEQUENCES = ("bus", "giant-slalom")
 FADES = (20, 40)
 SOFT = (1, 2, 3)
+DRIFTS = (0.75, 1.25)
 
 
 def plain_propagation(truth, greys):
@@ -108,6 +113,14 @@ def main() -> None:
             for name, still in (("sharp_still", truth[0]), ("still_as_soft", soft[0])):
                 scores = [psnr(v, t) for v, t in zip(coloured(still, film), soft)]
                 row[f"soft_{sigma}"][name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+        for end in DRIFTS:
+            gains = [1 + (end - 1) * t / (len(truth) - 1) for t in range(len(truth))]
+            drifted = [((f * g).clamp(0, 1) * 255).round() / 255 for f, g in zip(truth, gains)]
+            after = [((v * g).clamp(0, 1) * 255).round() / 255 for v, g in zip(ours, gains)]
+            for name, video in (("drifting", coloured(truth[0], [luma(f, "bt601") for f in drifted])),
+                                ("coloured_then_drifted", after)):
+                scores = [psnr(v, t) for v, t in zip(video, drifted)]
+                row.setdefault(f"drift_to_{end}", {})[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
@@ -125,7 +138,11 @@ def main() -> None:
                   f"{row[f'fade_out_{n}']['without_fade']['psnr_mean']:.2f})" for n in FADES)
               + "; a film softened by " + ", ".join(
                   f"{s} px {row[f'soft_{s}']['sharp_still']['psnr_mean']:.2f} from the sharp still (as soft "
-                  f"{row[f'soft_{s}']['still_as_soft']['psnr_mean']:.2f})" for s in SOFT), flush=True)
+                  f"{row[f'soft_{s}']['still_as_soft']['psnr_mean']:.2f})" for s in SOFT)
+              + "; exposure drifting to " + ", ".join(
+                  f"{e} {row[f'drift_to_{e}']['drifting']['psnr_last']:.2f} at the last frame (coloured, then "
+                  f"drifted {row[f'drift_to_{e}']['coloured_then_drifted']['psnr_last']:.2f})" for e in DRIFTS),
+              flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
 

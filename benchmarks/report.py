@@ -60,6 +60,10 @@ def _reference(d: dict) -> str:
                      + "".join(f", a film softened by {k[5:]} px {v['sharp_still']['psnr_mean']:.2f} from the sharp "
                                f"still (as soft {v['still_as_soft']['psnr_mean']:.2f})"
                                for k, v in r.items() if k.startswith("soft_"))
+                     + "".join(f", exposure drifting to {k[9:]}: {v['drifting']['psnr_mean']:.2f} / "
+                               f"{v['drifting']['psnr_last']:.2f} (coloured, then drifted "
+                               f"{v['coloured_then_drifted']['psnr_mean']:.2f} / {v['coloured_then_drifted']['psnr_last']:.2f})"
+                               for k, v in r.items() if k.startswith("drift_to_"))
                      for r in d["rows"])
 
 

@@ -1,6 +1,7 @@
 """The weights-free engines on real footage at a small size: the stabilizer on real per-frame flicker
 (../shared/media/flicker), the colorizer on DAVIS bus (camera motion, new content entering)."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -185,6 +186,22 @@ def test_reference_colorizer_colours_a_soft_film_as_well_from_a_sharp_still(monk
     assert sharp > chroma_psnr_of(colour([soft[0]], film)[1:], soft[1:]) - 0.2  # 0.22 dB above it
     monkeypatch.setattr(reference, "SOFTEST", 0.0)  # no blur tried: 1.10 dB under
     assert sharp > chroma_psnr_of(colour([video[0]], film)[1:], soft[1:]) + 0.5
+
+
+@needs_media(MEDIA / "davis" / "giant-slalom")
+def test_reference_colorizer_follows_an_exposure_that_drifts_over_a_shot(monkeypatch):
+    """The film darkening by a quarter over a shot (a cloud, the iris): the still's tone is fitted
+    again as it drifts, so the colour is as good as the shot coloured first and darkened after."""
+    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
+             for f in sorted((MEDIA / "davis" / "giant-slalom").glob("*.jpg"))[:60]]
+    gains = [1 - 0.25 * t / (len(video) - 1) for t in range(len(video))]
+    darkened = lambda frames: [((f * g).clamp(0, 1) * 255).round() / 255 for f, g in zip(frames, gains)]  # noqa: E731
+    drift = darkened(video)
+    after = chroma_psnr_of(darkened(colour([video[0]], greys(video)))[1:], drift[1:])
+    drifting = chroma_psnr_of(colour([video[0]], greys(drift))[1:], drift[1:])
+    assert drifting > after - 1.0  # 0.60 dB under it
+    monkeypatch.setattr(reference, "RETONE", math.inf)  # the tone fitted once: 0.95 dB under this
+    assert drifting > chroma_psnr_of(colour([video[0]], greys(drift))[1:], drift[1:]) + 0.5
 
 
 @needs_media(MEDIA / "davis")
