@@ -45,25 +45,25 @@ def _stabilizer(d: dict) -> str:
 
 
 def _reference(d: dict) -> str:
+    def each(r: dict, prefix: str, text) -> str:
+        """``text`` of (what follows ``prefix`` in the key, the value) for each of row r's ``prefix`` keys."""
+        return "".join(text(k[len(prefix):], v) for k, v in r.items() if k.startswith(prefix))
+
     return "; ".join(f"{r['sequence']} {r['reference_colorizer']['psnr_mean']:.2f} dB against "
                      f"{r['plain_propagation']['psnr_mean']:.2f} (plain propagation), a 4:3 still "
                      f"{r['still_4_3_placed']['psnr_mean']:.2f} (stretched {r['still_4_3_stretched']['psnr_mean']:.2f})"
                      + ", the middle frame as the still: " + ", ".join(
                          f"{k[13:].replace('_', ' ') or 'as it is'} {v['psnr_mean']:.2f}"
                          for k, v in r.items() if k.startswith("still_middle"))
-                     + "".join(f", faded in from black over {k[8:]} frames {v['psnr_mean']:.2f} after the fade "
-                               f"(without it {v['without_fade']['psnr_mean']:.2f})"
-                               for k, v in r.items() if k.startswith("fade_in_"))
-                     + "".join(f", fading out over {k[9:]} frames {v['psnr_mean']:.2f} "
-                               f"(faded after {v['without_fade']['psnr_mean']:.2f})"
-                               for k, v in r.items() if k.startswith("fade_out_"))
-                     + "".join(f", a film softened by {k[5:]} px {v['sharp_still']['psnr_mean']:.2f} from the sharp "
-                               f"still (as soft {v['still_as_soft']['psnr_mean']:.2f})"
-                               for k, v in r.items() if k.startswith("soft_"))
-                     + "".join(f", exposure drifting to {k[9:]}: {v['drifting']['psnr_mean']:.2f} / "
-                               f"{v['drifting']['psnr_last']:.2f} (coloured, then drifted "
-                               f"{v['coloured_then_drifted']['psnr_mean']:.2f} / {v['coloured_then_drifted']['psnr_last']:.2f})"
-                               for k, v in r.items() if k.startswith("drift_to_"))
+                     + each(r, "fade_in_", lambda n, v: f", faded in from black over {n} frames {v['psnr_mean']:.2f} "
+                            f"after the fade (without it {v['without_fade']['psnr_mean']:.2f})")
+                     + each(r, "fade_out_", lambda n, v: f", fading out over {n} frames {v['psnr_mean']:.2f} "
+                            f"(faded after {v['without_fade']['psnr_mean']:.2f})")
+                     + each(r, "soft_", lambda n, v: f", a film softened by {n} px {v['sharp_still']['psnr_mean']:.2f} "
+                            f"from the sharp still (as soft {v['still_as_soft']['psnr_mean']:.2f})")
+                     + each(r, "drift_to_", lambda n, v: f", exposure drifting to {n}: {v['drifting']['psnr_mean']:.2f} / "
+                            f"{v['drifting']['psnr_last']:.2f} (coloured, then drifted "
+                            f"{v['coloured_then_drifted']['psnr_mean']:.2f} / {v['coloured_then_drifted']['psnr_last']:.2f})")
                      for r in d["rows"])
 
 

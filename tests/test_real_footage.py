@@ -29,6 +29,12 @@ def frames(folder, count=16):
     return [F.interpolate(load_image(f), scale_factor=0.5, mode="area") for f in files]
 
 
+def davis(name, count=None, size=(180, 320)):
+    """The first ``count`` frames of a DAVIS sequence (all without it) at ``size``."""
+    files = sorted((MEDIA / "davis" / name).glob("*.jpg"))[:count]
+    return [F.interpolate(load_image(f), size=size, mode="area") for f in files]
+
+
 def warping_error(video, guide):
     """Lai et al.'s warping error with the flow of the unprocessed input, as ``dfstream eval``."""
     flow = DISFlow("medium")
@@ -60,8 +66,7 @@ def test_flow_stabilizer_removes_real_per_frame_flicker(name, lookahead, least):
 def coloured(sequence):
     """A DAVIS sequence at 640x360 made grey and coloured with its first frame as the still ->
     (truth, greys, coloured)."""
-    truth = [F.interpolate(load_image(f), size=(360, 640), mode="area")
-             for f in sorted((MEDIA / "davis" / sequence).glob("*.jpg"))]
+    truth = davis(sequence, size=(360, 640))
     greys = [luma(f, "bt601") for f in truth]
     stage = ReferenceColorizer([truth[0]])
     return truth, greys, [stage.process(y.expand(-1, 3, -1, -1), StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]))
@@ -146,8 +151,7 @@ def test_the_readme_recipe_de_flickers_folders_of_real_frames(tmp_path):
 def test_reference_colorizer_colours_each_scene_of_a_film_from_its_own_still():
     """A film of two real scenes with a still of each: every scene as well coloured as with its own
     still alone. Searched together, each scene's look-up found the other scene's cells too."""
-    scenes = [[F.interpolate(load_image(f), size=(180, 320), mode="area")
-               for f in sorted((MEDIA / "davis" / name).glob("*.jpg"))[:30]] for name in ("giant-slalom", "bus")]
+    scenes = [davis(name, 30) for name in ("giant-slalom", "bus")]
     film = colour([s[0] for s in scenes], *map(greys, scenes))
     for k, video in enumerate(scenes):
         alone = colour([video[0]], greys(video))
@@ -161,8 +165,7 @@ def test_reference_colorizer_colours_as_well_from_a_still_in_another_tone():
     """A still of the scene whose luma is darker or brighter than the film's (a photo's exposure and
     tone curve, the colours the same): its tone is fitted to the film's, so the flows to it and
     their photometric check find it as they would the film's own frame."""
-    truth = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "bus").glob("*.jpg"))[:30]]
+    truth = davis("bus", 30)
 
     def chroma_psnr(still):
         return chroma_psnr_of(colour([still], greys(truth))[1:], truth[1:])
@@ -178,8 +181,7 @@ def test_reference_colorizer_colours_a_soft_film_as_well_from_a_sharp_still(monk
     """An old film softer than the sharp photo given as its still: the still is blurred as soft as the
     film is found to be, so the flows, their photometric check and the look-up compare like with like
     and the colour anchored is as soft as the film's."""
-    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "bus").glob("*.jpg"))[:30]]
+    video = davis("bus", 30)
     soft = [(gaussian_blur(f, 1.5) * 255).round() / 255 for f in video]
     film = greys(soft)
     sharp = chroma_psnr_of(colour([video[0]], film)[1:], soft[1:])
@@ -192,8 +194,7 @@ def test_reference_colorizer_colours_a_soft_film_as_well_from_a_sharp_still(monk
 def test_reference_colorizer_follows_an_exposure_that_drifts_over_a_shot(monkeypatch):
     """The film darkening by a quarter over a shot (a cloud, the iris): the still's tone is fitted
     again as it drifts, so the colour is as good as the shot coloured first and darkened after."""
-    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "giant-slalom").glob("*.jpg"))[:60]]
+    video = davis("giant-slalom", 60)
     gains = [1 - 0.25 * t / (len(video) - 1) for t in range(len(video))]
     darkened = lambda frames: [((f * g).clamp(0, 1) * 255).round() / 255 for f, g in zip(frames, gains)]  # noqa: E731
     drift = darkened(video)
@@ -209,8 +210,7 @@ def test_reference_colorizer_takes_colour_from_every_keyframe_of_one_shot():
     """The first and last frames of one shot as keyframes colour the frames between better than the
     first alone: the look-up searches every still the scene anchors, not the last one alone (which
     left giant-slalom 0.02 dB under the first alone at this size)."""
-    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "giant-slalom").glob("*.jpg"))]
+    video = davis("giant-slalom")
 
     def between(stills):
         out = colour(stills, greys(video))
@@ -225,8 +225,7 @@ def test_reference_colorizer_colours_a_shot_as_well_after_a_fade_from_black():
     """A shot faded in from black (8-bit luma, as a film's fade), its first frame as the still: the
     frames after the fade coloured about as without it. What the dim frames looked up (their dark
     cells like the still's dark ones) was carried on along the flow, and pulled towards, to the end."""
-    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "giant-slalom").glob("*.jpg"))[:40]]
+    video = davis("giant-slalom", 40)
     faded = [(y * min(1.0, (t + 1) / FADE) * 255).round() / 255 for t, y in enumerate(greys(video))]
     after_fade, plain = (chroma_psnr_of(colour([video[0]], frames)[FADE:], video[FADE:])
                          for frames in (faded, greys(video)))
@@ -239,8 +238,7 @@ def test_reference_colorizer_colours_the_scene_after_a_cross_dissolve_from_its_o
     """Two real scenes joined by a cross-dissolve, which no scene cut marks, a still of each: the
     second scene after it coloured about as after a hard cut. The first scene's still stayed among
     the second's, and its look-up searched both."""
-    first, second = ([F.interpolate(load_image(f), size=(360, 640), mode="area")
-                      for f in sorted((MEDIA / "davis" / name).glob("*.jpg"))[:count]]
+    first, second = (davis(name, count, size=(360, 640))
                      for name, count in (("bus", 50), ("giant-slalom", 60)))
     a, b = greys(first), greys(second)
     mixed = [y + (t + 1) / (FADE + 1) * (z - y) for t, (y, z) in enumerate(zip(a[-FADE:], b[:FADE]))]
@@ -261,8 +259,7 @@ def test_reference_colorizer_dims_its_colour_with_a_fade_to_black():
     """A shot fading out to black (8-bit luma), its first frame as the still: the fading frames'
     chroma as the true colours faded alike (R'G'B' times the fade's gain, its chroma too). Their
     dim cells looked like the still's dark ones, and the snow took blue and pink blotches."""
-    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "giant-slalom").glob("*.jpg"))[:40]]
+    video = davis("giant-slalom", 40)
     gains = [min(1.0, (len(video) - 1 - t) / FADE) for t in range(len(video))]
     faded = [(y * g * 255).round() / 255 for y, g in zip(greys(video), gains)]
     fading = slice(-FADE, -1)  # the last frame is black
@@ -277,8 +274,7 @@ def test_reference_colorizer_takes_a_darker_shot_than_its_still_for_no_fade(monk
     """A shot far darker than its still (its luma at 0.6, its bright end well under DIM of the
     still's) keeps its level from frame to frame along the flow: coloured exactly as with fades never
     looked for. Taken for a fade, it would be brightened to the still's level and its chroma dimmed."""
-    video = [F.interpolate(load_image(f), size=(180, 320), mode="area")
-             for f in sorted((MEDIA / "davis" / "bus").glob("*.jpg"))[:20]]
+    video = davis("bus", 20)
     dark = [(0.6 * y * 255).round() / 255 for y in greys(video)]
     found = colour([video[0]], dark)
     monkeypatch.setattr(reference, "DIM", 0.0)  # no frame is dim enough for a fade
