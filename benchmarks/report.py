@@ -119,6 +119,17 @@ def _real_footage(d: dict) -> str:
             f"Colorizer, PSNR to the truth mean / last against plain propagation: {coloured}")
 
 
+def _low_frame_rate(d: dict) -> str:
+    coloured = "; ".join(f"{r['set']} every {r['every']}: {r['reference_colorizer']['psnr_mean']:.2f} / "
+                         f"{r['reference_colorizer']['psnr_last']:.2f} dB against {r['plain_propagation']['psnr_mean']:.2f}"
+                         f" / {r['plain_propagation']['psnr_last']:.2f}" for r in d["colorizer"])
+    stabilized = "; ".join(f"{r['set']} every {r['every']}: {r['flicker']:.2f}x, {r['excess_removed'] * 100:.1f}% / "
+                           f"{r['psnr_to_processed']:.1f} dB / {r['colourfulness_kept'] * 100:.1f}%"
+                           for r in d["stabilizer"])
+    return (f"colorizer, PSNR to the truth mean / last against plain propagation: {coloured}. Stabilizer, flicker, "
+            f"excess warping error removed / PSNR to processed / colourfulness kept: {stabilized}")
+
+
 def _gpu(d: dict) -> str:
     rows = [r for r in d["throughput"] if r.get("stage") in ("chain", "end-to-end") and "fps" in r]
     ratios = "; ".join(f"end-to-end / chain {k} {v}" for k, v in d.get("end_to_end_over_chain", {}).items())
@@ -176,6 +187,7 @@ HEADLINES = {
     "rgb_reading": _rgb_reading,
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
+    "low_frame_rate": _low_frame_rate,
     "flicker_bound": _bound,
     "side_by_side": _side_by_side,
     "shared_cores": lambda d: "; ".join(f"{machine}: " + ", ".join(f"{k} {r['fps']} fps" for k, r in rows.items())
