@@ -30,11 +30,17 @@ An exposure that drifts over the shot (a cloud, the iris, the film's density): t
 true colours times a gain going steadily from 1 at frame 0 to each of DRIFTS at the last frame (in 8
 bits), against the shot coloured as it is and given the same gains after.
 
+A shadow passing over the shot (a cloud, a passer-by's): the luma and the true colours times a gain of
+1 - SHADE exp(-((x - c) / (WIDE w))^2), its middle c sweeping from 0.3 of the width w left of the frame
+to 0.3 right of it over the shot (in 8 bits), frame 0 as it is shaded as the still, against the shot
+coloured as it is and shaded after.
+
     python benchmarks/reference_colorizer.py
 """
 
 from __future__ import annotations
 
+import torch
 from davis import load, mean, save
 from machine import no_options
 
@@ -50,6 +56,19 @@ SEQUENCES = ("bus", "giant-slalom")
 FADES = (20, 40)
 SOFT = (1, 2, 3)
 DRIFTS = (0.75, 1.25)
+SHADE, WIDE = 0.4, 0.15
+
+
+def shaded(video: list) -> list:
+    """``video`` with a shadow sweeping over it (SHADE, WIDE), in 8 bits."""
+    width = video[0].shape[-1]
+    x = torch.arange(width, dtype=torch.float32)
+    out = []
+    for t, frame in enumerate(video):
+        middle = width * (-0.3 + 1.6 * t / (len(video) - 1))
+        gain = 1 - SHADE * torch.exp(-(((x - middle) / (WIDE * width)) ** 2))
+        out.append(((frame * gain).clamp(0, 1) * 255).round() / 255)
+    return out
 
 
 def plain_propagation(truth, greys):
@@ -121,6 +140,11 @@ def main() -> None:
                                 ("coloured_then_drifted", after)):
                 scores = [psnr(v, t) for v, t in zip(video, drifted)]
                 row.setdefault(f"drift_to_{end}", {})[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+        truth_shaded = shaded(truth)
+        for name, video in (("shaded", coloured(truth_shaded[0], [luma(f, "bt601") for f in truth_shaded])),
+                            ("coloured_then_shaded", shaded(ours))):
+            scores = [psnr(v, t) for v, t in zip(video, truth_shaded)]
+            row.setdefault("shadow", {})[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "
@@ -141,7 +165,9 @@ def main() -> None:
                   f"{row[f'soft_{s}']['still_as_soft']['psnr_mean']:.2f})" for s in SOFT)
               + "; exposure drifting to " + ", ".join(
                   f"{e} {row[f'drift_to_{e}']['drifting']['psnr_last']:.2f} at the last frame (coloured, then "
-                  f"drifted {row[f'drift_to_{e}']['coloured_then_drifted']['psnr_last']:.2f})" for e in DRIFTS),
+                  f"drifted {row[f'drift_to_{e}']['coloured_then_drifted']['psnr_last']:.2f})" for e in DRIFTS)
+              + f"; a shadow sweeping over it {row['shadow']['shaded']['psnr_mean']:.2f} (coloured, then shaded "
+                f"{row['shadow']['coloured_then_shaded']['psnr_mean']:.2f})",
               flush=True)
     print(save("reference_colorizer", {"rows": rows}))
 
