@@ -33,7 +33,10 @@ bits), against the shot coloured as it is and given the same gains after.
 A shadow passing over the shot (a cloud, a passer-by's): the luma and the true colours times a gain of
 1 - SHADE exp(-((x - c) / (WIDE w))^2), its middle c sweeping from 0.3 of the width w left of the frame
 to 0.3 right of it over the shot (in 8 bits), frame 0 as it is shaded as the still, against the shot
-coloured as it is and shaded after.
+coloured as it is and shaded after. This shadow is neutral, R'G'B' alike; a real one on snow is blue
+(lit by the sky), as the still's own shadows are, and the look-up gives the shaded snow their blue:
+read the row as how the colorizer bears light that changes over part of the frame, not as its loss
+under real shadows.
 
     python benchmarks/reference_colorizer.py
 """
