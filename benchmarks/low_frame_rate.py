@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from davis import mean, save
+from machine import no_options
 from real_footage import (colorizer_sets, eight_bit, flow_pairs, folder, kept, network_sets, stabilized,
                           warping_error)
 from reference_colorizer import coloured, plain_propagation
@@ -66,4 +67,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    no_options(__doc__)
     main()
