@@ -10,7 +10,7 @@ from dfstream.engines import StageContext
 from dfstream.errors import DfstreamError
 from dfstream.geometry import bilinear
 from dfstream.engines.cartoonize.classic import PRESETS, ClassicCartoonizer
-from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, load_still, nearest, tone
+from dfstream.engines.colorize.reference import ChromaLookup, ReferenceColorizer, drifted, load_still, nearest, tone
 from dfstream.engines.flow import DISFlow, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr
 from dfstream.engines.stabilize.flow import FlowStabilizer, blended
@@ -356,6 +356,22 @@ def test_tone_is_the_line_from_the_stills_luma_to_the_frames_through_wrong_match
     flat = torch.full_like(still, 0.5) + 0.01 * still  # too little contrast to tell a gain
     assert tone(flat, frame, seen) is None
     assert tone(still, 1 - still, seen) is None  # a negative: no tone curve of a photo
+
+
+def test_drift_counts_content_that_changed_and_not_light_that_changed_over_a_region():
+    g = torch.Generator().manual_seed(0)
+    born = 0.2 + 0.6 * torch.rand(1, 1, 96, 128, generator=g)  # textured, as where chroma was taken
+    x = torch.arange(128, dtype=torch.float32)
+    shade = 1 - 0.4 * torch.exp(-(((x - 64) / 30) ** 2))  # a soft shadow over the middle
+    shaded = born * shade
+    # 0.51 in log luma at its middle; what is left, at most 0.06 here, is the offset DARKEST's (trusted 0.91 as far)
+    assert float(drifted(shaded, born)[..., 8:-8, 8:-8].abs().max()) < 0.07
+    branch = born.clone()
+    branch[..., 40:44, :] = 0.25  # a thin dark branch carried onto the lit content
+    moved = drifted(branch, born)[..., 40:44, 8:-8]
+    changed = (born[..., 40:44, 8:-8] - 0.25).abs() > 0.2
+    assert float(moved[changed].abs().median()) > 0.3  # trusted exp(-(0.3 / 0.2)^2) = 0.11 as far
+    assert float((moved[changed].abs() > 0.17).float().mean()) > 0.95  # under half as far
 
 
 def test_colour_carried_onto_content_no_still_anchors_fades_towards_the_look_up():
