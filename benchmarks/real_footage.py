@@ -154,7 +154,7 @@ def dehaze(frames: list[torch.Tensor], patch: int = 15, omega: float = 0.95) -> 
     for f in frames:
         image = f[0].permute(1, 2, 0).numpy()
         dark = cv2.erode(image.min(2), kernel)
-        brightest = np.argsort(dark.ravel())[-max(1, dark.size // 1000):]
+        brightest = np.argsort(dark.ravel(), kind="stable")[-max(1, dark.size // 1000):]  # ties: the same on any CPU
         light = image.reshape(-1, 3)[brightest].max(0)
         t = torch.from_numpy(1 - omega * cv2.erode((image / light).min(2), kernel))[None, None]
         t = guided_filter(luma(f, "bt601"), t, radius=40, eps=1e-3).clamp_min(0.1)
