@@ -14,36 +14,27 @@ flicker, the excess warping error removed, PSNR to the processed video, colourfu
 from __future__ import annotations
 
 import torch
-from davis import mean, save
+from davis import save
 from machine import no_options
-from real_footage import (colorizer_sets, eight_bit, flow_pairs, folder, kept, network_sets, stabilized,
-                          warping_error)
-from reference_colorizer import coloured, plain_propagation
+from real_footage import colorizer_sets, eight_bit, flow_pairs, folder, network_sets, scores, stabilized, warping_error
+from reference_colorizer import against, coloured, plain_propagation
 
 from dfstream.colour import luma
-from dfstream.engines.metrics import psnr, psnr_of
 
 STEPS = (1, 2, 3)  # every k-th frame kept
 
 
 def colorizer_row(truth: list[torch.Tensor]) -> dict:
     greys = [luma(f, "bt601") for f in truth]
-    row = {"frames": len(truth)}
-    for label, video in (("reference_colorizer", coloured(truth[0], greys)),
-                         ("plain_propagation", plain_propagation(truth, greys))):
-        scores = [psnr(v, t) for v, t in zip(eight_bit(video), truth)]
-        row[label] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
-    return row
+    return {"frames": len(truth), "reference_colorizer": against(eight_bit(coloured(truth[0], greys)), truth),
+            "plain_propagation": against(eight_bit(plain_propagation(truth, greys)), truth)}
 
 
 def stabilizer_row(original: list[torch.Tensor], processed: list[torch.Tensor]) -> dict:
     pairs = flow_pairs(original)
     e_in, e_p = (warping_error(v, pairs) for v in (original, processed))
     out, _ = stabilized(original, processed, lookahead=True)
-    return {"frames": len(out), "flicker": e_p / e_in,
-            "excess_removed": 1 - (warping_error(out, pairs) - e_in) / (e_p - e_in),
-            "psnr_to_processed": psnr_of(mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))),
-            "colourfulness_kept": kept(out, processed)}
+    return {"frames": len(out), "flicker": e_p / e_in, **scores(out, processed, pairs, (e_in, e_p))[1]}
 
 
 def main() -> None:

@@ -61,14 +61,14 @@ import cv2
 import numpy as np
 import torch
 from davis import DAVIS, HERE, load, mean, save
-from reference_colorizer import plain_propagation
+from reference_colorizer import against, plain_propagation
 
 from dfstream.colour import luma
 from dfstream.engines import StageContext
 from dfstream.engines.colorize.reference import ReferenceColorizer
 from dfstream.engines.filters import guided_filter
 from dfstream.engines.flow import DISFlow, occlusion, warp
-from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr, psnr_of
+from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr_of
 from dfstream.engines.stabilize.flow import FlowStabilizer
 from dfstream.evaluate import read_frames
 from dfstream.geometry import area
@@ -337,24 +337,28 @@ def kept(out, processed) -> float | None:
     return mean(map(colourfulness, out)) / before if before else None
 
 
+def scores(out, processed, pairs, errors: tuple[float, float]) -> tuple[float, dict]:
+    """A stabilized video's mean square departure from the processed one, and its excess warping error
+    removed (``errors``: the input's and the processed video's), PSNR to the processed video and
+    colourfulness kept."""
+    e_in, e_p = errors
+    mse = mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))
+    return mse, {"excess_removed": 1 - (warping_error(out, pairs) - e_in) / (e_p - e_in),
+                 "psnr_to_processed": psnr_of(mse), "colourfulness_kept": kept(out, processed)}
+
+
 def stabilizer_row(name, process, original, processed) -> dict:
     pairs = flow_pairs(original)
     e_in, e_p = (warping_error(v, pairs) for v in (original, processed))
     flickers = e_p >= FLICKERS * e_in
-
-    def scores(out, ms):
-        mse = mean(float(((o - p) ** 2).mean()) for o, p in zip(out, processed))
-        return mse, {"excess_removed": 1 - (warping_error(out, pairs) - e_in) / (e_p - e_in),
-                     "psnr_to_processed": psnr_of(mse),
-                     "colourfulness_kept": kept(out, processed),
-                     "ms_per_frame": ms}
-
     out, ms = stabilized(original, processed, lookahead=True)
-    mse, row = scores(out, ms)
+    mse, row = scores(out, processed, pairs, (e_in, e_p))
+    causal, causal_ms = stabilized(original, processed, lookahead=False)
     return {"set": name, "process": process, "frames": len(out), "size": list(out[0].shape[-2:]),
             "flickers": flickers, "control": process == CONTROL,
             "warping_error": {"input": e_in, "processed": e_p, "stabilized": warping_error(out, pairs)}, **row,
-            "causal": scores(*stabilized(original, processed, lookahead=False))[1],
+            "ms_per_frame": ms,
+            "causal": {**scores(causal, processed, pairs, (e_in, e_p))[1], "ms_per_frame": causal_ms},
             "uniform_blend": blend_at(mse, processed, pairs, (e_in, e_p)) if flickers else None,
             "picture": picture(name, [original[-1], processed[-1], out[-1]])}
 
@@ -370,9 +374,7 @@ def colorizer_row(name, truth) -> dict:
     row = {"set": name, "frames": len(truth), "ms_per_frame": ms,
            "picture": picture(f"colour-{name}", [greys[-1].expand(-1, 3, -1, -1), ours[-1], truth[-1]])}
     plain = eight_bit(plain_propagation(truth, greys))
-    for label, video in (("reference_colorizer", ours), ("plain_propagation", plain)):
-        scores = [psnr(v, t) for v, t in zip(video, truth)]
-        row[label] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+    row["reference_colorizer"], row["plain_propagation"] = against(ours, truth), against(plain, truth)
     return row
 
 

@@ -62,6 +62,12 @@ DRIFTS = (0.75, 1.25)
 SHADE, WIDE = 0.4, 0.15
 
 
+def against(video: list, truth: list) -> dict:
+    """PSNR of a video to the truth: its mean over frames 1.. (frame 0 is the still) and at the last frame."""
+    scores = [psnr(v, t) for v, t in zip(video, truth)]
+    return {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+
+
 def shaded(video: list) -> list:
     """``video`` with a shadow sweeping over it (SHADE, WIDE), in 8 bits."""
     width = video[0].shape[-1]
@@ -108,8 +114,7 @@ def main() -> None:
                             ("grey_input", [y.expand(-1, 3, -1, -1) for y in greys]),
                             ("still_4_3_placed", coloured(middle, greys)),
                             ("still_4_3_stretched", coloured(area(middle, truth[0].shape[-2:]), greys))):
-            scores = [psnr(v, t) for v, t in zip(video, truth)]
-            row[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+            row[name] = against(video, truth)
         k = len(truth) // 2
         y, c = ycbcr(truth[k])
         for name, curve in TONES.items():
@@ -133,21 +138,18 @@ def main() -> None:
             film = [luma(f, "bt601") for f in soft]
             row[f"soft_{sigma}"] = {}
             for name, still in (("sharp_still", truth[0]), ("still_as_soft", soft[0])):
-                scores = [psnr(v, t) for v, t in zip(coloured(still, film), soft)]
-                row[f"soft_{sigma}"][name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+                row[f"soft_{sigma}"][name] = against(coloured(still, film), soft)
         for end in DRIFTS:
             gains = [1 + (end - 1) * t / (len(truth) - 1) for t in range(len(truth))]
             drifted = [((f * g).clamp(0, 1) * 255).round() / 255 for f, g in zip(truth, gains)]
             after = [((v * g).clamp(0, 1) * 255).round() / 255 for v, g in zip(ours, gains)]
             for name, video in (("drifting", coloured(truth[0], [luma(f, "bt601") for f in drifted])),
                                 ("coloured_then_drifted", after)):
-                scores = [psnr(v, t) for v, t in zip(video, drifted)]
-                row.setdefault(f"drift_to_{end}", {})[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+                row.setdefault(f"drift_to_{end}", {})[name] = against(video, drifted)
         truth_shaded = shaded(truth)
         for name, video in (("shaded", coloured(truth_shaded[0], [luma(f, "bt601") for f in truth_shaded])),
                             ("coloured_then_shaded", shaded(ours))):
-            scores = [psnr(v, t) for v, t in zip(video, truth_shaded)]
-            row.setdefault("shadow", {})[name] = {"psnr_mean": mean(scores[1:]), "psnr_last": scores[-1]}
+            row.setdefault("shadow", {})[name] = against(video, truth_shaded)
         rows.append(row)
         print(f"{sequence:13} reference colorizer {row['reference_colorizer']['psnr_mean']:.2f} dB "
               f"(last {row['reference_colorizer']['psnr_last']:.2f})  plain propagation "

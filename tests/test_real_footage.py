@@ -200,8 +200,8 @@ def test_reference_colorizer_colours_a_soft_film_as_well_from_a_sharp_still(monk
     soft = [(gaussian_blur(f, 1.5) * 255).round() / 255 for f in video]
     film = greys(soft)
     sharp = chroma_psnr_of(colour([video[0]], film)[1:], soft[1:])
-    assert sharp > chroma_psnr_of(colour([soft[0]], film)[1:], soft[1:]) - 0.2  # 0.22 dB above it
-    monkeypatch.setattr(reference, "SOFTEST", 0.0)  # no blur tried: 1.10 dB under
+    assert sharp > chroma_psnr_of(colour([soft[0]], film)[1:], soft[1:]) - 0.2  # 0.03 dB above it
+    monkeypatch.setattr(reference, "SOFTEST", 0.0)  # no blur tried: 1.17 dB under
     assert sharp > chroma_psnr_of(colour([video[0]], film)[1:], soft[1:]) + 0.5
 
 
@@ -215,8 +215,8 @@ def test_reference_colorizer_follows_an_exposure_that_drifts_over_a_shot(monkeyp
     drift = darkened(video)
     after = chroma_psnr_of(darkened(colour([video[0]], greys(video)))[1:], drift[1:])
     drifting = chroma_psnr_of(colour([video[0]], greys(drift))[1:], drift[1:])
-    assert drifting > after - 1.0  # 0.60 dB under it
-    monkeypatch.setattr(reference, "RETONE", math.inf)  # the tone fitted once: 0.95 dB under this
+    assert drifting > after - 1.0  # 0.49 dB under it
+    monkeypatch.setattr(reference, "RETONE", math.inf)  # the tone fitted once: 1.10 dB under this
     assert drifting > chroma_psnr_of(colour([video[0]], greys(drift))[1:], drift[1:]) + 0.5
 
 
