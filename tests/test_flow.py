@@ -125,6 +125,22 @@ def test_dis_recovers_a_translation():
     assert abs(flow[0].median() - 3) < 0.3 and abs(flow[1].median() - 2) < 0.3
 
 
+@pytest.mark.parametrize("max_side", [1024, 120])
+def test_dis_searched_from_a_flow_near_the_motion_finds_a_shift_too_far_for_a_search_from_none(max_side):
+    """Content moved 40 pixels, further than ultrafast's coarsest scale of a 160x240 frame reaches:
+    from none it is not found; from a flow 4 pixels off, carried on from the frames before, it is,
+    the start scaled with the frame where DIS works on it at a smaller size (``max_side``)."""
+    rng = np.random.default_rng(3)
+    base = torch.nn.functional.avg_pool2d(torch.from_numpy(rng.random((1, 1, 160, 240))).float(), 5, 1, 2)
+    base = (base - base.min()) / (base.max() - base.min())
+    shifted = torch.roll(base, shifts=40, dims=3)  # content moves 40 right
+    dis, inner = DISFlow("ultrafast", max_side=max_side), (..., slice(20, -20), slice(50, -50))
+    start = torch.zeros(1, 2, 160, 240)
+    start[:, 0] = 36
+    assert (DISFlow("ultrafast", max_side=max_side)(base, shifted)[:, 0][inner] - 40).abs().median() > 10
+    assert (dis(base, shifted, start)[:, 0][inner] - 40).abs().median() < 1
+
+
 def test_dis_measures_frames_smaller_than_it_takes():
     """OpenCV's DIS refuses images under 12 pixels on both sides: an 8x8 pair (the chroma of a
     16x16 video, or -s 8x8) is measured scaled up to 12x12, the flow scaled back to 8x8; a strip

@@ -133,6 +133,21 @@ def test_reference_colorizer_stops_carrying_colour_where_the_luma_moved_away_fro
     assert ours > mean_psnr() + 0.15
 
 
+@needs_media(MEDIA / "davis" / "bus")
+def test_reference_colorizer_follows_the_still_along_the_frames(monkeypatch):
+    """The camera follows bus's bus far from where the still shows it, further than a flow to the
+    still searched from none finds: the last frame's flows to the still, carried on along the flow
+    between the frames, keep it anchored: 28.03 dB here, 27.79 searched from none (the code before)."""
+    truth = davis("bus", size=(180, 320))
+
+    def mean_psnr():
+        return np.mean([psnr(v, t) for v, t in zip(colour([truth[0]], greys(truth))[1:], truth[1:])])
+
+    ours = mean_psnr()
+    monkeypatch.setattr(ReferenceColorizer, "_followed", lambda self, *_: (None, None))
+    assert ours > mean_psnr() + 0.12
+
+
 @needs_media(FLICKER / "goat")
 def test_the_readme_recipe_de_flickers_folders_of_real_frames(tmp_path):
     """``dfstream PROCESSED/ OUT --stages stabilize --original INPUT/`` then ``dfstream eval``, as the
@@ -224,7 +239,7 @@ def test_reference_colorizer_follows_an_exposure_that_drifts_over_a_shot(monkeyp
 def test_reference_colorizer_takes_colour_from_every_keyframe_of_one_shot():
     """The first and last frames of one shot as keyframes colour the frames between better than the
     first alone: the look-up searches every still the scene anchors, not the last one alone (which
-    left giant-slalom 0.02 dB under the first alone at this size)."""
+    leaves giant-slalom 0.28 dB under the first alone at this size)."""
     video = davis("giant-slalom")
 
     def between(stills):
@@ -232,7 +247,8 @@ def test_reference_colorizer_takes_colour_from_every_keyframe_of_one_shot():
         return np.mean([psnr(o, t) for o, t in zip(out[1:-1], video[1:-1])])
 
     first, both = between([video[0]]), between([video[0], video[-1]])
-    assert both > first + 0.15, (first, both)  # +0.31 dB here
+    assert both > first + 0.05, (first, both)  # +0.09 dB here; +0.26 before the first still was followed
+    # along the frames (``_followed``), which takes the first alone most of the way
 
 
 @needs_media(MEDIA / "davis" / "giant-slalom")
