@@ -10,7 +10,11 @@ resolution) from three estimates, per pixel:
    still than 2% of its longer side: a direct anchor, so colours never drift.
    Further out a warp reads the still's replicated edge, and both checks can
    pass on it: a gate flag at the edge of giant-slalom's still smeared red
-   over the snow the camera came to;
+   over the snow the camera came to. The flows to the still are searched from
+   the last frame's, carried on along the flow between the frames where they
+   anchored (``_followed``): content the camera follows moves further from where
+   the still shows it than a search from none reaches (bus 28.09 / 24.54 dB,
+   now 28.32 / 24.66);
 2. the previous frame's chroma pulled along the flow between frames, where it
    passes the occlusion test and the photometric check (propagation through
    motion), and as far as the luma has stayed what it was where that chroma was
