@@ -141,6 +141,24 @@ def test_dis_searched_from_a_flow_near_the_motion_finds_a_shift_too_far_for_a_se
     assert (dis(base, shifted, start)[:, 0][inner] - 40).abs().median() < 1
 
 
+def test_dis_searching_from_a_flow_leaves_later_searches_from_none_as_opencv_gives_them():
+    """OpenCV 5.1's DIS is left changed by a search from an initial flow (a later search from none
+    on another pair moved by up to 0.005 pixel, enough to move a colorizer's checks): the searches
+    from a flow have an OpenCV instance of their own."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    a, c = (torch.nn.functional.avg_pool2d(torch.from_numpy(rng.random((1, 1, 90, 160))).float(), 7, 1, 3)
+            for _ in range(2))
+    a, c = ((x - x.min()) / (x.max() - x.min()) for x in (a, c))
+    b, d = torch.roll(a, 4, dims=3), torch.roll(c, 9, dims=2)
+    dis = DISFlow("ultrafast")
+    dis(c, d, torch.full((1, 2, 90, 160), 7.0))
+    u8 = [(x[0, 0] * 255).round().to(torch.uint8).numpy() for x in (a, b)]
+    fresh = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST).calc(*u8, None)
+    np.testing.assert_array_equal(dis(a, b)[0].permute(1, 2, 0).numpy(), fresh)
+
+
 def test_dis_measures_frames_smaller_than_it_takes():
     """OpenCV's DIS refuses images under 12 pixels on both sides: an 8x8 pair (the chroma of a
     16x16 video, or -s 8x8) is measured scaled up to 12x12, the flow scaled back to 8x8; a strip
