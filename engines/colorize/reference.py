@@ -287,7 +287,7 @@ class ChromaLookup:
     def __call__(self, y: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """Chroma and agreement [n,3] for the n cells of luma y that ``wanted`` (flat) marks."""
         queries = patches(y, self.cells)[wanted]
-        step = max(1, 2**22 // len(self.keys))  # distances: 16 MB at once
+        step = max(1, 2**20 // len(self.keys))  # distances: 4 MB at once
         found = [nearest(torch.addmm(self.norms[None], q, self.keys.T, alpha=-2), self.k)
                  for q in queries.split(step)]  # no cell wanted: one empty part
         chromas = self.values[torch.cat(found)]
