@@ -61,11 +61,10 @@ import cv2
 import numpy as np
 import torch
 from davis import DAVIS, HERE, load, mean, save
-from reference_colorizer import against, plain_propagation
+from reference_colorizer import against, coloured, plain_propagation
 
 from dfstream.colour import luma
 from dfstream.engines import StageContext
-from dfstream.engines.colorize.reference import ReferenceColorizer
 from dfstream.engines.filters import guided_filter
 from dfstream.engines.flow import DISFlow, occlusion, warp
 from dfstream.engines.metrics import colourfulness, frame_warping_error, psnr_of
@@ -365,10 +364,8 @@ def stabilizer_row(name, process, original, processed) -> dict:
 
 def colorizer_row(name, truth) -> dict:
     greys = [luma(f, "bt601") for f in truth]
-    stage = ReferenceColorizer([truth[0]])
     started = time.perf_counter()
-    ours = [stage.process(y.expand(-1, 3, -1, -1), StageContext(y.expand(-1, 3, -1, -1), y, [i == 0]))
-            for i, y in enumerate(greys)]
+    ours = coloured(truth[0], greys)
     ms = 1000 * (time.perf_counter() - started) / len(ours)
     ours = eight_bit(ours)
     row = {"set": name, "frames": len(truth), "ms_per_frame": ms,

@@ -69,16 +69,19 @@ class DISFlow:
         size = (width, max(12 if width <= 32 else 32, round(h * scale)))  # on one wider than 32 under 32 high
         flow = torch.empty(n, 2, size[1], size[0])  # planar: warps and checks read contiguous planes
         if initial is not None:  # DIS refines a flow of the estimate's size, (dx, dy) per pixel, when given one
-            if size != (w, h):
-                initial = bilinear(initial, size[::-1]) * initial.new_tensor([size[0] / w, size[1] / h]).view(1, 2, 1, 1)
-            initial = initial.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            initial = resized(initial, size[::-1]).permute(0, 2, 3, 1).contiguous().cpu().numpy()
         for i, planes in enumerate(flow.numpy()):
             dis, start = (self._dis, None) if initial is None else (self._dis_from, initial[i])
             planes[:] = dis.calc(self._u8(a, i, size), self._u8(b, i, size), start).transpose(2, 0, 1)
-        flow = flow.to(a.device)
-        if size != (w, h):
-            flow = bilinear(flow, (h, w)) * flow.new_tensor([w / size[0], h / size[1]]).view(1, 2, 1, 1)
+        return resized(flow.to(a.device), (h, w))
+
+
+def resized(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A flow [N,2,h,w] brought to ``size`` (H, W): resampled bilinearly, its vectors scaled alike."""
+    h, w = flow.shape[-2:]
+    if (h, w) == tuple(size):
         return flow
+    return bilinear(flow, size) * flow.new_tensor([size[1] / w, size[0] / h]).view(1, 2, 1, 1)
 
 
 def _to_u8(y: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
