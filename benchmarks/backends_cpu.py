@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine import stamp  # noqa: E402
+from weights import scratch_home  # noqa: E402
 
 from dfstream.bench import SIZES  # noqa: E402
 from dfstream.engines.backends import RUNNERS  # noqa: E402
@@ -65,41 +64,41 @@ def main() -> None:
     parser.add_argument("--backends", default="torch,onnxruntime,compile")
     parser.add_argument("--out", default=str(HERE / "results" / "backends_cpu.json"))
     args = parser.parse_args()
-    os.environ.setdefault("DFSTREAM_HOME", tempfile.mkdtemp())  # exported graphs go to a scratch cache
     rows = []
-    for name, module, make_inputs in networks():
-        for size in args.sizes.split(","):
-            if name.startswith("deoldify") and size != args.sizes.split(",")[0]:
-                continue  # DeOldify's input is its render square whatever the frame size
-            inputs = make_inputs(*SIZES[size])
-            label = "336x336" if name.startswith("deoldify") else size
-            expected = None
-            for backend in args.backends.split(","):
-                run = RUNNERS[backend](module, "fp32")
-                try:
-                    with torch.inference_mode():
-                        start = time.perf_counter()
-                        out = run(*inputs)  # warm-up: export, session or compilation
-                        first = time.perf_counter() - start
-                        times = []
-                        for _ in range(args.frames):
+    with scratch_home():  # exported graphs go to a scratch store
+        for name, module, make_inputs in networks():
+            for size in args.sizes.split(","):
+                if name.startswith("deoldify") and size != args.sizes.split(",")[0]:
+                    continue  # DeOldify's input is its render square whatever the frame size
+                inputs = make_inputs(*SIZES[size])
+                label = "336x336" if name.startswith("deoldify") else size
+                expected = None
+                for backend in args.backends.split(","):
+                    run = RUNNERS[backend](module, "fp32")
+                    try:
+                        with torch.inference_mode():
                             start = time.perf_counter()
-                            out = run(*inputs)
-                            times.append(time.perf_counter() - start)
-                except Exception as err:  # noqa: BLE001 - recorded: a backend that fails on a network
-                    row = {"network": name, "size": label, "backend": backend,
-                           "error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
+                            out = run(*inputs)  # warm-up: export, session or compilation
+                            first = time.perf_counter() - start
+                            times = []
+                            for _ in range(args.frames):
+                                start = time.perf_counter()
+                                out = run(*inputs)
+                                times.append(time.perf_counter() - start)
+                    except Exception as err:  # noqa: BLE001 - recorded: a backend that fails on a network
+                        row = {"network": name, "size": label, "backend": backend,
+                               "error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+                        continue
+                    out = out[0] if isinstance(out, tuple) else out
+                    expected = out if expected is None else expected
+                    error = float((out - expected).norm() / expected.norm())
+                    row = {"network": name, "size": label,
+                           "backend": backend, "fps": round(1 / statistics.median(times), 3),
+                           "first_call_s": round(first, 2), "relative_error_to_torch": error}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-                    continue
-                out = out[0] if isinstance(out, tuple) else out
-                expected = out if expected is None else expected
-                error = float((out - expected).norm() / expected.norm())
-                row = {"network": name, "size": label,
-                       "backend": backend, "fps": round(1 / statistics.median(times), 3),
-                       "first_call_s": round(first, 2), "relative_error_to_torch": error}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
     totals = {}
     for row in rows:
         totals.setdefault(row["backend"], []).append(1 / row["fps"] if "fps" in row else float("inf"))

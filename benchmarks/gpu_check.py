@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,16 +24,14 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-os.environ.setdefault("DFSTREAM_HOME", tempfile.mkdtemp(prefix="dfstream-gpu-"))
+from dfstream.bench import bench
+from dfstream.colour import luma
+from dfstream.engines import EngineOptions, StageContext, build
+from dfstream.engines.backends import BACKENDS, available
+from machine import stamp
+from weights import scratch_home
 
-from machine import stamp  # noqa: E402
-
-from dfstream.bench import bench  # noqa: E402
-from dfstream.colour import luma  # noqa: E402
-from dfstream.engines import EngineOptions, StageContext, build  # noqa: E402
-from dfstream.engines.backends import BACKENDS, available  # noqa: E402
-from tests.published import relative_error  # noqa: E402
-from weights import install_random_weights  # noqa: E402
+from tests.published import relative_error
 
 NETWORKS = {"colorize": "deoldify-video", "stabilize": "convlstm", "cartoonize": "cartoongan:hayao"}
 
@@ -91,8 +87,16 @@ def main() -> None:
     tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", str(HERE.parent / "tests")],
                            capture_output=True, text=True)
     result["gpu_tests"] = {"exit_status": tests.returncode, "summary": tests.stdout.strip().splitlines()[-12:]}
-    with tempfile.TemporaryDirectory() as tmp:
-        install_random_weights(Path(tmp), ("deoldify-video", "convlstm", "cartoongan-hayao", "animegan2-paprika"))
+    with scratch_home(("deoldify-video", "convlstm", "cartoongan-hayao", "animegan2-paprika")):
+        measure(result, device, args.sizes.split(","), args.frames)
+    name = re.sub(r"[^a-z0-9]+", "_", result["gpu"].lower()).strip("_")
+    out = HERE / "results" / f"gpu_{name}.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {out}")
+
+
+def measure(result: dict, device: torch.device, sizes: list[str], frames: int) -> None:
+    """Backend parity, network and chain throughput at each size, into ``result``."""
     works = available(device)
     backends = list(BACKENDS[1:])
     result["backends_available"] = works
@@ -104,7 +108,7 @@ def main() -> None:
             choices = {stage: engine}
             options = EngineOptions(precision="fp16", backend=backend)
             try:
-                rows = bench([stage], choices, args.sizes.split(","), options, str(device), args.frames,
+                rows = bench([stage], choices, sizes, options, str(device), frames,
                              warmup=2, batch=8, end_to_end=False)
             except Exception as err:  # noqa: BLE001 - recorded per backend
                 throughput.append({"stage": stage, "backend": backend, "error": f"{type(err).__name__}: {err}"[:300]})
@@ -116,8 +120,8 @@ def main() -> None:
                         row.gflops_per_frame * row.fps / 1e3 / result["matmul_fp16_tflops"], 3)
                 throughput.append(entry)
         try:
-            chain = bench(list(NETWORKS), NETWORKS, args.sizes.split(","), EngineOptions(precision="fp16", backend=backend),
-                          str(device), args.frames, warmup=2, batch=8, end_to_end=True)
+            chain = bench(list(NETWORKS), NETWORKS, sizes, EngineOptions(precision="fp16", backend=backend),
+                          str(device), frames, warmup=2, batch=8, end_to_end=True)
             throughput += [r.__dict__ for r in chain if r.stage in ("chain", "end-to-end")]
         except Exception as err:  # noqa: BLE001
             throughput.append({"stage": "chain", "backend": backend, "error": f"{type(err).__name__}: {err}"[:300]})
@@ -127,10 +131,6 @@ def main() -> None:
         for r in throughput if r.get("stage") == "end-to-end" and "fps" in r
         for c in throughput if c.get("stage") == "chain" and c.get("size") == r["size"]
         and c.get("backend") == r["backend"] and c.get("fps")}
-    name = re.sub(r"[^a-z0-9]+", "_", result["gpu"].lower()).strip("_")
-    out = HERE / "results" / f"gpu_{name}.json"
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -14,10 +17,28 @@ from tests.published import deoldify_published, lai_published, randomised  # noq
 from dfstream.engines import store  # noqa: E402
 
 
-def install_random_weights(folder: Path, names) -> None:
+@contextlib.contextmanager
+def scratch_home(names=()):
+    """A model store of its own for one benchmark run, with random weights for ``names``, removed when
+    the run ends: the user's store (``DFSTREAM_HOME`` or the cache) is never touched."""
+    before = os.environ.get("DFSTREAM_HOME")
+    with tempfile.TemporaryDirectory(prefix="dfstream-bench-") as home:
+        os.environ["DFSTREAM_HOME"] = home
+        try:
+            install_random_weights(names, Path(home))
+            yield
+        finally:
+            if before is None:
+                del os.environ["DFSTREAM_HOME"]
+            else:
+                os.environ["DFSTREAM_HOME"] = before
+
+
+def install_random_weights(names, folder: Path) -> None:
+    """Write random weights for each model in ``folder`` and import them into the store."""
     for name in names:
         with torch.device("meta"):
-            shapes = store.card(name).architecture.build().state_dict()
+            shapes = store.architecture(store.card(name)).build().state_dict()
         state = randomised(shapes)
         if name.startswith("deoldify"):
             state = {"model": deoldify_published(state), "opt": {}}
