@@ -12,6 +12,7 @@ from torch import nn
 import dfstream
 from dfstream.engines.placed import Placed
 from dfstream.transfer import Transfers
+from dfstream.colour import luma
 from tests.conftest import decode, make_clip, run_cli
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -108,3 +109,31 @@ def test_flow_stabilizer_one_frame_ahead_on_cuda_matches_the_cpu():
     assert len(gpu) == len(cpu) == len(clip)
     for a, b in zip(cpu, gpu):
         assert b.is_cuda and float((a - b.cpu()).abs().mean()) < 1e-3
+
+
+def test_weights_free_engines_on_the_torch_path_a_gpu_takes_give_the_opencv_paths_frames(monkeypatch):
+    """On a GPU the warps, filters and resizing run in torch (grid_sample, convolutions), on the CPU
+    through OpenCV; the CPU can take the torch path too, and both give the same frames."""
+    from dfstream import colour, geometry
+    from dfstream.engines import filters, flow
+    from dfstream.engines.colorize.reference import ReferenceColorizer
+    from dfstream.engines.stabilize.flow import FlowStabilizer
+    from tests.test_engines import moving_clip, run
+
+    clip = moving_clip(n=12)
+    greys = [luma(f, "bt601").expand(-1, 3, -1, -1) for f in clip]
+    gains = np.random.default_rng(7).normal(1, 0.03, (len(clip), 3))
+    flicker = [(f * torch.tensor(g, dtype=torch.float32).view(1, 3, 1, 1)).clamp(0, 1) for f, g in zip(clip, gains)]
+
+    def outputs():
+        return (run(ReferenceColorizer([clip[0]]), greys),
+                run(FlowStabilizer(0.7, lookahead=True), flicker, source=clip))
+
+    opencv = outputs()
+    for module in (geometry, colour, filters, flow):
+        monkeypatch.setattr(module, "with_opencv", lambda x: False)
+    torch_path = outputs()
+    for ours, theirs in zip(opencv, torch_path):
+        assert len(ours) == len(theirs) == len(clip)
+        differences = [float((a - b).abs().max()) for a, b in zip(ours, theirs)]
+        assert max(differences) < 1e-4
