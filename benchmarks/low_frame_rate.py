@@ -30,11 +30,13 @@ def colorizer_row(truth: list[torch.Tensor]) -> dict:
             "plain_propagation": against(eight_bit(plain_propagation(truth, greys)), truth)}
 
 
-def stabilizer_row(original: list[torch.Tensor], processed: list[torch.Tensor]) -> dict:
-    pairs = flow_pairs(original)
+def stabilizer_row(original: list[torch.Tensor], processed: list[torch.Tensor], pairs=None) -> dict:
+    """The stabilizer one frame ahead, measured along ``pairs`` (``flow_pairs`` of ``original``)."""
+    pairs = pairs or flow_pairs(original)
     e_in, e_p = (warping_error(v, pairs) for v in (original, processed))
     out, _ = stabilized(original, processed, lookahead=True)
-    return {"frames": len(out), "flicker": e_p / e_in, **scores(out, processed, pairs, (e_in, e_p))[1]}
+    return {"frames": len(out), "flicker": e_p / e_in, "warping_error": {"input": e_in, "processed": e_p},
+            **scores(out, processed, pairs, (e_in, e_p))[1]}
 
 
 def main() -> None:

@@ -130,6 +130,15 @@ def _low_frame_rate(d: dict) -> str:
             f"excess warping error removed / PSNR to processed / colourfulness kept: {stabilized}")
 
 
+def _untuned_tools(d: dict) -> str:
+    return "excess warping error removed / PSNR to processed / colourfulness kept: " + "; ".join(
+        f"{r['set']} {r['flicker']:.2f}x" + ("" if r["flicker"] < d["flickers_from"] else
+        f", {r['excess_removed'] * 100:.1f}% / {r['psnr_to_processed']:.1f} dB / {r['colourfulness_kept'] * 100:.1f}%")
+        + (f", any video {100 * r['bound_at_36_db']['excess_removed']:.1f}% at "
+           f"{r['bound_at_36_db']['psnr_to_processed']:.2f} dB" if "bound_at_36_db" in r else "")
+        for r in d["rows"])
+
+
 def _gpu(d: dict) -> str:
     rows = [r for r in d["throughput"] if r.get("stage") in ("chain", "end-to-end") and "fps" in r]
     ratios = "; ".join(f"end-to-end / chain {k} {v}" for k, v in d.get("end_to_end_over_chain", {}).items())
@@ -188,6 +197,7 @@ HEADLINES = {
     "stabilizer_flicker": _stabilizer,
     "real_footage": _real_footage,
     "low_frame_rate": _low_frame_rate,
+    "untuned_tools": _untuned_tools,
     "flicker_bound": _bound,
     "side_by_side": _side_by_side,
     "shared_cores": lambda d: "; ".join(f"{machine}: " + ", ".join(f"{k} {r['fps']} fps" for k, r in rows.items())

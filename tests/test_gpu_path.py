@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import dfstream
+from dfstream.colour import luma
 from dfstream.engines.placed import Placed
 from dfstream.transfer import Transfers
-from dfstream.colour import luma
 from tests.conftest import decode, make_clip, run_cli
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
