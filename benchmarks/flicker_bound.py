@@ -92,9 +92,10 @@ def solve_lagged(processed: torch.Tensor, pairs, mu: float, lag: int) -> tuple[t
     return torch.cat(out), steps
 
 
-def bound_row(row: dict, original, processed, db: float, lag: int | None) -> dict:
-    """The least warping error found at ``db`` of PSNR to the processed video (or just above)."""
-    pairs = flow_pairs(original)
+def bound_row(row: dict, original, processed, db: float, lag: int | None, pairs=None) -> dict:
+    """The least warping error found at ``db`` of PSNR to the processed video (or just above), measured
+    along ``pairs`` (``flow_pairs`` of ``original``, worked out here if not given)."""
+    pairs = pairs or flow_pairs(original)
     e_in, e_p = row["warping_error"]["input"], row["warping_error"]["processed"]
     video = torch.cat(processed)
     target, mu, x, last, tried = 10 ** (-db / 10), 4.0, video, None, []
@@ -115,7 +116,7 @@ def bound_row(row: dict, original, processed, db: float, lag: int | None) -> dic
     faithful = [t for t in tried if t["psnr_to_processed"] >= db - CLOSE] or tried
     return {"set": row["set"], "frames": len(processed),
             "stabilizer": {k: row[k] for k in ("excess_removed", "psnr_to_processed")},
-            "uniform_blend": row["uniform_blend"],
+            "uniform_blend": row.get("uniform_blend"),
             "bound": min(faithful, key=lambda t: abs(t["psnr_to_processed"] - db))}
 
 

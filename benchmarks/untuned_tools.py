@@ -63,7 +63,7 @@ def main() -> None:
             processed = eight_bit([from_u8(tool(to_u8(f))) for f in frames])
             row = {"set": f"{scene}-{name}", **stabilizer_row(frames, processed, pairs)}
             if row["flicker"] >= FLICKERS and row["excess_removed"] < GOAL:
-                row["bound_at_36_db"] = bound_row({**row, "uniform_blend": None}, frames, processed, AT, None)["bound"]
+                row["bound_at_36_db"] = bound_row(row, frames, processed, AT, None, pairs)["bound"]
             rows.append(row)
             print(f"{row['set']:28} flicker {row['flicker']:.2f}x  {100 * row['excess_removed']:.1f}% removed  "
                   f"{row['psnr_to_processed']:.2f} dB  colourfulness {100 * row['colourfulness_kept']:.1f}%"
